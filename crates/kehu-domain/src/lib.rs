@@ -1,0 +1,11 @@
+//! kehu's domain: plain data and pure rules. No database, no HTTP, no clock: callers pass
+//! `today`/`now` in. Modules follow the data flow: `ingest` (rows → records),
+//! `state` (what kehu knows).
+
+pub mod codes;
+pub mod ingest;
+pub mod mask;
+pub mod money;
+pub mod state;
+
+pub use money::{Bp, Fen};

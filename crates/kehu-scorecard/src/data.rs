@@ -1,0 +1,665 @@
+//! Columnar, labelled data sets and a fast CSV reader with precise errors.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Code of a missing value in a categorical column.
+pub const MISSING_CODE: u32 = u32::MAX;
+
+/// The values of one column. Missing numeric values are `NaN`; missing
+/// categorical values have the code [`MISSING_CODE`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnData {
+    Numeric(Vec<f64>),
+    Categorical { codes: Vec<u32>, levels: Vec<String> },
+}
+
+/// A named column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub data: ColumnData,
+}
+
+impl Column {
+    /// A numeric column (`NaN` = missing).
+    pub fn numeric(name: impl Into<String>, values: Vec<f64>) -> Self {
+        Column { name: name.into(), data: ColumnData::Numeric(values) }
+    }
+
+    /// A categorical column from optional strings (`None` = missing).
+    pub fn categorical<S: AsRef<str>>(name: impl Into<String>, values: &[Option<S>]) -> Self {
+        let mut dict: HashMap<String, u32> = HashMap::new();
+        let mut levels = Vec::new();
+        let codes = values
+            .iter()
+            .map(|v| match v {
+                None => MISSING_CODE,
+                Some(s) => {
+                    let s = s.as_ref();
+                    if let Some(&c) = dict.get(s) {
+                        c
+                    } else {
+                        let c = levels.len() as u32;
+                        levels.push(s.to_string());
+                        dict.insert(s.to_string(), c);
+                        c
+                    }
+                }
+            })
+            .collect();
+        Column { name: name.into(), data: ColumnData::Categorical { codes, levels } }
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.data {
+            ColumnData::Numeric(v) => v.len(),
+            ColumnData::Categorical { codes, .. } => codes.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn is_numeric(&self) -> bool {
+        matches!(self.data, ColumnData::Numeric(_))
+    }
+
+    /// Number of missing values.
+    pub fn missing_count(&self) -> usize {
+        match &self.data {
+            ColumnData::Numeric(v) => v.iter().filter(|x| x.is_nan()).count(),
+            ColumnData::Categorical { codes, .. } => codes.iter().filter(|&&c| c == MISSING_CODE).count(),
+        }
+    }
+
+    fn take(&self, rows: &[usize]) -> Column {
+        let data = match &self.data {
+            ColumnData::Numeric(v) => ColumnData::Numeric(rows.iter().map(|&r| v[r]).collect()),
+            ColumnData::Categorical { codes, levels } => ColumnData::Categorical {
+                codes: rows.iter().map(|&r| codes[r]).collect(),
+                levels: levels.clone(),
+            },
+        };
+        Column { name: self.name.clone(), data }
+    }
+}
+
+/// How a CSV file is read. Serde-loadable (e.g. a `[csv]` table of a TOML file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CsvOptions {
+    /// Cell values read as missing (after trimming spaces). An empty cell is always missing.
+    pub missing_values: Vec<String>,
+    /// Columns that must be numeric: any text in them is an error.
+    pub numeric: Vec<String>,
+    /// Columns read as categorical even if their values look like numbers.
+    pub categorical: Vec<String>,
+    /// Columns not read at all (ids, dates, leakage).
+    pub ignore: Vec<String>,
+    /// Field delimiter.
+    pub delimiter: char,
+    /// A column read automatically whose non-missing values are numbers in at
+    /// least this share is taken as numeric, and its text values are reported as
+    /// errors (they are usually data errors). Below this share the column is categorical.
+    pub numeric_share_for_text_error: f64,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            missing_values: ["NA", "N/A", "NaN", "nan", "null", "NULL", "None", "-", "?"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            numeric: Vec::new(),
+            categorical: Vec::new(),
+            ignore: Vec::new(),
+            delimiter: ',',
+            numeric_share_for_text_error: 0.9,
+        }
+    }
+}
+
+/// A labelled data set held by columns. `target[i]` is 1 for the event (e.g. "bad",
+/// "bought") and 0 otherwise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    pub target_name: String,
+    pub event: String,
+    pub non_event: String,
+    pub target: Vec<u8>,
+    pub columns: Vec<Column>,
+    /// Where the data came from (file path or a description).
+    pub source: String,
+}
+
+impl Dataset {
+    /// Reads a CSV file (UTF-8, header line) with the default [`CsvOptions`].
+    /// `target` names the label column and `event` the value counted as the event.
+    pub fn from_csv(path: impl AsRef<Path>, target: &str, event: &str) -> Result<Dataset> {
+        Self::from_csv_with(path, target, event, &CsvOptions::default())
+    }
+
+    /// Reads a CSV file with explicit options.
+    pub fn from_csv_with(path: impl AsRef<Path>, target: &str, event: &str, opts: &CsvOptions) -> Result<Dataset> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+        read_csv_bytes(&bytes, path, target, event, opts)
+    }
+
+    /// Reads CSV text held in memory (same rules as [`Dataset::from_csv_with`]).
+    pub fn from_csv_bytes(bytes: &[u8], name: &str, target: &str, event: &str, opts: &CsvOptions) -> Result<Dataset> {
+        read_csv_bytes(bytes, Path::new(name), target, event, opts)
+    }
+
+    /// Builds a data set from columns and a 0/1 target.
+    pub fn from_columns(target_name: &str, target: Vec<u8>, columns: Vec<Column>) -> Result<Dataset> {
+        for c in &columns {
+            if c.len() != target.len() {
+                return Err(Error::Config(format!(
+                    "column `{}` has {} rows, the target has {}",
+                    c.name,
+                    c.len(),
+                    target.len()
+                )));
+            }
+        }
+        if target.iter().any(|&t| t > 1) {
+            return Err(Error::Config("target values must be 0 or 1".into()));
+        }
+        Ok(Dataset {
+            target_name: target_name.to_string(),
+            event: "1".into(),
+            non_event: "0".into(),
+            target,
+            columns,
+            source: "in memory".into(),
+        })
+    }
+
+    pub fn n_rows(&self) -> usize {
+        self.target.len()
+    }
+
+    pub fn n_events(&self) -> usize {
+        self.target.iter().map(|&t| t as usize).sum()
+    }
+
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// A new data set with the given rows (in that order).
+    pub fn take_rows(&self, rows: &[usize]) -> Dataset {
+        Dataset {
+            target_name: self.target_name.clone(),
+            event: self.event.clone(),
+            non_event: self.non_event.clone(),
+            target: rows.iter().map(|&r| self.target[r]).collect(),
+            columns: self.columns.iter().map(|c| c.take(rows)).collect(),
+            source: format!("{} ({} rows)", self.source, rows.len()),
+        }
+    }
+}
+
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+    1e20, 1e21, 1e22,
+];
+
+/// Parses a decimal number. Returns `None` for text and for non-finite values.
+/// Short decimals take an exact fast path (mantissa < 2^53, |exponent| <= 22:
+/// one correctly rounded multiplication or division); anything else goes to
+/// the standard library parser, so results are always correctly rounded.
+pub fn parse_number(b: &[u8]) -> Option<f64> {
+    let b = trim_ascii(b);
+    if b.is_empty() {
+        return None;
+    }
+    let mut i = 0;
+    let neg = match b[0] {
+        b'-' => {
+            i = 1;
+            true
+        }
+        b'+' => {
+            i = 1;
+            false
+        }
+        _ => false,
+    };
+    let mut mant: u64 = 0;
+    let mut nd = 0u32;
+    let mut exp10: i32 = 0;
+    let mut any = false;
+    let mut slow = false;
+    while i < b.len() && b[i].is_ascii_digit() {
+        let d = (b[i] - b'0') as u64;
+        if nd < 19 {
+            mant = mant * 10 + d;
+            if mant > 0 {
+                nd += 1;
+            }
+        } else {
+            slow = true;
+        }
+        any = true;
+        i += 1;
+    }
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        while i < b.len() && b[i].is_ascii_digit() {
+            let d = (b[i] - b'0') as u64;
+            if nd < 19 {
+                mant = mant * 10 + d;
+                if mant > 0 {
+                    nd += 1;
+                }
+                exp10 -= 1;
+            } else {
+                slow = true;
+            }
+            any = true;
+            i += 1;
+        }
+    }
+    if !any {
+        return slow_parse(b);
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        let mut eneg = false;
+        if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
+            eneg = b[i] == b'-';
+            i += 1;
+        }
+        let mut e: i32 = 0;
+        let mut edig = false;
+        while i < b.len() && b[i].is_ascii_digit() {
+            if e < 10000 {
+                e = e * 10 + (b[i] - b'0') as i32;
+            }
+            edig = true;
+            i += 1;
+        }
+        if !edig {
+            return None;
+        }
+        exp10 += if eneg { -e } else { e };
+    }
+    if i != b.len() {
+        return slow_parse(b);
+    }
+    if slow || mant >= (1u64 << 53) || !(-22..=22).contains(&exp10) {
+        return slow_parse(b);
+    }
+    let mut v = mant as f64;
+    if exp10 < 0 {
+        v /= POW10[(-exp10) as usize];
+    } else {
+        v *= POW10[exp10 as usize];
+    }
+    Some(if neg { -v } else { v })
+}
+
+fn slow_parse(b: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(b).ok()?;
+    // Only plain decimal syntax: reject words like "inf" or "nan" (handled as text/missing).
+    if !s.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'+' | b'-' | b'.' | b'e' | b'E')) {
+        return None;
+    }
+    s.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+fn trim_ascii(mut b: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = b {
+        if first.is_ascii_whitespace() {
+            b = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., last] = b {
+        if last.is_ascii_whitespace() {
+            b = rest;
+        } else {
+            break;
+        }
+    }
+    b
+}
+
+/// Formats a number the way a converted numeric cell is shown as a category level.
+pub(crate) fn number_to_level(v: f64) -> String {
+    format!("{v}")
+}
+
+enum Builder {
+    Num(Vec<f64>),
+    Text {
+        codes: Vec<u32>,
+        dict: HashMap<String, u32>,
+        levels: Vec<String>,
+        numeric_like: usize,
+        non_missing: usize,
+        first_text: Option<(u64, String)>,
+    },
+}
+
+impl Builder {
+    fn to_text(&mut self) {
+        if let Builder::Num(v) = self {
+            let mut dict = HashMap::new();
+            let mut levels = Vec::new();
+            let mut codes = Vec::with_capacity(v.capacity());
+            let mut nm = 0;
+            for &x in v.iter() {
+                if x.is_nan() {
+                    codes.push(MISSING_CODE);
+                } else {
+                    nm += 1;
+                    let s = number_to_level(x);
+                    let c = *dict.entry(s.clone()).or_insert_with(|| {
+                        levels.push(s);
+                        (levels.len() - 1) as u32
+                    });
+                    codes.push(c);
+                }
+            }
+            *self = Builder::Text { codes, dict, levels, numeric_like: nm, non_missing: nm, first_text: None };
+        }
+    }
+}
+
+fn read_csv_bytes(bytes: &[u8], path: &Path, target: &str, event: &str, opts: &CsvOptions) -> Result<Dataset> {
+    let pathbuf: PathBuf = path.to_path_buf();
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if !opts.delimiter.is_ascii() {
+        return Err(Error::Config(format!("delimiter `{}` must be an ASCII character", opts.delimiter)));
+    }
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(opts.delimiter as u8)
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(bytes);
+    let csv_err = |e: csv::Error, pathbuf: &PathBuf| -> Error {
+        let line = e.position().map(|p| p.line()).unwrap_or(0);
+        let message = match e.kind() {
+            csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+                format!("row has {len} fields, the header has {expected_len}")
+            }
+            _ => e.to_string(),
+        };
+        Error::Csv { path: pathbuf.clone(), line, message }
+    };
+    let header = rdr.byte_headers().map_err(|e| csv_err(e, &pathbuf))?.clone();
+    let mut names = Vec::with_capacity(header.len());
+    for (i, h) in header.iter().enumerate() {
+        let s = std::str::from_utf8(h).map_err(|_| Error::NotUtf8 { path: pathbuf.clone(), line: 1 })?;
+        let s = s.trim().to_string();
+        if s.is_empty() {
+            return Err(Error::Csv { path: pathbuf.clone(), line: 1, message: format!("header field {} is empty", i + 1) });
+        }
+        if names.contains(&s) {
+            return Err(Error::Csv { path: pathbuf.clone(), line: 1, message: format!("column `{s}` appears twice in the header") });
+        }
+        names.push(s);
+    }
+    let available = || names.join(", ");
+    let tidx = names.iter().position(|n| n == target).ok_or_else(|| Error::MissingColumn {
+        path: pathbuf.clone(),
+        column: target.to_string(),
+        available: available(),
+    })?;
+    for c in opts.numeric.iter().chain(&opts.categorical).chain(&opts.ignore) {
+        if !names.contains(c) {
+            return Err(Error::MissingColumn { path: pathbuf.clone(), column: c.clone(), available: available() });
+        }
+    }
+    let missing: Vec<Vec<u8>> = opts.missing_values.iter().map(|s| s.trim().as_bytes().to_vec()).collect();
+    let missing_markers = opts.missing_values.join(" ");
+    let is_missing = |f: &[u8]| -> bool { f.is_empty() || missing.iter().any(|m| m.as_slice() == f) };
+
+    // Estimate the row count from the first rows to size the vectors once.
+    let est_rows = {
+        let sample = &bytes[..bytes.len().min(1 << 16)];
+        let nl = sample.iter().filter(|&&c| c == b'\n').count().max(1);
+        (bytes.len() as f64 / (sample.len() as f64 / nl as f64)) as usize + 16
+    };
+
+    // slot per field: None = ignored / target
+    struct Slot {
+        col: usize,
+        declared_numeric: bool,
+    }
+    let mut slots: Vec<Option<Slot>> = Vec::with_capacity(names.len());
+    let mut builders: Vec<Builder> = Vec::new();
+    let mut col_names = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        if i == tidx || opts.ignore.contains(n) {
+            slots.push(None);
+            continue;
+        }
+        let col = builders.len();
+        if opts.categorical.contains(n) {
+            let mut b = Builder::Num(Vec::new());
+            b.to_text();
+            if let Builder::Text { codes, .. } = &mut b {
+                codes.reserve(est_rows);
+            }
+            builders.push(b);
+        } else {
+            builders.push(Builder::Num(Vec::with_capacity(est_rows)));
+        }
+        col_names.push(n.clone());
+        slots.push(Some(Slot { col, declared_numeric: opts.numeric.contains(n) }));
+    }
+
+    let mut target_vals: Vec<u8> = Vec::with_capacity(est_rows);
+    let mut other: Option<String> = None;
+    let mut seen_event = false;
+    let mut extra_values: Vec<String> = Vec::new();
+    let event_b = event.trim().as_bytes();
+    let mut rec = csv::ByteRecord::new();
+    loop {
+        match rdr.read_byte_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(csv_err(e, &pathbuf)),
+        }
+        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        // target
+        let tv = trim_ascii(&rec[tidx]);
+        if is_missing(tv) {
+            return Err(Error::MissingTarget { path: pathbuf.clone(), line, column: target.to_string(), event: event.to_string() });
+        }
+        if tv == event_b {
+            seen_event = true;
+            target_vals.push(1);
+        } else {
+            let s = std::str::from_utf8(tv).map_err(|_| Error::NotUtf8 { path: pathbuf.clone(), line })?;
+            match &other {
+                None => other = Some(s.to_string()),
+                Some(o) if o == s => {}
+                Some(_) => {
+                    if !extra_values.iter().any(|x| x == s) && extra_values.len() < 5 {
+                        extra_values.push(s.to_string());
+                    }
+                }
+            }
+            target_vals.push(0);
+        }
+        for (fi, slot) in slots.iter().enumerate() {
+            let Some(slot) = slot else { continue };
+            let raw = trim_ascii(&rec[fi]);
+            let b = &mut builders[slot.col];
+            match b {
+                Builder::Num(v) => {
+                    if raw.is_empty() {
+                        v.push(f64::NAN);
+                    } else if let Some(x) = parse_number(raw) {
+                        v.push(x);
+                    } else if is_missing(raw) {
+                        v.push(f64::NAN);
+                    } else {
+                        let s = std::str::from_utf8(raw).map_err(|_| Error::NotUtf8 { path: pathbuf.clone(), line })?;
+                        if slot.declared_numeric {
+                            return Err(Error::TextInNumeric {
+                                path: pathbuf.clone(),
+                                line,
+                                column: col_names[slot.col].clone(),
+                                value: s.to_string(),
+                                missing_markers: missing_markers.clone(),
+                            });
+                        }
+                        b.to_text();
+                        push_text(b, s, false, line);
+                    }
+                }
+                Builder::Text { codes, .. } => {
+                    if is_missing(raw) {
+                        codes.push(MISSING_CODE);
+                    } else {
+                        let s = std::str::from_utf8(raw).map_err(|_| Error::NotUtf8 { path: pathbuf.clone(), line })?;
+                        let numeric = parse_number(raw).is_some();
+                        push_text(b, s, numeric, line);
+                    }
+                }
+            }
+        }
+    }
+    let n = target_vals.len();
+    if !extra_values.is_empty() || other.is_none() || !seen_event {
+        let mut found: Vec<String> = Vec::new();
+        if seen_event {
+            found.push(format!("`{event}`"));
+        }
+        if let Some(o) = &other {
+            found.push(format!("`{o}`"));
+        }
+        found.extend(extra_values.iter().map(|v| format!("`{v}`")));
+        let mut msg = if found.is_empty() { "no rows".to_string() } else { found.join(", ") };
+        if !seen_event && n > 0 {
+            msg.push_str(&format!(" (the event value `{event}` never occurs)"));
+        }
+        return Err(Error::TargetNotBinary { column: target.to_string(), event: event.to_string(), found: msg });
+    }
+    let mut columns = Vec::with_capacity(builders.len());
+    for (ci, b) in builders.into_iter().enumerate() {
+        let name = col_names[ci].clone();
+        match b {
+            Builder::Num(v) => columns.push(Column::numeric(name, v)),
+            Builder::Text { codes, levels, numeric_like, non_missing, first_text, .. } => {
+                let declared_cat = opts.categorical.contains(&name);
+                if !declared_cat && non_missing > 0 && numeric_like as f64 / non_missing as f64 >= opts.numeric_share_for_text_error {
+                    let (line, value) = first_text.unwrap_or((0, String::new()));
+                    return Err(Error::TextInNumeric { path: pathbuf, line, column: name, value, missing_markers });
+                }
+                columns.push(Column { name, data: ColumnData::Categorical { codes, levels } });
+            }
+        }
+    }
+    Ok(Dataset {
+        target_name: target.to_string(),
+        event: event.to_string(),
+        non_event: other.unwrap_or_default(),
+        target: target_vals,
+        columns,
+        source: path.display().to_string(),
+    })
+}
+
+fn push_text(b: &mut Builder, s: &str, numeric: bool, line: u64) {
+    if let Builder::Text { codes, dict, levels, numeric_like, non_missing, first_text } = b {
+        *non_missing += 1;
+        if numeric {
+            *numeric_like += 1;
+        } else if first_text.is_none() {
+            *first_text = Some((line, s.to_string()));
+        }
+        let c = match dict.get(s) {
+            Some(&c) => c,
+            None => {
+                levels.push(s.to_string());
+                let c = (levels.len() - 1) as u32;
+                dict.insert(s.to_string(), c);
+                c
+            }
+        };
+        codes.push(c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_number_matches_std() {
+        for s in ["0", "-0", "1", "1.5", "-2.25", "1e3", "1.23456e-7", "123456789012345678901234", "0.1", "3.14159", "+7", ".5", "5.", "1E+2", "9007199254740993"] {
+            let want: f64 = s.parse().unwrap();
+            assert_eq!(parse_number(s.as_bytes()), Some(want), "{s}");
+        }
+        for s in ["abc", "1,000", "inf", "NaN", "", "1e", "--1", "1.2.3"] {
+            assert_eq!(parse_number(s.as_bytes()), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn reads_types_and_target() {
+        let csv = "a,b,y\n1,x,bad\n2,,good\n,z,good\n";
+        let ds = Dataset::from_csv_bytes(csv.as_bytes(), "t.csv", "y", "bad", &CsvOptions::default()).unwrap();
+        assert_eq!(ds.target, vec![1, 0, 0]);
+        assert_eq!(ds.non_event, "good");
+        match &ds.columns[0].data {
+            ColumnData::Numeric(v) => {
+                assert_eq!(v[0], 1.0);
+                assert!(v[2].is_nan());
+            }
+            _ => panic!("a should be numeric"),
+        }
+        match &ds.columns[1].data {
+            ColumnData::Categorical { codes, levels } => {
+                assert_eq!(levels, &vec!["x".to_string(), "z".to_string()]);
+                assert_eq!(codes[1], MISSING_CODE);
+            }
+            _ => panic!("b should be categorical"),
+        }
+    }
+
+    #[test]
+    fn errors_are_precise() {
+        let o = CsvOptions::default();
+        let e = Dataset::from_csv_bytes(b"a,y\n1,0\n2,1\n3,2\n", "t.csv", "y", "1", &o).unwrap_err();
+        assert!(matches!(e, Error::TargetNotBinary { .. }), "{e}");
+        let e = Dataset::from_csv_bytes(b"a,y\n1,0\n", "t.csv", "z", "1", &o).unwrap_err();
+        assert!(matches!(e, Error::MissingColumn { .. }), "{e}");
+        let mut text = String::from("a,y\n");
+        for i in 0..30 {
+            text.push_str(&format!("{i},{}\n", i % 2));
+        }
+        text.push_str("oops,1\n");
+        let e = Dataset::from_csv_bytes(text.as_bytes(), "t.csv", "y", "1", &o).unwrap_err();
+        match e {
+            Error::TextInNumeric { line, column, value, .. } => {
+                assert_eq!(line, 32);
+                assert_eq!(column, "a");
+                assert_eq!(value, "oops");
+            }
+            other => panic!("unexpected {other}"),
+        }
+        let e = Dataset::from_csv_bytes(b"a,y\n1,0\n2\n", "t.csv", "y", "1", &o).unwrap_err();
+        match e {
+            Error::Csv { line, .. } => assert_eq!(line, 3),
+            other => panic!("unexpected {other}"),
+        }
+        let e = Dataset::from_csv_bytes(b"a,y\n1,0\n2,\n", "t.csv", "y", "1", &o).unwrap_err();
+        assert!(matches!(e, Error::MissingTarget { line: 3, .. }), "{e}");
+        let e = Dataset::from_csv_bytes(b"a,y\n1,0\n2,0\n", "t.csv", "y", "1", &o).unwrap_err();
+        assert!(matches!(e, Error::TargetNotBinary { .. }), "{e}");
+    }
+}

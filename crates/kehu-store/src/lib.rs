@@ -1,0 +1,172 @@
+//! kehu's store: one interface over two backends — embedded SQLite (the default: a file
+//! under the data directory, WAL mode) and PostgreSQL. The SQL is shared where the two
+//! dialects agree; bulk loading differs (multi-row VALUES on SQLite, UNNEST arrays on
+//! PostgreSQL). Domain rules live in `kehu-domain`; this crate only stores and fetches.
+
+pub mod load;
+mod read;
+mod rows;
+
+pub use load::{Load, LoadRecord, Skip, SkipReason};
+pub use read::*;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot connect to the database at {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("database URL {url:?} is not supported: use sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB")]
+    UnsupportedUrl { url: String },
+    #[error("migrating the database schema failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("stored data is not valid: table {table}, column {column}, value {value:?}")]
+    Corrupt { table: &'static str, column: &'static str, value: String },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone, Debug)]
+pub(crate) enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) backend: Backend,
+    url: String,
+}
+
+/// Runs the same body for whichever backend the store has; `$pool` is bound to the pool.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::Backend::Sqlite($pool) => $body,
+            $crate::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// Open options that are not part of the URL.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    /// SQLite page cache per connection, in KiB.
+    pub sqlite_cache_kib: u32,
+    pub connect_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { max_connections: 8, sqlite_cache_kib: 65_536, connect_timeout: Duration::from_secs(5) }
+    }
+}
+
+impl Store {
+    /// The SQLite URL of the default database file in a data directory.
+    pub fn sqlite_url_for_dir(dir: &Path) -> String {
+        format!("sqlite://{}", dir.join("kehu.db").display())
+    }
+
+    /// Opens (creating if needed) and migrates the database at `url`.
+    pub async fn open(url: &str, opts: &StoreOptions) -> Result<Store> {
+        let shown = redact_url(url);
+        let connect_err = |e: sqlx::Error| StoreError::Connect { url: shown.clone(), reason: e.to_string() };
+        let backend = if url.starts_with("sqlite:") {
+            let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+            if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| StoreError::Connect {
+                    url: shown.clone(),
+                    reason: format!("cannot create directory {}: {e}", parent.display()),
+                })?;
+            }
+            let co = SqliteConnectOptions::from_str(url)
+                .map_err(connect_err)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(30))
+                .pragma("cache_size", format!("-{}", opts.sqlite_cache_kib))
+                .pragma("temp_store", "memory");
+            let pool = SqlitePoolOptions::new()
+                .max_connections(opts.max_connections)
+                .acquire_timeout(Duration::from_secs(60))
+                .connect_with(co)
+                .await
+                .map_err(connect_err)?;
+            sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+            Backend::Sqlite(pool)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(opts.max_connections)
+                .acquire_timeout(opts.connect_timeout)
+                .connect(url)
+                .await
+                .map_err(connect_err)?;
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            Backend::Postgres(pool)
+        } else {
+            return Err(StoreError::UnsupportedUrl { url: shown });
+        };
+        Ok(Store { backend, url: shown })
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The URL with any password hidden, for logs and messages.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        with_pool!(self, p => { sqlx::query("SELECT 1").execute(p).await?; });
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        with_pool!(self, p => p.close().await)
+    }
+}
+
+/// Hides the password in a database URL: `postgres://kehu:***@db:5432/kehu`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}@{host}{path}")
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_hidden() {
+        assert_eq!(super::redact_url("postgres://kehu:s3cret@db:5432/kehu"), "postgres://kehu:***@db:5432/kehu");
+        assert_eq!(super::redact_url("postgres://db/kehu"), "postgres://db/kehu");
+        assert_eq!(super::redact_url("sqlite:///tmp/k.db"), "sqlite:///tmp/k.db");
+    }
+}
