@@ -11,11 +11,19 @@ fn main() {
     for l in split.lines().skip(1) {
         let f: Vec<&str> = l.split(',').collect();
         let r: usize = f[0].parse().unwrap();
-        if f[1] == "train" { tr.push(r) } else { te.push(r) }
+        if f[1] == "train" {
+            tr.push(r)
+        } else {
+            te.push(r)
+        }
     }
     let mut configs: Vec<(String, TrainConfig)> = vec![("default".into(), TrainConfig::default())];
     for a in std::env::args().skip(1) {
-        let c = if a.ends_with(".toml") { TrainConfig::from_toml_file(&a).unwrap() } else { TrainConfig::from_toml_str(&a.replace(';', "\n")).unwrap() };
+        let c = if a.ends_with(".toml") {
+            TrainConfig::from_toml_file(&a).unwrap()
+        } else {
+            TrainConfig::from_toml_str(&a.replace(';', "\n")).unwrap()
+        };
         configs.push((a, c));
     }
     let trd = ds.take_rows(&tr);
@@ -28,8 +36,18 @@ fn main() {
                 let (mut a, mut b) = (Vec::new(), Vec::new());
                 let (mut ci, mut cj) = (0usize, 0usize);
                 for i in 0..trd.n_rows() {
-                    let c = if trd.target[i] == 1 { ci += 1; ci } else { cj += 1; cj };
-                    if (c * 7 + rep * 3) % 5 == k { b.push(i) } else { a.push(i) }
+                    let c = if trd.target[i] == 1 {
+                        ci += 1;
+                        ci
+                    } else {
+                        cj += 1;
+                        cj
+                    };
+                    if (c * 7 + rep * 3) % 5 == k {
+                        b.push(i)
+                    } else {
+                        a.push(i)
+                    }
                 }
                 let (da, db) = (trd.take_rows(&a), trd.take_rows(&b));
                 let m = train(&da, cfg, &mut |_| {}).unwrap();
@@ -40,6 +58,14 @@ fn main() {
         }
         let m = train(&trd, cfg, &mut |_| {}).unwrap();
         let v = validate(&m, &[("train", &trd), ("test", &ds.take_rows(&te))]).unwrap();
-        println!("{:<70} cv auc {:.4} ks {:.4} | vars {:2} test auc {:.4} ks {:.4}", name, aucs / (5.0 * reps as f64), kss / (5.0 * reps as f64), m.variables.len(), v.samples[1].auc, v.samples[1].ks);
+        println!(
+            "{:<70} cv auc {:.4} ks {:.4} | vars {:2} test auc {:.4} ks {:.4}",
+            name,
+            aucs / (5.0 * reps as f64),
+            kss / (5.0 * reps as f64),
+            m.variables.len(),
+            v.samples[1].auc,
+            v.samples[1].ks
+        );
     }
 }

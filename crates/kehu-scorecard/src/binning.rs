@@ -104,7 +104,9 @@ impl VariableBinning {
         for (i, b) in self.bins.iter().enumerate() {
             match (&b.rule, level) {
                 (BinRule::Missing, None) => return Some(i),
-                (BinRule::Levels { levels }, Some(l)) if levels.iter().any(|x| x == l) => return Some(i),
+                (BinRule::Levels { levels }, Some(l)) if levels.iter().any(|x| x == l) => {
+                    return Some(i)
+                }
                 _ => {}
             }
         }
@@ -187,18 +189,35 @@ fn merge_at(g: &mut Vec<Group>, i: usize) {
 /// chi-square while there are more than `max_bins` groups or a pair is below
 /// `min_chi2`; then merges every group smaller than `min_count` into the
 /// neighbour it is least different from.
-fn chimerge_groups(mut g: Vec<Group>, max_bins: usize, min_count: f64, min_chi2: f64) -> Vec<Group> {
+fn chimerge_groups(
+    mut g: Vec<Group>,
+    max_bins: usize,
+    min_count: f64,
+    min_chi2: f64,
+) -> Vec<Group> {
     loop {
         if g.len() <= 1 {
             return g;
         }
-        let chis: Vec<f64> = g.windows(2).map(|w| chi2_pair(w[0].e, w[0].t, w[1].e, w[1].t)).collect();
-        let (imin, cmin) = chis.iter().enumerate().fold((0, f64::INFINITY), |acc, (i, &c)| if c < acc.1 { (i, c) } else { acc });
+        let chis: Vec<f64> = g
+            .windows(2)
+            .map(|w| chi2_pair(w[0].e, w[0].t, w[1].e, w[1].t))
+            .collect();
+        let (imin, cmin) =
+            chis.iter().enumerate().fold(
+                (0, f64::INFINITY),
+                |acc, (i, &c)| if c < acc.1 { (i, c) } else { acc },
+            );
         if g.len() > max_bins.max(1) || cmin < min_chi2 {
             merge_at(&mut g, imin);
             continue;
         }
-        let small = g.iter().enumerate().filter(|(_, x)| x.t < min_count).min_by(|a, b| a.1.t.total_cmp(&b.1.t)).map(|(i, _)| i);
+        let small = g
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| x.t < min_count)
+            .min_by(|a, b| a.1.t.total_cmp(&b.1.t))
+            .map(|(i, _)| i);
         if let Some(s) = small {
             let j = if s == 0 {
                 0
@@ -263,7 +282,13 @@ fn groups_iv(g: &[Group]) -> f64 {
 }
 
 /// Monotonic binning in one fixed shape; `turn` is the index of the peak or valley.
-fn monotone_shape(fine: &[Group], shape: Trend, turn: usize, max_bins: usize, min_count: f64) -> Vec<Group> {
+fn monotone_shape(
+    fine: &[Group],
+    shape: Trend,
+    turn: usize,
+    max_bins: usize,
+    min_count: f64,
+) -> Vec<Group> {
     let g = match shape {
         Trend::Ascending => pava(fine, true),
         Trend::Descending => pava(fine, false),
@@ -280,14 +305,28 @@ fn monotone_shape(fine: &[Group], shape: Trend, turn: usize, max_bins: usize, mi
     chimerge_groups(g, max_bins, min_count, 0.0)
 }
 
-fn monotonic(fine: &[Group], trend: Trend, max_bins: usize, min_count: f64, margin: f64) -> (Vec<Group>, String) {
+fn monotonic(
+    fine: &[Group],
+    trend: Trend,
+    max_bins: usize,
+    min_count: f64,
+    margin: f64,
+) -> (Vec<Group>, String) {
     let mut cands: Vec<(Vec<Group>, String)> = Vec::new();
-    let mono = |t: Trend| (monotone_shape(fine, t, 0, max_bins, min_count), format!("{t:?}").to_lowercase());
+    let mono = |t: Trend| {
+        (
+            monotone_shape(fine, t, 0, max_bins, min_count),
+            format!("{t:?}").to_lowercase(),
+        )
+    };
     let shaped = |t: Trend| {
         let mut best: Option<(Vec<Group>, String)> = None;
         for turn in 1..fine.len() {
             let g = monotone_shape(fine, t, turn, max_bins, min_count);
-            if best.as_ref().is_none_or(|b| groups_iv(&g) > groups_iv(&b.0)) {
+            if best
+                .as_ref()
+                .is_none_or(|b| groups_iv(&g) > groups_iv(&b.0))
+            {
                 best = Some((g, format!("{t:?}").to_lowercase()));
             }
         }
@@ -301,7 +340,11 @@ fn monotonic(fine: &[Group], trend: Trend, max_bins: usize, min_count: f64, marg
             cands.push(mono(Trend::Descending));
         }
     }
-    let pick = |c: Vec<(Vec<Group>, String)>| c.into_iter().max_by(|a, b| groups_iv(&a.0).total_cmp(&groups_iv(&b.0))).unwrap();
+    let pick = |c: Vec<(Vec<Group>, String)>| {
+        c.into_iter()
+            .max_by(|a, b| groups_iv(&a.0).total_cmp(&groups_iv(&b.0)))
+            .unwrap()
+    };
     let best_mono = pick(cands);
     if trend == Trend::AutoShape && fine.len() >= 3 {
         let best_shape = pick(vec![shaped(Trend::Peak), shaped(Trend::Valley)]);
@@ -313,20 +356,51 @@ fn monotonic(fine: &[Group], trend: Trend, max_bins: usize, min_count: f64, marg
 }
 
 /// Coarse groups of ordered fine classes (`ev[i]`, `tot[i]`).
-fn coarse(ev: &[f64], tot: &[f64], method: BinningMethod, trend: Trend, bc: &BinningConfig, max_bins: usize, min_count: f64) -> (Vec<Group>, String) {
-    let fine: Vec<Group> = (0..ev.len()).map(|i| Group { a: i, b: i, e: ev[i], t: tot[i] }).filter(|g| g.t > 0.0).collect();
+fn coarse(
+    ev: &[f64],
+    tot: &[f64],
+    method: BinningMethod,
+    trend: Trend,
+    bc: &BinningConfig,
+    max_bins: usize,
+    min_count: f64,
+) -> (Vec<Group>, String) {
+    let fine: Vec<Group> = (0..ev.len())
+        .map(|i| Group {
+            a: i,
+            b: i,
+            e: ev[i],
+            t: tot[i],
+        })
+        .filter(|g| g.t > 0.0)
+        .collect();
     // Re-index fine groups to cover gaps of empty classes: extend each group's end to the next start - 1.
     let mut fine = fine;
     if fine.is_empty() {
-        return (vec![Group { a: 0, b: ev.len().saturating_sub(1), e: 0.0, t: 0.0 }], "empty".into());
+        return (
+            vec![Group {
+                a: 0,
+                b: ev.len().saturating_sub(1),
+                e: 0.0,
+                t: 0.0,
+            }],
+            "empty".into(),
+        );
     }
     fine[0].a = 0;
     for i in 0..fine.len() {
-        let next_a = if i + 1 < fine.len() { fine[i + 1].a } else { ev.len() };
+        let next_a = if i + 1 < fine.len() {
+            fine[i + 1].a
+        } else {
+            ev.len()
+        };
         fine[i].b = next_a - 1;
     }
     match method {
-        BinningMethod::ChiMerge => (chimerge_groups(fine, max_bins, min_count, bc.min_chi2), "chi_merge".into()),
+        BinningMethod::ChiMerge => (
+            chimerge_groups(fine, max_bins, min_count, bc.min_chi2),
+            "chi_merge".into(),
+        ),
         BinningMethod::Monotonic => {
             let (g, t) = monotonic(&fine, trend, max_bins, min_count, bc.shape_margin);
             (g, format!("monotonic {t}"))
@@ -337,11 +411,19 @@ fn coarse(ev: &[f64], tot: &[f64], method: BinningMethod, trend: Trend, bc: &Bin
 /// Quantile cut points of the regular values of a column.
 fn fine_cuts(x: &[f64], specials: &[f64], fine_bins: usize, sample: usize) -> Vec<f64> {
     let regular = |v: f64| !v.is_nan() && !specials.contains(&v);
-    let n_reg = if specials.is_empty() { x.iter().filter(|v| !v.is_nan()).count() } else { x.iter().filter(|&&v| regular(v)).count() };
+    let n_reg = if specials.is_empty() {
+        x.iter().filter(|v| !v.is_nan()).count()
+    } else {
+        x.iter().filter(|&&v| regular(v)).count()
+    };
     if n_reg == 0 {
         return Vec::new();
     }
-    let stride = if n_reg > sample.max(1000) { n_reg.div_ceil(sample.max(1000)) } else { 1 };
+    let stride = if n_reg > sample.max(1000) {
+        n_reg.div_ceil(sample.max(1000))
+    } else {
+        1
+    };
     let mut s: Vec<f64> = Vec::with_capacity(n_reg / stride + 1);
     let mut k = 0usize;
     for &v in x {
@@ -400,7 +482,9 @@ pub fn bin_column(
     let max_bins = vc.and_then(|v| v.max_bins).unwrap_or(bc.max_bins);
     match &col.data {
         ColumnData::Numeric(x) => {
-            let mut specials: Vec<f64> = vc.and_then(|v| v.special_values.clone()).unwrap_or_else(|| bc.special_values.clone());
+            let mut specials: Vec<f64> = vc
+                .and_then(|v| v.special_values.clone())
+                .unwrap_or_else(|| bc.special_values.clone());
             specials.retain(|v| v.is_finite());
             specials.sort_by(|a, b| a.total_cmp(b));
             specials.dedup();
@@ -422,7 +506,11 @@ pub fn bin_column(
             let mut totc = vec![0u64; nf];
             if specials.is_empty() {
                 for (&v, &t) in x.iter().zip(y) {
-                    let k = if v.is_nan() { r } else { cuts.partition_point(|&c| c <= v) };
+                    let k = if v.is_nan() {
+                        r
+                    } else {
+                        cuts.partition_point(|&c| c <= v)
+                    };
                     fine_idx.push(k as u16);
                     totc[k] += 1;
                     evc[k] += t as u64;
@@ -446,7 +534,17 @@ pub fn bin_column(
                 tot[k] = totc[k] as f64;
             }
             let (groups, how) = if manual.is_some() {
-                ((0..r).map(|i| Group { a: i, b: i, e: ev[i], t: tot[i] }).collect(), "manual".to_string())
+                (
+                    (0..r)
+                        .map(|i| Group {
+                            a: i,
+                            b: i,
+                            e: ev[i],
+                            t: tot[i],
+                        })
+                        .collect(),
+                    "manual".to_string(),
+                )
             } else {
                 coarse(&ev[..r], &tot[..r], method, trend, bc, max_bins, min_count)
             };
@@ -461,20 +559,57 @@ pub fn bin_column(
                     e += evc[k];
                     t += totc[k];
                 }
-                bins.push(Bin { rule: BinRule::Range { lo, hi }, label: range_label(lo, hi), count: t, events: e, non_events: t - e, event_rate: 0.0, woe: 0.0, iv: 0.0 });
+                bins.push(Bin {
+                    rule: BinRule::Range { lo, hi },
+                    label: range_label(lo, hi),
+                    count: t,
+                    events: e,
+                    non_events: t - e,
+                    event_rate: 0.0,
+                    woe: 0.0,
+                    iv: 0.0,
+                });
             }
             map[r] = bins.len() as u16;
-            bins.push(Bin { rule: BinRule::Missing, label: "missing 缺失".into(), count: totc[r], events: evc[r], non_events: totc[r] - evc[r], event_rate: 0.0, woe: 0.0, iv: 0.0 });
+            bins.push(Bin {
+                rule: BinRule::Missing,
+                label: "missing 缺失".into(),
+                count: totc[r],
+                events: evc[r],
+                non_events: totc[r] - evc[r],
+                event_rate: 0.0,
+                woe: 0.0,
+                iv: 0.0,
+            });
             for (s, &sv) in specials.iter().enumerate() {
                 let k = r + 1 + s;
                 map[k] = bins.len() as u16;
-                bins.push(Bin { rule: BinRule::Special { value: sv }, label: format!("special {}", fmt_num(sv)), count: totc[k], events: evc[k], non_events: totc[k] - evc[k], event_rate: 0.0, woe: 0.0, iv: 0.0 });
+                bins.push(Bin {
+                    rule: BinRule::Special { value: sv },
+                    label: format!("special {}", fmt_num(sv)),
+                    count: totc[k],
+                    events: evc[k],
+                    non_events: totc[k] - evc[k],
+                    event_rate: 0.0,
+                    woe: 0.0,
+                    iv: 0.0,
+                });
             }
             let iv = fill_woe(&mut bins, bc.woe_smoothing);
             for f in fine_idx.iter_mut() {
                 *f = map[*f as usize];
             }
-            Ok((VariableBinning { name: col.name.clone(), kind: VarKind::Numeric, bins, iv, method: how, manual: manual.cloned() }, fine_idx))
+            Ok((
+                VariableBinning {
+                    name: col.name.clone(),
+                    kind: VarKind::Numeric,
+                    bins,
+                    iv,
+                    method: how,
+                    manual: manual.cloned(),
+                },
+                fine_idx,
+            ))
         }
         ColumnData::Categorical { codes, levels } => {
             let nl = levels.len();
@@ -486,61 +621,80 @@ pub fn bin_column(
                 evc[k] += t as u64;
             }
             // Groups of level codes.
-            let (level_groups, how): (Vec<Vec<usize>>, String) = if let Some(groups) = manual.and_then(|m| m.groups.as_ref()) {
-                let index: HashMap<&str, usize> = levels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
-                let mut used = vec![false; nl];
-                let mut out = Vec::new();
-                for g in groups {
-                    let mut codes_g = Vec::new();
-                    for l in g {
-                        if let Some(&i) = index.get(l.as_str()) {
-                            used[i] = true;
-                            codes_g.push(i);
+            let (level_groups, how): (Vec<Vec<usize>>, String) =
+                if let Some(groups) = manual.and_then(|m| m.groups.as_ref()) {
+                    let index: HashMap<&str, usize> = levels
+                        .iter()
+                        .enumerate()
+                        .map(|(i, l)| (l.as_str(), i))
+                        .collect();
+                    let mut used = vec![false; nl];
+                    let mut out = Vec::new();
+                    for g in groups {
+                        let mut codes_g = Vec::new();
+                        for l in g {
+                            if let Some(&i) = index.get(l.as_str()) {
+                                used[i] = true;
+                                codes_g.push(i);
+                            }
                         }
+                        out.push(codes_g);
                     }
-                    out.push(codes_g);
-                }
-                let rest: Vec<usize> = (0..nl).filter(|&i| !used[i] && totc[i] > 0).collect();
-                if !rest.is_empty() {
-                    out.push(rest);
-                }
-                (out, "manual".into())
-            } else {
-                // Order seen levels by smoothed event rate, then merge in that order.
-                let mut order: Vec<usize> = (0..nl).filter(|&i| totc[i] > 0).collect();
-                order.sort_by(|&a, &b| {
-                    let ra = (evc[a] as f64 + 0.5) / (totc[a] as f64 + 1.0);
-                    let rb = (evc[b] as f64 + 0.5) / (totc[b] as f64 + 1.0);
-                    ra.total_cmp(&rb).then_with(|| levels[a].cmp(&levels[b]))
-                });
-                // Too many levels: pre-group neighbours (in rate order) into ~fine_bins equal-count classes.
-                let mut fine_groups: Vec<Vec<usize>> = Vec::new();
-                if order.len() > bc.fine_bins {
-                    let total: u64 = order.iter().map(|&i| totc[i]).sum();
-                    let per = (total as f64 / bc.fine_bins as f64).max(1.0);
-                    let mut cur = Vec::new();
-                    let mut acc = 0u64;
-                    for &i in &order {
-                        cur.push(i);
-                        acc += totc[i];
-                        if acc as f64 >= per {
-                            fine_groups.push(std::mem::take(&mut cur));
-                            acc = 0;
-                        }
+                    let rest: Vec<usize> = (0..nl).filter(|&i| !used[i] && totc[i] > 0).collect();
+                    if !rest.is_empty() {
+                        out.push(rest);
                     }
-                    if !cur.is_empty() {
-                        fine_groups.push(cur);
-                    }
+                    (out, "manual".into())
                 } else {
-                    fine_groups = order.iter().map(|&i| vec![i]).collect();
-                }
-                let ev: Vec<f64> = fine_groups.iter().map(|g| g.iter().map(|&i| evc[i] as f64).sum()).collect();
-                let tot: Vec<f64> = fine_groups.iter().map(|g| g.iter().map(|&i| totc[i] as f64).sum()).collect();
-                // Levels are already in rate order: ChiMerge or an ascending monotone merge.
-                let (groups, how) = coarse(&ev, &tot, method, Trend::Ascending, bc, max_bins, min_count);
-                let out = groups.iter().map(|g| (g.a..=g.b).flat_map(|k| fine_groups.get(k).cloned().unwrap_or_default()).collect()).collect();
-                (out, format!("{how} (levels by event rate)"))
-            };
+                    // Order seen levels by smoothed event rate, then merge in that order.
+                    let mut order: Vec<usize> = (0..nl).filter(|&i| totc[i] > 0).collect();
+                    order.sort_by(|&a, &b| {
+                        let ra = (evc[a] as f64 + 0.5) / (totc[a] as f64 + 1.0);
+                        let rb = (evc[b] as f64 + 0.5) / (totc[b] as f64 + 1.0);
+                        ra.total_cmp(&rb).then_with(|| levels[a].cmp(&levels[b]))
+                    });
+                    // Too many levels: pre-group neighbours (in rate order) into ~fine_bins equal-count classes.
+                    let mut fine_groups: Vec<Vec<usize>> = Vec::new();
+                    if order.len() > bc.fine_bins {
+                        let total: u64 = order.iter().map(|&i| totc[i]).sum();
+                        let per = (total as f64 / bc.fine_bins as f64).max(1.0);
+                        let mut cur = Vec::new();
+                        let mut acc = 0u64;
+                        for &i in &order {
+                            cur.push(i);
+                            acc += totc[i];
+                            if acc as f64 >= per {
+                                fine_groups.push(std::mem::take(&mut cur));
+                                acc = 0;
+                            }
+                        }
+                        if !cur.is_empty() {
+                            fine_groups.push(cur);
+                        }
+                    } else {
+                        fine_groups = order.iter().map(|&i| vec![i]).collect();
+                    }
+                    let ev: Vec<f64> = fine_groups
+                        .iter()
+                        .map(|g| g.iter().map(|&i| evc[i] as f64).sum())
+                        .collect();
+                    let tot: Vec<f64> = fine_groups
+                        .iter()
+                        .map(|g| g.iter().map(|&i| totc[i] as f64).sum())
+                        .collect();
+                    // Levels are already in rate order: ChiMerge or an ascending monotone merge.
+                    let (groups, how) =
+                        coarse(&ev, &tot, method, Trend::Ascending, bc, max_bins, min_count);
+                    let out = groups
+                        .iter()
+                        .map(|g| {
+                            (g.a..=g.b)
+                                .flat_map(|k| fine_groups.get(k).cloned().unwrap_or_default())
+                                .collect()
+                        })
+                        .collect();
+                    (out, format!("{how} (levels by event rate)"))
+                };
             let mut map = vec![u16::MAX; nl + 1];
             let mut bins = Vec::new();
             for g in &level_groups {
@@ -551,17 +705,55 @@ pub fn bin_column(
                     t += totc[i];
                 }
                 let names: Vec<String> = g.iter().map(|&i| levels[i].clone()).collect();
-                let label = if names.len() <= 3 { names.join(" | ") } else { format!("{} | … (+{})", names[..2].join(" | "), names.len() - 2) };
-                bins.push(Bin { rule: BinRule::Levels { levels: names }, label, count: t, events: e, non_events: t - e, event_rate: 0.0, woe: 0.0, iv: 0.0 });
+                let label = if names.len() <= 3 {
+                    names.join(" | ")
+                } else {
+                    format!("{} | … (+{})", names[..2].join(" | "), names.len() - 2)
+                };
+                bins.push(Bin {
+                    rule: BinRule::Levels { levels: names },
+                    label,
+                    count: t,
+                    events: e,
+                    non_events: t - e,
+                    event_rate: 0.0,
+                    woe: 0.0,
+                    iv: 0.0,
+                });
             }
             map[nl] = bins.len() as u16;
-            bins.push(Bin { rule: BinRule::Missing, label: "missing 缺失".into(), count: totc[nl], events: evc[nl], non_events: totc[nl] - evc[nl], event_rate: 0.0, woe: 0.0, iv: 0.0 });
+            bins.push(Bin {
+                rule: BinRule::Missing,
+                label: "missing 缺失".into(),
+                count: totc[nl],
+                events: evc[nl],
+                non_events: totc[nl] - evc[nl],
+                event_rate: 0.0,
+                woe: 0.0,
+                iv: 0.0,
+            });
             let iv = fill_woe(&mut bins, bc.woe_smoothing);
-            let idx: Vec<u16> = codes.iter().map(|&c| map[if c == MISSING_CODE { nl } else { c as usize }]).collect();
+            let idx: Vec<u16> = codes
+                .iter()
+                .map(|&c| map[if c == MISSING_CODE { nl } else { c as usize }])
+                .collect();
             if idx.contains(&u16::MAX) {
-                return Err(Error::Model(format!("internal: level of `{}` without a bin", col.name)));
+                return Err(Error::Model(format!(
+                    "internal: level of `{}` without a bin",
+                    col.name
+                )));
             }
-            Ok((VariableBinning { name: col.name.clone(), kind: VarKind::Categorical, bins, iv, method: how, manual: manual.cloned() }, idx))
+            Ok((
+                VariableBinning {
+                    name: col.name.clone(),
+                    kind: VarKind::Categorical,
+                    bins,
+                    iv,
+                    method: how,
+                    manual: manual.cloned(),
+                },
+                idx,
+            ))
         }
     }
 }
@@ -577,14 +769,35 @@ mod tests {
     use super::*;
 
     fn cfg() -> BinningConfig {
-        BinningConfig { min_bin_frac: 0.0, ..Default::default() }
+        BinningConfig {
+            min_bin_frac: 0.0,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn woe_sign_and_iv() {
         let mut bins = vec![
-            Bin { rule: BinRule::Missing, label: String::new(), count: 0, events: 30, non_events: 70, event_rate: 0.0, woe: 0.0, iv: 0.0 },
-            Bin { rule: BinRule::Missing, label: String::new(), count: 0, events: 10, non_events: 90, event_rate: 0.0, woe: 0.0, iv: 0.0 },
+            Bin {
+                rule: BinRule::Missing,
+                label: String::new(),
+                count: 0,
+                events: 30,
+                non_events: 70,
+                event_rate: 0.0,
+                woe: 0.0,
+                iv: 0.0,
+            },
+            Bin {
+                rule: BinRule::Missing,
+                label: String::new(),
+                count: 0,
+                events: 10,
+                non_events: 90,
+                event_rate: 0.0,
+                woe: 0.0,
+                iv: 0.0,
+            },
         ];
         let iv = fill_woe(&mut bins, 0.0);
         // event% = 30/40, non_event% = 70/160
@@ -604,11 +817,24 @@ mod tests {
         // event probability rises with x
         let n = 5000;
         let x: Vec<f64> = (0..n).map(|i| (i * 7919 % n) as f64 / 10.0).collect();
-        let y: Vec<u8> = x.iter().enumerate().map(|(i, &v)| ((i * 31 % 100) as f64) < v / 5.0).map(|b| b as u8).collect();
+        let y: Vec<u8> = x
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| ((i * 31 % 100) as f64) < v / 5.0)
+            .map(|b| b as u8)
+            .collect();
         let col = Column::numeric("x", x.clone());
-        let bc = BinningConfig { max_bins: 6, min_bin_frac: 0.05, ..Default::default() };
+        let bc = BinningConfig {
+            max_bins: 6,
+            min_bin_frac: 0.05,
+            ..Default::default()
+        };
         let (vb, idx) = bin_column(&col, &y, &bc, None, None).unwrap();
-        let ranges = vb.bins.iter().filter(|b| matches!(b.rule, BinRule::Range { .. })).count();
+        let ranges = vb
+            .bins
+            .iter()
+            .filter(|b| matches!(b.rule, BinRule::Range { .. }))
+            .count();
         assert!(ranges <= 6 && ranges >= 2, "{ranges}");
         for b in &vb.bins {
             if matches!(b.rule, BinRule::Range { .. }) {
@@ -627,10 +853,24 @@ mod tests {
         let n = 4000;
         let x: Vec<f64> = (0..n).map(|i| i as f64).collect();
         // noisy increasing rate
-        let y: Vec<u8> = (0..n).map(|i| (((i * 2654435761usize) % 1000) as f64) < 100.0 + (i as f64 / n as f64) * 500.0).map(|b| b as u8).collect();
-        let bc = BinningConfig { method: BinningMethod::Monotonic, fine_bins: 40, ..cfg() };
+        let y: Vec<u8> = (0..n)
+            .map(|i| {
+                (((i * 2654435761usize) % 1000) as f64) < 100.0 + (i as f64 / n as f64) * 500.0
+            })
+            .map(|b| b as u8)
+            .collect();
+        let bc = BinningConfig {
+            method: BinningMethod::Monotonic,
+            fine_bins: 40,
+            ..cfg()
+        };
         let (vb, _) = bin_column(&Column::numeric("x", x), &y, &bc, None, None).unwrap();
-        let w: Vec<f64> = vb.bins.iter().filter(|b| matches!(b.rule, BinRule::Range { .. })).map(|b| b.woe).collect();
+        let w: Vec<f64> = vb
+            .bins
+            .iter()
+            .filter(|b| matches!(b.rule, BinRule::Range { .. }))
+            .map(|b| b.woe)
+            .collect();
         assert!(w.len() >= 2);
         assert!(w.windows(2).all(|p| p[0] <= p[1] + 1e-12), "{w:?}");
         assert!(vb.method.contains("ascending"));
@@ -640,8 +880,18 @@ mod tests {
     fn missing_special_and_manual_cuts() {
         let x = vec![1.0, 2.0, f64::NAN, -999.0, 5.0, 6.0, f64::NAN, 3.0];
         let y = vec![0, 0, 1, 1, 0, 1, 1, 0];
-        let bc = BinningConfig { special_values: vec![-999.0], ..cfg() };
-        let ov = BinOverride { variable: "x".into(), cuts: Some(vec![3.0]), groups: None, who: "analyst".into(), why: "policy".into(), when: "2026-01-01".into() };
+        let bc = BinningConfig {
+            special_values: vec![-999.0],
+            ..cfg()
+        };
+        let ov = BinOverride {
+            variable: "x".into(),
+            cuts: Some(vec![3.0]),
+            groups: None,
+            who: "analyst".into(),
+            why: "policy".into(),
+            when: "2026-01-01".into(),
+        };
         let (vb, idx) = bin_column(&Column::numeric("x", x), &y, &bc, None, Some(&ov)).unwrap();
         assert_eq!(vb.method, "manual");
         assert_eq!(vb.bins.len(), 4); // 2 ranges + missing + special
@@ -655,12 +905,36 @@ mod tests {
 
     #[test]
     fn categorical_groups_by_rate() {
-        let vals: Vec<Option<&str>> = (0..600).map(|i| Some(["a", "b", "c", "d"][i % 4])).collect();
-        let y: Vec<u8> = (0..600).map(|i| match i % 4 { 0 => (i % 10 == 0) as u8, 1 => (i % 10 < 5) as u8, 2 => (i % 10 == 0) as u8, _ => (i % 10 < 5) as u8 }).collect();
+        let vals: Vec<Option<&str>> = (0..600)
+            .map(|i| Some(["a", "b", "c", "d"][i % 4]))
+            .collect();
+        let y: Vec<u8> = (0..600)
+            .map(|i| match i % 4 {
+                0 => (i % 10 == 0) as u8,
+                1 => (i % 10 < 5) as u8,
+                2 => (i % 10 == 0) as u8,
+                _ => (i % 10 < 5) as u8,
+            })
+            .collect();
         let col = Column::categorical("c", &vals);
-        let bc = BinningConfig { max_bins: 2, ..cfg() };
+        let bc = BinningConfig {
+            max_bins: 2,
+            ..cfg()
+        };
         let (vb, _) = bin_column(&col, &y, &bc, None, None).unwrap();
-        let groups: Vec<Vec<String>> = vb.bins.iter().filter_map(|b| if let BinRule::Levels { levels } = &b.rule { let mut l = levels.clone(); l.sort(); Some(l) } else { None }).collect();
+        let groups: Vec<Vec<String>> = vb
+            .bins
+            .iter()
+            .filter_map(|b| {
+                if let BinRule::Levels { levels } = &b.rule {
+                    let mut l = levels.clone();
+                    l.sort();
+                    Some(l)
+                } else {
+                    None
+                }
+            })
+            .collect();
         assert_eq!(groups.len(), 2);
         assert!(groups.contains(&vec!["a".to_string(), "c".to_string()]));
         assert!(groups.contains(&vec!["b".to_string(), "d".to_string()]));

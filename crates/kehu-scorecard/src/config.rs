@@ -181,7 +181,12 @@ pub struct RegressionConfig {
 
 impl Default for RegressionConfig {
     fn default() -> Self {
-        RegressionConfig { l2: 1.0, max_iter: 100, tol: 1e-8, warm_start_rows: 100_000 }
+        RegressionConfig {
+            l2: 1.0,
+            max_iter: 100,
+            tol: 1e-8,
+            warm_start_rows: 100_000,
+        }
     }
 }
 
@@ -202,7 +207,12 @@ pub struct PointsConfig {
 
 impl Default for PointsConfig {
     fn default() -> Self {
-        PointsConfig { base_score: 600.0, base_odds: 50.0, pdo: 20.0, round: true }
+        PointsConfig {
+            base_score: 600.0,
+            base_odds: 50.0,
+            pdo: 20.0,
+            round: true,
+        }
     }
 }
 
@@ -245,6 +255,8 @@ pub struct TrainConfig {
     pub points: PointsConfig,
     /// Manual bin edits.
     pub overrides: Vec<BinOverride>,
+    /// Threads for binning (0 = one per core). Default 1.
+    pub threads: usize,
 }
 
 impl Default for TrainConfig {
@@ -261,6 +273,7 @@ impl Default for TrainConfig {
             regression: RegressionConfig::default(),
             points: PointsConfig::default(),
             overrides: Vec::new(),
+            threads: 1,
         }
     }
 }
@@ -276,7 +289,10 @@ impl TrainConfig {
     /// Reads a TOML file.
     pub fn from_toml_file(path: impl AsRef<Path>) -> Result<TrainConfig> {
         let path = path.as_ref();
-        let s = std::fs::read_to_string(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+        let s = std::fs::read_to_string(path).map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
         Self::from_toml_str(&s).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
     }
 
@@ -313,11 +329,17 @@ impl TrainConfig {
         }
         for o in &self.overrides {
             if o.cuts.is_none() == o.groups.is_none() {
-                return Err(Error::Config(format!("override of `{}` needs exactly one of `cuts` or `groups`", o.variable)));
+                return Err(Error::Config(format!(
+                    "override of `{}` needs exactly one of `cuts` or `groups`",
+                    o.variable
+                )));
             }
             if let Some(c) = &o.cuts {
                 if c.iter().any(|x| !x.is_finite()) {
-                    return Err(Error::Config(format!("override of `{}`: cuts must be finite numbers", o.variable)));
+                    return Err(Error::Config(format!(
+                        "override of `{}`: cuts must be finite numbers",
+                        o.variable
+                    )));
                 }
             }
         }
@@ -331,7 +353,10 @@ mod tests {
 
     #[test]
     fn toml_round_trip_and_defaults() {
-        let c = TrainConfig::from_toml_str("[binning]\nmax_bins = 6\n[selection]\nstepwise = \"forward\"\n").unwrap();
+        let c = TrainConfig::from_toml_str(
+            "[binning]\nmax_bins = 6\n[selection]\nstepwise = \"forward\"\n",
+        )
+        .unwrap();
         assert_eq!(c.binning.max_bins, 6);
         assert_eq!(c.binning.fine_bins, 100);
         assert_eq!(c.selection.stepwise, Stepwise::Forward);

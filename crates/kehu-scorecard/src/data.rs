@@ -13,7 +13,10 @@ pub const MISSING_CODE: u32 = u32::MAX;
 #[derive(Debug, Clone, PartialEq)]
 pub enum ColumnData {
     Numeric(Vec<f64>),
-    Categorical { codes: Vec<u32>, levels: Vec<String> },
+    Categorical {
+        codes: Vec<u32>,
+        levels: Vec<String>,
+    },
 }
 
 /// A named column.
@@ -26,7 +29,10 @@ pub struct Column {
 impl Column {
     /// A numeric column (`NaN` = missing).
     pub fn numeric(name: impl Into<String>, values: Vec<f64>) -> Self {
-        Column { name: name.into(), data: ColumnData::Numeric(values) }
+        Column {
+            name: name.into(),
+            data: ColumnData::Numeric(values),
+        }
     }
 
     /// A categorical column from optional strings (`None` = missing).
@@ -50,7 +56,10 @@ impl Column {
                 }
             })
             .collect();
-        Column { name: name.into(), data: ColumnData::Categorical { codes, levels } }
+        Column {
+            name: name.into(),
+            data: ColumnData::Categorical { codes, levels },
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -72,7 +81,9 @@ impl Column {
     pub fn missing_count(&self) -> usize {
         match &self.data {
             ColumnData::Numeric(v) => v.iter().filter(|x| x.is_nan()).count(),
-            ColumnData::Categorical { codes, .. } => codes.iter().filter(|&&c| c == MISSING_CODE).count(),
+            ColumnData::Categorical { codes, .. } => {
+                codes.iter().filter(|&&c| c == MISSING_CODE).count()
+            }
         }
     }
 
@@ -84,7 +95,10 @@ impl Column {
                 levels: levels.clone(),
             },
         };
-        Column { name: self.name.clone(), data }
+        Column {
+            name: self.name.clone(),
+            data,
+        }
     }
 }
 
@@ -106,6 +120,8 @@ pub struct CsvOptions {
     /// least this share is taken as numeric, and its text values are reported as
     /// errors (they are usually data errors). Below this share the column is categorical.
     pub numeric_share_for_text_error: f64,
+    /// Reader threads for large files without quoted fields (0 = one per core). Default 1.
+    pub threads: usize,
 }
 
 impl Default for CsvOptions {
@@ -120,6 +136,7 @@ impl Default for CsvOptions {
             ignore: Vec::new(),
             delimiter: ',',
             numeric_share_for_text_error: 0.9,
+            threads: 1,
         }
     }
 }
@@ -145,19 +162,37 @@ impl Dataset {
     }
 
     /// Reads a CSV file with explicit options.
-    pub fn from_csv_with(path: impl AsRef<Path>, target: &str, event: &str, opts: &CsvOptions) -> Result<Dataset> {
+    pub fn from_csv_with(
+        path: impl AsRef<Path>,
+        target: &str,
+        event: &str,
+        opts: &CsvOptions,
+    ) -> Result<Dataset> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+        let bytes = std::fs::read(path).map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
         read_csv_bytes(&bytes, path, target, event, opts)
     }
 
     /// Reads CSV text held in memory (same rules as [`Dataset::from_csv_with`]).
-    pub fn from_csv_bytes(bytes: &[u8], name: &str, target: &str, event: &str, opts: &CsvOptions) -> Result<Dataset> {
+    pub fn from_csv_bytes(
+        bytes: &[u8],
+        name: &str,
+        target: &str,
+        event: &str,
+        opts: &CsvOptions,
+    ) -> Result<Dataset> {
         read_csv_bytes(bytes, Path::new(name), target, event, opts)
     }
 
     /// Builds a data set from columns and a 0/1 target.
-    pub fn from_columns(target_name: &str, target: Vec<u8>, columns: Vec<Column>) -> Result<Dataset> {
+    pub fn from_columns(
+        target_name: &str,
+        target: Vec<u8>,
+        columns: Vec<Column>,
+    ) -> Result<Dataset> {
         for c in &columns {
             if c.len() != target.len() {
                 return Err(Error::Config(format!(
@@ -207,8 +242,8 @@ impl Dataset {
 }
 
 const POW10: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
-    1e20, 1e21, 1e22,
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
 
 /// Parses a decimal number. Returns `None` for text and for non-finite values.
@@ -309,7 +344,10 @@ pub fn parse_number(b: &[u8]) -> Option<f64> {
 fn slow_parse(b: &[u8]) -> Option<f64> {
     let s = std::str::from_utf8(b).ok()?;
     // Only plain decimal syntax: reject words like "inf" or "nan" (handled as text/missing).
-    if !s.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'+' | b'-' | b'.' | b'e' | b'E')) {
+    if !s
+        .bytes()
+        .all(|c| c.is_ascii_digit() || matches!(c, b'+' | b'-' | b'.' | b'e' | b'E'))
+    {
         return None;
     }
     s.parse::<f64>().ok().filter(|v| v.is_finite())
@@ -370,16 +408,32 @@ impl Builder {
                     codes.push(c);
                 }
             }
-            *self = Builder::Text { codes, dict, levels, numeric_like: nm, non_missing: nm, first_text: None };
+            *self = Builder::Text {
+                codes,
+                dict,
+                levels,
+                numeric_like: nm,
+                non_missing: nm,
+                first_text: None,
+            };
         }
     }
 }
 
-fn read_csv_bytes(bytes: &[u8], path: &Path, target: &str, event: &str, opts: &CsvOptions) -> Result<Dataset> {
+fn read_csv_bytes(
+    bytes: &[u8],
+    path: &Path,
+    target: &str,
+    event: &str,
+    opts: &CsvOptions,
+) -> Result<Dataset> {
     let pathbuf: PathBuf = path.to_path_buf();
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if !opts.delimiter.is_ascii() {
-        return Err(Error::Config(format!("delimiter `{}` must be an ASCII character", opts.delimiter)));
+        return Err(Error::Config(format!(
+            "delimiter `{}` must be an ASCII character",
+            opts.delimiter
+        )));
     }
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(opts.delimiter as u8)
@@ -389,40 +443,75 @@ fn read_csv_bytes(bytes: &[u8], path: &Path, target: &str, event: &str, opts: &C
     let csv_err = |e: csv::Error, pathbuf: &PathBuf| -> Error {
         let line = e.position().map(|p| p.line()).unwrap_or(0);
         let message = match e.kind() {
-            csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+            csv::ErrorKind::UnequalLengths {
+                expected_len, len, ..
+            } => {
                 format!("row has {len} fields, the header has {expected_len}")
             }
             _ => e.to_string(),
         };
-        Error::Csv { path: pathbuf.clone(), line, message }
+        Error::Csv {
+            path: pathbuf.clone(),
+            line,
+            message,
+        }
     };
-    let header = rdr.byte_headers().map_err(|e| csv_err(e, &pathbuf))?.clone();
+    let header = rdr
+        .byte_headers()
+        .map_err(|e| csv_err(e, &pathbuf))?
+        .clone();
     let mut names = Vec::with_capacity(header.len());
     for (i, h) in header.iter().enumerate() {
-        let s = std::str::from_utf8(h).map_err(|_| Error::NotUtf8 { path: pathbuf.clone(), line: 1 })?;
+        let s = std::str::from_utf8(h).map_err(|_| Error::NotUtf8 {
+            path: pathbuf.clone(),
+            line: 1,
+        })?;
         let s = s.trim().to_string();
         if s.is_empty() {
-            return Err(Error::Csv { path: pathbuf.clone(), line: 1, message: format!("header field {} is empty", i + 1) });
+            return Err(Error::Csv {
+                path: pathbuf.clone(),
+                line: 1,
+                message: format!("header field {} is empty", i + 1),
+            });
         }
         if names.contains(&s) {
-            return Err(Error::Csv { path: pathbuf.clone(), line: 1, message: format!("column `{s}` appears twice in the header") });
+            return Err(Error::Csv {
+                path: pathbuf.clone(),
+                line: 1,
+                message: format!("column `{s}` appears twice in the header"),
+            });
         }
         names.push(s);
     }
     let available = || names.join(", ");
-    let tidx = names.iter().position(|n| n == target).ok_or_else(|| Error::MissingColumn {
-        path: pathbuf.clone(),
-        column: target.to_string(),
-        available: available(),
-    })?;
-    for c in opts.numeric.iter().chain(&opts.categorical).chain(&opts.ignore) {
+    let tidx = names
+        .iter()
+        .position(|n| n == target)
+        .ok_or_else(|| Error::MissingColumn {
+            path: pathbuf.clone(),
+            column: target.to_string(),
+            available: available(),
+        })?;
+    for c in opts
+        .numeric
+        .iter()
+        .chain(&opts.categorical)
+        .chain(&opts.ignore)
+    {
         if !names.contains(c) {
-            return Err(Error::MissingColumn { path: pathbuf.clone(), column: c.clone(), available: available() });
+            return Err(Error::MissingColumn {
+                path: pathbuf.clone(),
+                column: c.clone(),
+                available: available(),
+            });
         }
     }
-    let missing: Vec<Vec<u8>> = opts.missing_values.iter().map(|s| s.trim().as_bytes().to_vec()).collect();
+    let missing: Vec<Vec<u8>> = opts
+        .missing_values
+        .iter()
+        .map(|s| s.trim().as_bytes().to_vec())
+        .collect();
     let missing_markers = opts.missing_values.join(" ");
-    let is_missing = |f: &[u8]| -> bool { f.is_empty() || missing.iter().any(|m| m.as_slice() == f) };
 
     // Estimate the row count from the first rows to size the vectors once.
     let est_rows = {
@@ -432,106 +521,110 @@ fn read_csv_bytes(bytes: &[u8], path: &Path, target: &str, event: &str, opts: &C
     };
 
     // slot per field: None = ignored / target
-    struct Slot {
-        col: usize,
-        declared_numeric: bool,
-    }
     let mut slots: Vec<Option<Slot>> = Vec::with_capacity(names.len());
-    let mut builders: Vec<Builder> = Vec::new();
     let mut col_names = Vec::new();
     for (i, n) in names.iter().enumerate() {
         if i == tidx || opts.ignore.contains(n) {
             slots.push(None);
             continue;
         }
-        let col = builders.len();
-        if opts.categorical.contains(n) {
-            let mut b = Builder::Num(Vec::new());
-            b.to_text();
-            if let Builder::Text { codes, .. } = &mut b {
-                codes.reserve(est_rows);
-            }
-            builders.push(b);
-        } else {
-            builders.push(Builder::Num(Vec::with_capacity(est_rows)));
-        }
+        let col = col_names.len();
         col_names.push(n.clone());
-        slots.push(Some(Slot { col, declared_numeric: opts.numeric.contains(n) }));
+        slots.push(Some(Slot {
+            col,
+            declared_numeric: opts.numeric.contains(n),
+            declared_categorical: opts.categorical.contains(n),
+        }));
     }
-
-    let mut target_vals: Vec<u8> = Vec::with_capacity(est_rows);
+    let body_start = rdr.position().byte() as usize;
+    let body = &bytes[body_start.min(bytes.len())..];
+    let ctx = ChunkCtx {
+        path: &pathbuf,
+        slots: &slots,
+        col_names: &col_names,
+        tidx,
+        target,
+        event,
+        delimiter: opts.delimiter as u8,
+        missing: &missing,
+        missing_markers: &missing_markers,
+        n_fields: names.len(),
+    };
+    let threads = if opts.threads == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    } else {
+        opts.threads
+    };
+    // Parallel only for large files without quotes (then every newline ends a record).
+    let chunks: Vec<(&[u8], u64)> =
+        if threads > 1 && body.len() > (4 << 20) && !body.contains(&b'"') {
+            let mut out = Vec::new();
+            let mut start = 0usize;
+            let mut line = 2u64;
+            for t in 1..=threads {
+                let mut end = if t == threads {
+                    body.len()
+                } else {
+                    (body.len() * t / threads).max(start)
+                };
+                while end < body.len() && body[end - 1] != b'\n' {
+                    end += 1;
+                }
+                out.push((&body[start..end], line));
+                line += body[start..end].iter().filter(|&&c| c == b'\n').count() as u64;
+                start = end;
+            }
+            out
+        } else {
+            vec![(body, 2)]
+        };
+    let est = est_rows / chunks.len().max(1) + 16;
+    let parts: Vec<Result<Chunk>> = if chunks.len() > 1 {
+        std::thread::scope(|sc| {
+            let hs: Vec<_> = chunks
+                .iter()
+                .map(|&(c, l)| {
+                    let ctx = &ctx;
+                    sc.spawn(move || parse_chunk(c, l, ctx, est))
+                })
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().expect("CSV reader thread panicked"))
+                .collect()
+        })
+    } else {
+        vec![parse_chunk(chunks[0].0, chunks[0].1, &ctx, est)]
+    };
+    let mut parts = parts.into_iter().collect::<Result<Vec<Chunk>>>()?;
+    // merge target information
     let mut other: Option<String> = None;
     let mut seen_event = false;
     let mut extra_values: Vec<String> = Vec::new();
-    let event_b = event.trim().as_bytes();
-    let mut rec = csv::ByteRecord::new();
-    loop {
-        match rdr.read_byte_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(csv_err(e, &pathbuf)),
-        }
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
-        // target
-        let tv = trim_ascii(&rec[tidx]);
-        if is_missing(tv) {
-            return Err(Error::MissingTarget { path: pathbuf.clone(), line, column: target.to_string(), event: event.to_string() });
-        }
-        if tv == event_b {
-            seen_event = true;
-            target_vals.push(1);
-        } else {
-            let s = std::str::from_utf8(tv).map_err(|_| Error::NotUtf8 { path: pathbuf.clone(), line })?;
+    for p in &parts {
+        seen_event |= p.seen_event;
+        for v in p.other.iter().chain(&p.extra_values) {
             match &other {
-                None => other = Some(s.to_string()),
-                Some(o) if o == s => {}
+                None => other = Some(v.clone()),
+                Some(o) if o == v => {}
                 Some(_) => {
-                    if !extra_values.iter().any(|x| x == s) && extra_values.len() < 5 {
-                        extra_values.push(s.to_string());
-                    }
-                }
-            }
-            target_vals.push(0);
-        }
-        for (fi, slot) in slots.iter().enumerate() {
-            let Some(slot) = slot else { continue };
-            let raw = trim_ascii(&rec[fi]);
-            let b = &mut builders[slot.col];
-            match b {
-                Builder::Num(v) => {
-                    if raw.is_empty() {
-                        v.push(f64::NAN);
-                    } else if let Some(x) = parse_number(raw) {
-                        v.push(x);
-                    } else if is_missing(raw) {
-                        v.push(f64::NAN);
-                    } else {
-                        let s = std::str::from_utf8(raw).map_err(|_| Error::NotUtf8 { path: pathbuf.clone(), line })?;
-                        if slot.declared_numeric {
-                            return Err(Error::TextInNumeric {
-                                path: pathbuf.clone(),
-                                line,
-                                column: col_names[slot.col].clone(),
-                                value: s.to_string(),
-                                missing_markers: missing_markers.clone(),
-                            });
-                        }
-                        b.to_text();
-                        push_text(b, s, false, line);
-                    }
-                }
-                Builder::Text { codes, .. } => {
-                    if is_missing(raw) {
-                        codes.push(MISSING_CODE);
-                    } else {
-                        let s = std::str::from_utf8(raw).map_err(|_| Error::NotUtf8 { path: pathbuf.clone(), line })?;
-                        let numeric = parse_number(raw).is_some();
-                        push_text(b, s, numeric, line);
+                    if !extra_values.contains(v) && extra_values.len() < 5 {
+                        extra_values.push(v.clone());
                     }
                 }
             }
         }
     }
+    let target_vals: Vec<u8> = if parts.len() == 1 {
+        std::mem::take(&mut parts[0].target)
+    } else {
+        parts
+            .iter()
+            .flat_map(|p| p.target.iter().copied())
+            .collect()
+    };
+    let builders: Vec<Builder> = merge_builders(parts.into_iter().map(|p| p.builders).collect());
     let n = target_vals.len();
     if !extra_values.is_empty() || other.is_none() || !seen_event {
         let mut found: Vec<String> = Vec::new();
@@ -542,24 +635,51 @@ fn read_csv_bytes(bytes: &[u8], path: &Path, target: &str, event: &str, opts: &C
             found.push(format!("`{o}`"));
         }
         found.extend(extra_values.iter().map(|v| format!("`{v}`")));
-        let mut msg = if found.is_empty() { "no rows".to_string() } else { found.join(", ") };
+        let mut msg = if found.is_empty() {
+            "no rows".to_string()
+        } else {
+            found.join(", ")
+        };
         if !seen_event && n > 0 {
             msg.push_str(&format!(" (the event value `{event}` never occurs)"));
         }
-        return Err(Error::TargetNotBinary { column: target.to_string(), event: event.to_string(), found: msg });
+        return Err(Error::TargetNotBinary {
+            column: target.to_string(),
+            event: event.to_string(),
+            found: msg,
+        });
     }
     let mut columns = Vec::with_capacity(builders.len());
     for (ci, b) in builders.into_iter().enumerate() {
         let name = col_names[ci].clone();
         match b {
             Builder::Num(v) => columns.push(Column::numeric(name, v)),
-            Builder::Text { codes, levels, numeric_like, non_missing, first_text, .. } => {
+            Builder::Text {
+                codes,
+                levels,
+                numeric_like,
+                non_missing,
+                first_text,
+                ..
+            } => {
                 let declared_cat = opts.categorical.contains(&name);
-                if !declared_cat && non_missing > 0 && numeric_like as f64 / non_missing as f64 >= opts.numeric_share_for_text_error {
+                if !declared_cat
+                    && non_missing > 0
+                    && numeric_like as f64 / non_missing as f64 >= opts.numeric_share_for_text_error
+                {
                     let (line, value) = first_text.unwrap_or((0, String::new()));
-                    return Err(Error::TextInNumeric { path: pathbuf, line, column: name, value, missing_markers });
+                    return Err(Error::TextInNumeric {
+                        path: pathbuf,
+                        line,
+                        column: name,
+                        value,
+                        missing_markers,
+                    });
                 }
-                columns.push(Column { name, data: ColumnData::Categorical { codes, levels } });
+                columns.push(Column {
+                    name,
+                    data: ColumnData::Categorical { codes, levels },
+                });
             }
         }
     }
@@ -573,8 +693,266 @@ fn read_csv_bytes(bytes: &[u8], path: &Path, target: &str, event: &str, opts: &C
     })
 }
 
+struct Slot {
+    col: usize,
+    declared_numeric: bool,
+    declared_categorical: bool,
+}
+
+struct ChunkCtx<'a> {
+    path: &'a PathBuf,
+    slots: &'a [Option<Slot>],
+    col_names: &'a [String],
+    tidx: usize,
+    target: &'a str,
+    event: &'a str,
+    delimiter: u8,
+    missing: &'a [Vec<u8>],
+    missing_markers: &'a str,
+    n_fields: usize,
+}
+
+struct Chunk {
+    builders: Vec<Builder>,
+    target: Vec<u8>,
+    other: Option<String>,
+    seen_event: bool,
+    extra_values: Vec<String>,
+}
+
+fn parse_chunk(bytes: &[u8], first_line: u64, ctx: &ChunkCtx, est_rows: usize) -> Result<Chunk> {
+    let pathbuf = ctx.path;
+    let is_missing =
+        |f: &[u8]| -> bool { f.is_empty() || ctx.missing.iter().any(|m| m.as_slice() == f) };
+    let mut builders: Vec<Builder> = Vec::new();
+    for slot in ctx.slots.iter().flatten() {
+        if slot.declared_categorical {
+            let mut b = Builder::Num(Vec::new());
+            b.to_text();
+            if let Builder::Text { codes, .. } = &mut b {
+                codes.reserve(est_rows);
+            }
+            builders.push(b);
+        } else {
+            builders.push(Builder::Num(Vec::with_capacity(est_rows)));
+        }
+    }
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(ctx.delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let mut target_vals: Vec<u8> = Vec::with_capacity(est_rows);
+    let mut other: Option<String> = None;
+    let mut seen_event = false;
+    let mut extra_values: Vec<String> = Vec::new();
+    let event_b = ctx.event.trim().as_bytes();
+    let tidx = ctx.tidx;
+    let mut rec = csv::ByteRecord::new();
+    loop {
+        match rdr.read_byte_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(1) + first_line - 1;
+                return Err(Error::Csv {
+                    path: pathbuf.clone(),
+                    line,
+                    message: e.to_string(),
+                });
+            }
+        }
+        let line = rec.position().map(|p| p.line()).unwrap_or(1) + first_line - 1;
+        if rec.len() != ctx.n_fields {
+            if rec.len() == 1 && rec[0].is_empty() {
+                continue; // blank line
+            }
+            return Err(Error::Csv {
+                path: pathbuf.clone(),
+                line,
+                message: format!(
+                    "row has {} fields, the header has {}",
+                    rec.len(),
+                    ctx.n_fields
+                ),
+            });
+        }
+        let tv = trim_ascii(&rec[tidx]);
+        if is_missing(tv) {
+            return Err(Error::MissingTarget {
+                path: pathbuf.clone(),
+                line,
+                column: ctx.target.to_string(),
+                event: ctx.event.to_string(),
+            });
+        }
+        if tv == event_b {
+            seen_event = true;
+            target_vals.push(1);
+        } else {
+            let s = std::str::from_utf8(tv).map_err(|_| Error::NotUtf8 {
+                path: pathbuf.clone(),
+                line,
+            })?;
+            match &other {
+                None => other = Some(s.to_string()),
+                Some(o) if o == s => {}
+                Some(_) => {
+                    if !extra_values.iter().any(|x| x == s) && extra_values.len() < 5 {
+                        extra_values.push(s.to_string());
+                    }
+                }
+            }
+            target_vals.push(0);
+        }
+        for (fi, slot) in ctx.slots.iter().enumerate() {
+            let Some(slot) = slot else { continue };
+            let raw = trim_ascii(&rec[fi]);
+            let b = &mut builders[slot.col];
+            match b {
+                Builder::Num(v) => {
+                    if raw.is_empty() {
+                        v.push(f64::NAN);
+                    } else if let Some(x) = parse_number(raw) {
+                        v.push(x);
+                    } else if is_missing(raw) {
+                        v.push(f64::NAN);
+                    } else {
+                        let s = std::str::from_utf8(raw).map_err(|_| Error::NotUtf8 {
+                            path: pathbuf.clone(),
+                            line,
+                        })?;
+                        if slot.declared_numeric {
+                            return Err(Error::TextInNumeric {
+                                path: pathbuf.clone(),
+                                line,
+                                column: ctx.col_names[slot.col].clone(),
+                                value: s.to_string(),
+                                missing_markers: ctx.missing_markers.to_string(),
+                            });
+                        }
+                        b.to_text();
+                        push_text(b, s, false, line);
+                    }
+                }
+                Builder::Text { codes, .. } => {
+                    if is_missing(raw) {
+                        codes.push(MISSING_CODE);
+                    } else {
+                        let s = std::str::from_utf8(raw).map_err(|_| Error::NotUtf8 {
+                            path: pathbuf.clone(),
+                            line,
+                        })?;
+                        let numeric = parse_number(raw).is_some();
+                        push_text(b, s, numeric, line);
+                    }
+                }
+            }
+        }
+    }
+    Ok(Chunk {
+        builders,
+        target: target_vals,
+        other,
+        seen_event,
+        extra_values,
+    })
+}
+
+/// Concatenates the column builders of consecutive chunks.
+fn merge_builders(mut parts: Vec<Vec<Builder>>) -> Vec<Builder> {
+    if parts.len() == 1 {
+        return parts.pop().unwrap_or_default();
+    }
+    let ncol = parts[0].len();
+    let mut out = Vec::with_capacity(ncol);
+    let mut cols: Vec<Vec<Builder>> = (0..ncol).map(|_| Vec::new()).collect();
+    for p in parts {
+        for (c, b) in p.into_iter().enumerate() {
+            cols[c].push(b);
+        }
+    }
+    for mut bs in cols {
+        if bs.iter().all(|b| matches!(b, Builder::Num(_))) {
+            let total: usize = bs
+                .iter()
+                .map(|b| if let Builder::Num(v) = b { v.len() } else { 0 })
+                .sum();
+            let mut v = Vec::with_capacity(total);
+            for b in bs {
+                if let Builder::Num(x) = b {
+                    v.extend_from_slice(&x);
+                }
+            }
+            out.push(Builder::Num(v));
+            continue;
+        }
+        for b in bs.iter_mut() {
+            b.to_text();
+        }
+        let mut it = bs.into_iter();
+        let mut acc = it.next().unwrap();
+        for b in it {
+            if let (
+                Builder::Text {
+                    codes,
+                    dict,
+                    levels,
+                    numeric_like,
+                    non_missing,
+                    first_text,
+                },
+                Builder::Text {
+                    codes: c2,
+                    levels: l2,
+                    numeric_like: n2,
+                    non_missing: m2,
+                    first_text: f2,
+                    ..
+                },
+            ) = (&mut acc, b)
+            {
+                let remap: Vec<u32> = l2
+                    .iter()
+                    .map(|l| match dict.get(l) {
+                        Some(&c) => c,
+                        None => {
+                            levels.push(l.clone());
+                            let c = (levels.len() - 1) as u32;
+                            dict.insert(l.clone(), c);
+                            c
+                        }
+                    })
+                    .collect();
+                codes.extend(c2.iter().map(|&c| {
+                    if c == MISSING_CODE {
+                        MISSING_CODE
+                    } else {
+                        remap[c as usize]
+                    }
+                }));
+                *numeric_like += n2;
+                *non_missing += m2;
+                if first_text.is_none() {
+                    *first_text = f2;
+                }
+            }
+        }
+        out.push(acc);
+    }
+    out
+}
+
 fn push_text(b: &mut Builder, s: &str, numeric: bool, line: u64) {
-    if let Builder::Text { codes, dict, levels, numeric_like, non_missing, first_text } = b {
+    if let Builder::Text {
+        codes,
+        dict,
+        levels,
+        numeric_like,
+        non_missing,
+        first_text,
+    } = b
+    {
         *non_missing += 1;
         if numeric {
             *numeric_like += 1;
@@ -600,7 +978,23 @@ mod tests {
 
     #[test]
     fn parse_number_matches_std() {
-        for s in ["0", "-0", "1", "1.5", "-2.25", "1e3", "1.23456e-7", "123456789012345678901234", "0.1", "3.14159", "+7", ".5", "5.", "1E+2", "9007199254740993"] {
+        for s in [
+            "0",
+            "-0",
+            "1",
+            "1.5",
+            "-2.25",
+            "1e3",
+            "1.23456e-7",
+            "123456789012345678901234",
+            "0.1",
+            "3.14159",
+            "+7",
+            ".5",
+            "5.",
+            "1E+2",
+            "9007199254740993",
+        ] {
             let want: f64 = s.parse().unwrap();
             assert_eq!(parse_number(s.as_bytes()), Some(want), "{s}");
         }
@@ -612,7 +1006,9 @@ mod tests {
     #[test]
     fn reads_types_and_target() {
         let csv = "a,b,y\n1,x,bad\n2,,good\n,z,good\n";
-        let ds = Dataset::from_csv_bytes(csv.as_bytes(), "t.csv", "y", "bad", &CsvOptions::default()).unwrap();
+        let ds =
+            Dataset::from_csv_bytes(csv.as_bytes(), "t.csv", "y", "bad", &CsvOptions::default())
+                .unwrap();
         assert_eq!(ds.target, vec![1, 0, 0]);
         assert_eq!(ds.non_event, "good");
         match &ds.columns[0].data {
@@ -634,7 +1030,8 @@ mod tests {
     #[test]
     fn errors_are_precise() {
         let o = CsvOptions::default();
-        let e = Dataset::from_csv_bytes(b"a,y\n1,0\n2,1\n3,2\n", "t.csv", "y", "1", &o).unwrap_err();
+        let e =
+            Dataset::from_csv_bytes(b"a,y\n1,0\n2,1\n3,2\n", "t.csv", "y", "1", &o).unwrap_err();
         assert!(matches!(e, Error::TargetNotBinary { .. }), "{e}");
         let e = Dataset::from_csv_bytes(b"a,y\n1,0\n", "t.csv", "z", "1", &o).unwrap_err();
         assert!(matches!(e, Error::MissingColumn { .. }), "{e}");
@@ -645,7 +1042,12 @@ mod tests {
         text.push_str("oops,1\n");
         let e = Dataset::from_csv_bytes(text.as_bytes(), "t.csv", "y", "1", &o).unwrap_err();
         match e {
-            Error::TextInNumeric { line, column, value, .. } => {
+            Error::TextInNumeric {
+                line,
+                column,
+                value,
+                ..
+            } => {
                 assert_eq!(line, 32);
                 assert_eq!(column, "a");
                 assert_eq!(value, "oops");

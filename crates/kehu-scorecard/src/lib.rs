@@ -50,7 +50,10 @@ pub mod train;
 pub mod validation;
 
 pub use binning::{Bin, BinRule, VarKind, VariableBinning};
-pub use config::{BinOverride, BinningConfig, BinningMethod, Criterion, DegeneratePolicy, PointsConfig, RegressionConfig, SelectionConfig, Stepwise, TrainConfig, Trend, VariableConfig};
+pub use config::{
+    BinOverride, BinningConfig, BinningMethod, Criterion, DegeneratePolicy, PointsConfig,
+    RegressionConfig, SelectionConfig, Stepwise, TrainConfig, Trend, VariableConfig,
+};
 pub use data::{Column, ColumnData, CsvOptions, Dataset};
 pub use error::{Error, Result};
 pub use metrics::{auc, calibration_table, gains_table, gini, ks, psi, roc_curve, PsiReport};

@@ -66,11 +66,16 @@ pub fn p_value_two_sided(z: f64) -> f64 {
 pub fn erfc(x: f64) -> f64 {
     let z = x.abs();
     let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t * (-z * z - 1.26551223
-        + t * (1.00002368
-            + t * (0.37409196
-                + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
-        .exp();
+    let r = t
+        * (-z * z - 1.26551223
+            + t * (1.00002368
+                + t * (0.37409196
+                    + t * (0.09678418
+                        + t * (-0.18628806
+                            + t * (0.27886807
+                                + t * (-1.13520398
+                                    + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+            .exp();
     if x >= 0.0 {
         r
     } else {
@@ -127,7 +132,11 @@ fn pass(cols: &[&[f64]], y: &[u8], beta: &[f64], want_hess: bool) -> (f64, Vec<f
             let e = eta[i];
             let yi = y[start + i] as f64;
             // log(1 + exp(e)), stable
-            let sp = if e > 0.0 { e + (-e).exp().ln_1p() } else { e.exp().ln_1p() };
+            let sp = if e > 0.0 {
+                e + (-e).exp().ln_1p()
+            } else {
+                e.exp().ln_1p()
+            };
             ll += yi * e - sp;
             let pr = 1.0 / (1.0 + (-e).exp());
             r[i] = yi - pr;
@@ -191,7 +200,14 @@ impl LogitFit {
 
 /// Fits a logistic regression on the columns (an intercept is added).
 /// `l2` penalises the coefficients, not the intercept.
-pub fn fit_logistic(cols: &[&[f64]], y: &[u8], l2: f64, max_iter: usize, tol: f64, warm_start_rows: usize) -> Result<LogitFit> {
+pub fn fit_logistic(
+    cols: &[&[f64]],
+    y: &[u8],
+    l2: f64,
+    max_iter: usize,
+    tol: f64,
+    warm_start_rows: usize,
+) -> Result<LogitFit> {
     let n = y.len();
     let p = cols.len() + 1;
     let mut beta = vec![0.0; p];
@@ -203,12 +219,22 @@ pub fn fit_logistic(cols: &[&[f64]], y: &[u8], l2: f64, max_iter: usize, tol: f6
     let mut total_iter = 0;
     if warm_start_rows > 0 && n > 2 * warm_start_rows {
         let stride = n / warm_start_rows;
-        let sub_cols: Vec<Vec<f64>> = cols.iter().map(|c| c.iter().step_by(stride).copied().collect()).collect();
+        let sub_cols: Vec<Vec<f64>> = cols
+            .iter()
+            .map(|c| c.iter().step_by(stride).copied().collect())
+            .collect();
         let sub_y: Vec<u8> = y.iter().step_by(stride).copied().collect();
         let refs: Vec<&[f64]> = sub_cols.iter().map(|c| c.as_slice()).collect();
         // the penalty scales with the sample so the warm start aims at the same optimum
         let scale = sub_y.len() as f64 / n as f64;
-        let (b, it, _, _) = newton(&refs, &sub_y, beta.clone(), l2 * scale, max_iter, tol.max(1e-6))?;
+        let (b, it, _, _) = newton(
+            &refs,
+            &sub_y,
+            beta.clone(),
+            l2 * scale,
+            max_iter,
+            tol.max(1e-6),
+        )?;
         beta = b;
         total_iter += it;
     }
@@ -217,14 +243,42 @@ pub fn fit_logistic(cols: &[&[f64]], y: &[u8], l2: f64, max_iter: usize, tol: f6
     for j in 1..p {
         h[j * p + j] += l2;
     }
-    let l = cholesky(&h, p).ok_or_else(|| Error::Fit("the information matrix is singular (a variable is constant or duplicated)".into()))?;
+    let l = cholesky(&h, p).ok_or_else(|| {
+        Error::Fit(
+            "the information matrix is singular (a variable is constant or duplicated)".into(),
+        )
+    })?;
     let var = chol_inv_diag(&l, p);
     let std_err: Vec<f64> = var.iter().map(|v| v.max(0.0).sqrt()).collect();
-    let p_value = beta.iter().zip(&std_err).map(|(b, s)| if *s > 0.0 { p_value_two_sided(b / s) } else { 1.0 }).collect();
-    Ok(LogitFit { coef: beta, std_err, p_value, loglik: ll, iterations: total_iter, n })
+    let p_value = beta
+        .iter()
+        .zip(&std_err)
+        .map(|(b, s)| {
+            if *s > 0.0 {
+                p_value_two_sided(b / s)
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    Ok(LogitFit {
+        coef: beta,
+        std_err,
+        p_value,
+        loglik: ll,
+        iterations: total_iter,
+        n,
+    })
 }
 
-fn newton(cols: &[&[f64]], y: &[u8], mut beta: Vec<f64>, l2: f64, max_iter: usize, tol: f64) -> Result<(Vec<f64>, usize, f64, Vec<f64>)> {
+fn newton(
+    cols: &[&[f64]],
+    y: &[u8],
+    mut beta: Vec<f64>,
+    l2: f64,
+    max_iter: usize,
+    tol: f64,
+) -> Result<(Vec<f64>, usize, f64, Vec<f64>)> {
     let p = beta.len();
     let pen = |b: &[f64]| 0.5 * l2 * b[1..].iter().map(|x| x * x).sum::<f64>();
     let (mut ll, mut g, mut h) = pass(cols, y, &beta, true);
@@ -266,7 +320,9 @@ fn newton(cols: &[&[f64]], y: &[u8], mut beta: Vec<f64>, l2: f64, max_iter: usiz
             step *= 0.5;
         }
         if !beta.iter().all(|b| b.is_finite()) {
-            return Err(Error::Fit("coefficients diverged (perfect separation?)".into()));
+            return Err(Error::Fit(
+                "coefficients diverged (perfect separation?)".into(),
+            ));
         }
     }
     Ok((beta, max_iter, ll, h))
@@ -294,7 +350,10 @@ pub fn correlation_matrix(cols: &[&[f64]]) -> Vec<f64> {
         }
         for j in 0..k {
             for l in 0..=j {
-                cov[l * k + j] += dot(&centered[j * CHUNK..j * CHUNK + m], &centered[l * CHUNK..l * CHUNK + m]);
+                cov[l * k + j] += dot(
+                    &centered[j * CHUNK..j * CHUNK + m],
+                    &centered[l * CHUNK..l * CHUNK + m],
+                );
             }
         }
         start += m;
@@ -346,7 +405,9 @@ mod tests {
         };
         let x1: Vec<f64> = (0..n).map(|_| rnd() * 2.0 - 1.0).collect();
         let x2: Vec<f64> = (0..n).map(|_| rnd() * 2.0 - 1.0).collect();
-        let y: Vec<u8> = (0..n).map(|i| (rnd() < 1.0 / (1.0 + (-(-1.0 + 1.5 * x1[i] - 0.7 * x2[i])).exp())) as u8).collect();
+        let y: Vec<u8> = (0..n)
+            .map(|i| (rnd() < 1.0 / (1.0 + (-(-1.0 + 1.5 * x1[i] - 0.7 * x2[i])).exp())) as u8)
+            .collect();
         let fit = fit_logistic(&[&x1, &x2], &y, 0.0, 50, 1e-10, 0).unwrap();
         assert!((fit.coef[1] - 1.5).abs() < 0.15, "{:?}", fit.coef);
         assert!((fit.coef[2] + 0.7).abs() < 0.15, "{:?}", fit.coef);

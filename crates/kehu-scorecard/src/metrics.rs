@@ -4,16 +4,25 @@
 
 use serde::{Deserialize, Serialize};
 
-fn order_desc(risk: &[f64]) -> Vec<u32> {
-    let mut idx: Vec<u32> = (0..risk.len() as u32).collect();
-    idx.sort_unstable_by(|&a, &b| risk[b as usize].total_cmp(&risk[a as usize]).then(a.cmp(&b)));
-    idx
+/// Row indices ordered by decreasing risk (ties by row index).
+pub fn order_desc(risk: &[f64]) -> Vec<u32> {
+    let mut v: Vec<(f64, u32)> = risk
+        .iter()
+        .enumerate()
+        .map(|(i, &r)| (r, i as u32))
+        .collect();
+    v.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    v.into_iter().map(|x| x.1).collect()
 }
 
 /// Area under the ROC curve: P(risk of a random event > risk of a random
 /// non-event), ties counted one half. O(n log n).
 pub fn auc(risk: &[f64], events: &[u8]) -> f64 {
-    let idx = order_desc(risk);
+    auc_ordered(risk, events, &order_desc(risk))
+}
+
+/// [`auc`] with the order of [`order_desc`] given.
+pub fn auc_ordered(risk: &[f64], events: &[u8], idx: &[u32]) -> f64 {
     let (mut pos, mut neg) = (0.0f64, 0.0f64);
     let mut area = 0.0;
     let mut i = 0;
@@ -41,7 +50,11 @@ pub fn auc(risk: &[f64], events: &[u8]) -> f64 {
 
 /// ROC points (false positive rate, true positive rate) at every distinct threshold, from (0,0) to (1,1).
 pub fn roc_curve(risk: &[f64], events: &[u8]) -> Vec<(f64, f64)> {
-    let idx = order_desc(risk);
+    roc_ordered(risk, events, &order_desc(risk))
+}
+
+/// [`roc_curve`] with the order of [`order_desc`] given.
+pub fn roc_ordered(risk: &[f64], events: &[u8], idx: &[u32]) -> Vec<(f64, f64)> {
     let p = events.iter().filter(|&&e| e == 1).count() as f64;
     let n = events.len() as f64 - p;
     let mut out = vec![(0.0, 0.0)];
@@ -57,7 +70,10 @@ pub fn roc_curve(risk: &[f64], events: &[u8]) -> Vec<(f64, f64)> {
             }
             i += 1;
         }
-        out.push((if n > 0.0 { fp / n } else { 0.0 }, if p > 0.0 { tp / p } else { 0.0 }));
+        out.push((
+            if n > 0.0 { fp / n } else { 0.0 },
+            if p > 0.0 { tp / p } else { 0.0 },
+        ));
     }
     out
 }
@@ -65,8 +81,14 @@ pub fn roc_curve(risk: &[f64], events: &[u8]) -> Vec<(f64, f64)> {
 /// Kolmogorov–Smirnov statistic: the largest gap between the cumulative share
 /// of events and of non-events over thresholds of `risk`. Returns (KS, threshold).
 pub fn ks(risk: &[f64], events: &[u8]) -> (f64, f64) {
-    let roc = roc_curve(risk, events);
-    let mut idx = order_desc(risk);
+    let idx = order_desc(risk);
+    ks_ordered(risk, events, &idx, &roc_ordered(risk, events, &idx))
+}
+
+/// [`ks`] from the order and the ROC points.
+pub fn ks_ordered(risk: &[f64], events: &[u8], idx: &[u32], roc: &[(f64, f64)]) -> (f64, f64) {
+    let _ = events;
+    let mut idx = idx.to_vec();
     idx.dedup_by(|a, b| risk[*a as usize] == risk[*b as usize]);
     let mut best = (0.0, f64::NAN);
     for (k, &(fpr, tpr)) in roc.iter().enumerate().skip(1) {
@@ -103,11 +125,15 @@ pub struct GainsRow {
 /// Gains / lift table by `groups` equal-size groups ordered from the highest
 /// risk (rows with equal risk are split by row order).
 pub fn gains_table(risk: &[f64], events: &[u8], groups: usize) -> Vec<GainsRow> {
+    gains_ordered(risk, events, groups, &order_desc(risk))
+}
+
+/// [`gains_table`] with the order of [`order_desc`] given.
+pub fn gains_ordered(risk: &[f64], events: &[u8], groups: usize, idx: &[u32]) -> Vec<GainsRow> {
     let n = risk.len();
     if n == 0 || groups == 0 {
         return Vec::new();
     }
-    let idx = order_desc(risk);
     let tot_e = events.iter().filter(|&&e| e == 1).count() as f64;
     let tot_n = n as f64 - tot_e;
     let rate = tot_e / n as f64;
@@ -119,7 +145,10 @@ pub fn gains_table(risk: &[f64], events: &[u8], groups: usize) -> Vec<GainsRow> 
         if b <= a {
             continue;
         }
-        let e = idx[a..b].iter().filter(|&&i| events[i as usize] == 1).count();
+        let e = idx[a..b]
+            .iter()
+            .filter(|&&i| events[i as usize] == 1)
+            .count();
         ce += e as f64;
         cn += (b - a - e) as f64;
         crows += b - a;
@@ -136,7 +165,11 @@ pub fn gains_table(risk: &[f64], events: &[u8], groups: usize) -> Vec<GainsRow> 
             cum_event_share: ces,
             cum_non_event_share: cns,
             lift: if rate > 0.0 { er / rate } else { 0.0 },
-            cum_lift: if rate > 0.0 { (ce / crows as f64) / rate } else { 0.0 },
+            cum_lift: if rate > 0.0 {
+                (ce / crows as f64) / rate
+            } else {
+                0.0
+            },
             ks: ces - cns,
         });
     }
@@ -154,8 +187,18 @@ pub struct CalibrationRow {
 
 /// Calibration by `groups` equal-size groups of predicted probability (ascending).
 pub fn calibration_table(prob: &[f64], events: &[u8], groups: usize) -> Vec<CalibrationRow> {
+    calibration_ordered(prob, events, groups, &order_desc(prob))
+}
+
+/// [`calibration_table`] with the order of [`order_desc`] given.
+pub fn calibration_ordered(
+    prob: &[f64],
+    events: &[u8],
+    groups: usize,
+    idx_desc: &[u32],
+) -> Vec<CalibrationRow> {
     let n = prob.len();
-    let mut idx = order_desc(prob);
+    let mut idx = idx_desc.to_vec();
     idx.reverse();
     let mut out = Vec::new();
     for g in 0..groups {
@@ -166,15 +209,28 @@ pub fn calibration_table(prob: &[f64], events: &[u8], groups: usize) -> Vec<Cali
         }
         let m = (b - a) as f64;
         let mp = idx[a..b].iter().map(|&i| prob[i as usize]).sum::<f64>() / m;
-        let ob = idx[a..b].iter().filter(|&&i| events[i as usize] == 1).count() as f64 / m;
-        out.push(CalibrationRow { group: g + 1, rows: b - a, mean_predicted: mp, observed_rate: ob });
+        let ob = idx[a..b]
+            .iter()
+            .filter(|&&i| events[i as usize] == 1)
+            .count() as f64
+            / m;
+        out.push(CalibrationRow {
+            group: g + 1,
+            rows: b - a,
+            mean_predicted: mp,
+            observed_rate: ob,
+        });
     }
     out
 }
 
 /// Brier score: mean squared error of the probabilities.
 pub fn brier(prob: &[f64], events: &[u8]) -> f64 {
-    prob.iter().zip(events).map(|(p, &e)| (p - e as f64).powi(2)).sum::<f64>() / prob.len().max(1) as f64
+    prob.iter()
+        .zip(events)
+        .map(|(p, &e)| (p - e as f64).powi(2))
+        .sum::<f64>()
+        / prob.len().max(1) as f64
 }
 
 /// One bin of a PSI table.
@@ -246,7 +302,10 @@ pub fn psi(expected: &[f64], actual: &[f64], bins: usize) -> PsiReport {
             contribution: c,
         });
     }
-    PsiReport { psi: total, bins: out }
+    PsiReport {
+        psi: total,
+        bins: out,
+    }
 }
 
 #[cfg(test)]
@@ -259,7 +318,13 @@ mod tests {
             for j in 0..risk.len() {
                 if ev[i] == 1 && ev[j] == 0 {
                     c += 1.0;
-                    s += if risk[i] > risk[j] { 1.0 } else if risk[i] == risk[j] { 0.5 } else { 0.0 };
+                    s += if risk[i] > risk[j] {
+                        1.0
+                    } else if risk[i] == risk[j] {
+                        0.5
+                    } else {
+                        0.0
+                    };
                 }
             }
         }
@@ -271,14 +336,22 @@ mod tests {
         let mut s: u64 = 7;
         for _ in 0..20 {
             let n = 200;
-            let risk: Vec<f64> = (0..n).map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 33) % 17) as f64
-            }).collect();
-            let ev: Vec<u8> = (0..n).map(|i| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                (((s >> 33) % 20) as f64) < risk[i] + 2.0
-            } as u8).collect();
+            let risk: Vec<f64> = (0..n)
+                .map(|_| {
+                    s = s
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((s >> 33) % 17) as f64
+                })
+                .collect();
+            let ev: Vec<u8> = (0..n)
+                .map(|i| {
+                    s = s
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    (((s >> 33) % 20) as f64) < risk[i] + 2.0
+                } as u8)
+                .collect();
             assert!((auc(&risk, &ev) - auc_pairs(&risk, &ev)).abs() < 1e-12);
         }
     }
@@ -298,9 +371,15 @@ mod tests {
     #[test]
     fn ks_equals_max_gap_of_roc_and_gains() {
         let risk: Vec<f64> = (0..1000).map(|i| ((i * 37) % 101) as f64).collect();
-        let ev: Vec<u8> = (0..1000).map(|i| (((i * 53) % 97) as f64) < risk[i] * 0.6).map(|b| b as u8).collect();
+        let ev: Vec<u8> = (0..1000)
+            .map(|i| (((i * 53) % 97) as f64) < risk[i] * 0.6)
+            .map(|b| b as u8)
+            .collect();
         let (k, _) = ks(&risk, &ev);
-        let brute = roc_curve(&risk, &ev).iter().map(|(f, t)| t - f).fold(0.0, f64::max);
+        let brute = roc_curve(&risk, &ev)
+            .iter()
+            .map(|(f, t)| t - f)
+            .fold(0.0, f64::max);
         assert!((k - brute).abs() < 1e-12);
         let g = gains_table(&risk, &ev, 10);
         assert_eq!(g.len(), 10);
@@ -316,10 +395,17 @@ mod tests {
         let b: Vec<f64> = (0..1000).map(|i| i as f64 + 300.0).collect();
         let r = psi(&a, &b, 10);
         assert!(r.psi > 0.25, "{}", r.psi);
-        let manual: f64 = r.bins.iter().map(|x| {
-            let (e, a) = (x.expected_share.max(PSI_EMPTY_SHARE), x.actual_share.max(PSI_EMPTY_SHARE));
-            (a - e) * (a / e).ln()
-        }).sum();
+        let manual: f64 = r
+            .bins
+            .iter()
+            .map(|x| {
+                let (e, a) = (
+                    x.expected_share.max(PSI_EMPTY_SHARE),
+                    x.actual_share.max(PSI_EMPTY_SHARE),
+                );
+                (a - e) * (a / e).ln()
+            })
+            .sum();
         assert!((manual - r.psi).abs() < 1e-12);
         assert_eq!(r.bins.iter().map(|b| b.expected_count).sum::<usize>(), 1000);
     }

@@ -37,7 +37,15 @@ impl Scaling {
         if p.round {
             base_points = base_points.round();
         }
-        Scaling { base_score: p.base_score, base_odds: p.base_odds, pdo: p.pdo, factor, offset, base_points, rounded: p.round }
+        Scaling {
+            base_score: p.base_score,
+            base_odds: p.base_odds,
+            pdo: p.pdo,
+            factor,
+            offset,
+            base_points,
+            rounded: p.round,
+        }
     }
 
     /// Score of a log-odds of the event (unrounded): offset − factor·logit.
@@ -138,9 +146,14 @@ impl Model {
         let v: serde_json::Value = serde_json::from_str(s)?;
         let fmt = v.get("format").and_then(|f| f.as_str()).unwrap_or("");
         if fmt != MODEL_FORMAT {
-            return Err(Error::Model(format!("not a kehu scorecard model (format `{fmt}`, expected `{MODEL_FORMAT}`)")));
+            return Err(Error::Model(format!(
+                "not a kehu scorecard model (format `{fmt}`, expected `{MODEL_FORMAT}`)"
+            )));
         }
-        let ver = v.get("format_version").and_then(|f| f.as_u64()).unwrap_or(0);
+        let ver = v
+            .get("format_version")
+            .and_then(|f| f.as_u64())
+            .unwrap_or(0);
         if ver == 0 || ver > MODEL_FORMAT_VERSION as u64 {
             return Err(Error::Model(format!("model format version {ver} is not supported (this build reads 1..={MODEL_FORMAT_VERSION})")));
         }
@@ -151,19 +164,28 @@ impl Model {
     /// Writes the model JSON to a file.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        std::fs::write(path, self.to_json()?).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })
+        std::fs::write(path, self.to_json()?).map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })
     }
 
     /// Reads a model JSON file.
     pub fn load(path: impl AsRef<Path>) -> Result<Model> {
         let path = path.as_ref();
-        let s = std::fs::read_to_string(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+        let s = std::fs::read_to_string(path).map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
         Self::from_json(&s)
     }
 
     /// Names of the model variables, in order.
     pub fn variable_names(&self) -> Vec<&str> {
-        self.variables.iter().map(|v| v.binning.name.as_str()).collect()
+        self.variables
+            .iter()
+            .map(|v| v.binning.name.as_str())
+            .collect()
     }
 
     fn assemble(&self, bins: Vec<Option<usize>>) -> Score {
@@ -179,7 +201,12 @@ impl Model {
             logit += v.coefficient * woe;
             points.push(pt);
         }
-        Score { total, p_event: sigmoid(logit), points, bins }
+        Score {
+            total,
+            p_event: sigmoid(logit),
+            points,
+            bins,
+        }
     }
 
     /// Scores one record given as column name → cell text. A missing key or an
@@ -188,9 +215,15 @@ impl Model {
         let missing = CsvOptions::default().missing_values;
         let mut bins = Vec::with_capacity(self.variables.len());
         for v in &self.variables {
-            let cell = row.get(&v.binning.name).map(|s| s.trim()).filter(|s| !s.is_empty() && !missing.iter().any(|m| m == s));
+            let cell = row
+                .get(&v.binning.name)
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty() && !missing.iter().any(|m| m == s));
             bins.push(bin_of_cell(v, cell).map_err(|value| {
-                Error::Model(format!("variable `{}`: `{value}` is not a number", v.binning.name))
+                Error::Model(format!(
+                    "variable `{}`: `{value}` is not a number",
+                    v.binning.name
+                ))
             })?);
         }
         Ok(self.assemble(bins))
@@ -200,14 +233,21 @@ impl Model {
     pub fn row_scorer(&self, header: &[&str]) -> Result<RowScorer<'_>> {
         let mut idx = Vec::new();
         for v in &self.variables {
-            let i = header.iter().position(|h| h.trim() == v.binning.name).ok_or_else(|| Error::MissingColumn {
-                path: "input".into(),
-                column: v.binning.name.clone(),
-                available: header.join(", "),
-            })?;
+            let i = header
+                .iter()
+                .position(|h| h.trim() == v.binning.name)
+                .ok_or_else(|| Error::MissingColumn {
+                    path: "input".into(),
+                    column: v.binning.name.clone(),
+                    available: header.join(", "),
+                })?;
             idx.push(i);
         }
-        Ok(RowScorer { model: self, idx, missing: CsvOptions::default().missing_values })
+        Ok(RowScorer {
+            model: self,
+            idx,
+            missing: CsvOptions::default().missing_values,
+        })
     }
 
     /// Scores every row of a data set (columns are matched by name).
@@ -217,11 +257,18 @@ impl Model {
         let mut logit = vec![self.intercept; n];
         let mut points = Vec::with_capacity(self.variables.len());
         for v in &self.variables {
-            let col = ds.column(&v.binning.name).ok_or_else(|| Error::MissingColumn {
-                path: ds.source.clone().into(),
-                column: v.binning.name.clone(),
-                available: ds.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
-            })?;
+            let col = ds
+                .column(&v.binning.name)
+                .ok_or_else(|| Error::MissingColumn {
+                    path: ds.source.clone().into(),
+                    column: v.binning.name.clone(),
+                    available: ds
+                        .columns
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?;
             let (pts, woes): (Vec<f64>, Vec<f64>) = match (&col.data, v.binning.kind) {
                 (ColumnData::Numeric(x), VarKind::Numeric) => {
                     let sc = NumericVar::new(v);
@@ -233,12 +280,17 @@ impl Model {
                         .unzip()
                 }
                 (ColumnData::Categorical { codes, levels }, VarKind::Categorical) => {
-                    let table: Vec<Option<usize>> = levels.iter().map(|l| bin_of_level_text(v, l)).collect();
+                    let table: Vec<Option<usize>> =
+                        levels.iter().map(|l| bin_of_level_text(v, l)).collect();
                     let mb = v.binning.bin_of_level(None);
                     codes
                         .iter()
                         .map(|&c| {
-                            let b = if c == MISSING_CODE { mb } else { table[c as usize] };
+                            let b = if c == MISSING_CODE {
+                                mb
+                            } else {
+                                table[c as usize]
+                            };
                             match b {
                                 Some(b) => (v.points[b], v.binning.bins[b].woe),
                                 None => (v.unseen_points, 0.0),
@@ -249,7 +301,11 @@ impl Model {
                 (ColumnData::Numeric(x), VarKind::Categorical) => x
                     .iter()
                     .map(|&xv| {
-                        let b = if xv.is_nan() { v.binning.bin_of_level(None) } else { bin_of_level_text(v, &crate::data::number_to_level(xv)) };
+                        let b = if xv.is_nan() {
+                            v.binning.bin_of_level(None)
+                        } else {
+                            bin_of_level_text(v, &crate::data::number_to_level(xv))
+                        };
                         match b {
                             Some(b) => (v.points[b], v.binning.bins[b].woe),
                             None => (v.unseen_points, 0.0),
@@ -257,7 +313,10 @@ impl Model {
                     })
                     .unzip(),
                 (ColumnData::Categorical { .. }, VarKind::Numeric) => {
-                    return Err(Error::Model(format!("variable `{}` is numeric in the model but the data column holds text", v.binning.name)))
+                    return Err(Error::Model(format!(
+                        "variable `{}` is numeric in the model but the data column holds text",
+                        v.binning.name
+                    )))
                 }
             };
             for i in 0..n {
@@ -266,7 +325,11 @@ impl Model {
             }
             points.push(pts);
         }
-        Ok(Scores { total, p_event: logit.into_iter().map(sigmoid).collect(), points })
+        Ok(Scores {
+            total,
+            p_event: logit.into_iter().map(sigmoid).collect(),
+            points,
+        })
     }
 
     /// A fast scorer of numeric columns (every model variable must be numeric);
@@ -275,26 +338,60 @@ impl Model {
         let mut vars = Vec::new();
         for v in &self.variables {
             if v.binning.kind != VarKind::Numeric {
-                return Err(Error::Model(format!("variable `{}` is categorical; the numeric scorer takes numeric variables only", v.binning.name)));
+                return Err(Error::Model(format!(
+                    "variable `{}` is categorical; the numeric scorer takes numeric variables only",
+                    v.binning.name
+                )));
             }
             vars.push(NumericVar::new(v));
         }
-        Ok(NumericScorer { base: self.scaling.base_points, vars })
+        Ok(NumericScorer {
+            base: self.scaling.base_points,
+            vars,
+        })
     }
 
     /// Scores a CSV file and writes the input rows with `score`, `p_event` and
     /// `points_<variable>` columns appended. Returns the totals (e.g. for PSI).
-    pub fn score_csv(&self, input: &Path, output: &Path, progress: &mut dyn FnMut(&str)) -> Result<Vec<f64>> {
-        let f = std::fs::File::open(input).map_err(|e| Error::Io { path: input.to_path_buf(), source: e })?;
-        let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(std::io::BufReader::new(f));
-        let to_err = |e: csv::Error| Error::Csv { path: input.to_path_buf(), line: e.position().map(|p| p.line()).unwrap_or(0), message: e.to_string() };
-        let header: Vec<String> = rdr.headers().map_err(to_err)?.iter().map(|s| s.to_string()).collect();
+    pub fn score_csv(
+        &self,
+        input: &Path,
+        output: &Path,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Vec<f64>> {
+        let f = std::fs::File::open(input).map_err(|e| Error::Io {
+            path: input.to_path_buf(),
+            source: e,
+        })?;
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(std::io::BufReader::new(f));
+        let to_err = |e: csv::Error| Error::Csv {
+            path: input.to_path_buf(),
+            line: e.position().map(|p| p.line()).unwrap_or(0),
+            message: e.to_string(),
+        };
+        let header: Vec<String> = rdr
+            .headers()
+            .map_err(to_err)?
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let hrefs: Vec<&str> = header.iter().map(|s| s.as_str()).collect();
         let scorer = self.row_scorer(&hrefs).map_err(|e| match e {
-            Error::MissingColumn { column, available, .. } => Error::MissingColumn { path: input.to_path_buf(), column, available },
+            Error::MissingColumn {
+                column, available, ..
+            } => Error::MissingColumn {
+                path: input.to_path_buf(),
+                column,
+                available,
+            },
             e => e,
         })?;
-        let out = std::fs::File::create(output).map_err(|e| Error::Io { path: output.to_path_buf(), source: e })?;
+        let out = std::fs::File::create(output).map_err(|e| Error::Io {
+            path: output.to_path_buf(),
+            source: e,
+        })?;
         let mut w = csv::Writer::from_writer(std::io::BufWriter::new(out));
         let mut h2 = header.clone();
         h2.push("score".into());
@@ -302,20 +399,25 @@ impl Model {
         for v in &self.variables {
             h2.push(format!("points_{}", v.binning.name));
         }
-        let werr = |e: csv::Error| Error::Io { path: output.to_path_buf(), source: std::io::Error::other(e.to_string()) };
+        let werr = |e: csv::Error| Error::Io {
+            path: output.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        };
         w.write_record(&h2).map_err(werr)?;
         let mut rec = csv::StringRecord::new();
         let mut totals = Vec::new();
         let mut fields: Vec<String> = Vec::new();
         while rdr.read_record(&mut rec).map_err(to_err)? {
             let line = rec.position().map(|p| p.line()).unwrap_or(0);
-            let s = scorer.score_record(&rec).map_err(|(var, value)| Error::TextInNumeric {
-                path: input.to_path_buf(),
-                line,
-                column: var,
-                value,
-                missing_markers: scorer.missing.join(" "),
-            })?;
+            let s = scorer
+                .score_record(&rec)
+                .map_err(|(var, value)| Error::TextInNumeric {
+                    path: input.to_path_buf(),
+                    line,
+                    column: var,
+                    value,
+                    missing_markers: scorer.missing.join(" "),
+                })?;
             fields.clear();
             fields.extend(rec.iter().map(|s| s.to_string()));
             fields.push(fmt_points(s.total));
@@ -329,14 +431,25 @@ impl Model {
                 progress(&format!("scored {} rows", totals.len()));
             }
         }
-        w.flush().map_err(|e| Error::Io { path: output.to_path_buf(), source: e })?;
-        progress(&format!("scored {} rows → {}", totals.len(), output.display()));
+        w.flush().map_err(|e| Error::Io {
+            path: output.to_path_buf(),
+            source: e,
+        })?;
+        progress(&format!(
+            "scored {} rows → {}",
+            totals.len(),
+            output.display()
+        ));
         Ok(totals)
     }
 
     /// The scorecard as a table: (variable, bin label, points).
     pub fn card(&self) -> Vec<(String, String, f64)> {
-        let mut out = vec![("(base)".to_string(), "基础分 base points".to_string(), self.scaling.base_points)];
+        let mut out = vec![(
+            "(base)".to_string(),
+            "基础分 base points".to_string(),
+            self.scaling.base_points,
+        )];
         for v in &self.variables {
             for (b, p) in v.binning.bins.iter().zip(&v.points) {
                 out.push((v.binning.name.clone(), b.label.clone(), *p));
@@ -355,11 +468,16 @@ fn fmt_points(p: f64) -> String {
 }
 
 fn bin_of_level_text(v: &ModelVariable, l: &str) -> Option<usize> {
-    v.binning.bin_of_level(Some(l)).or_else(|| level_variants(l).and_then(|n| v.binning.bin_of_level(Some(&n))))
+    v.binning
+        .bin_of_level(Some(l))
+        .or_else(|| level_variants(l).and_then(|n| v.binning.bin_of_level(Some(&n))))
 }
 
 /// Bin of a cell (None = missing). Err(value) when text is in a numeric variable.
-fn bin_of_cell(v: &ModelVariable, cell: Option<&str>) -> std::result::Result<Option<usize>, String> {
+fn bin_of_cell(
+    v: &ModelVariable,
+    cell: Option<&str>,
+) -> std::result::Result<Option<usize>, String> {
     match v.binning.kind {
         VarKind::Numeric => {
             let x = match cell {
@@ -387,13 +505,19 @@ impl RowScorer<'_> {
     pub fn score_fields(&self, fields: &[&str]) -> std::result::Result<Score, (String, String)> {
         let mut bins = Vec::with_capacity(self.idx.len());
         for (v, &i) in self.model.variables.iter().zip(&self.idx) {
-            let cell = fields.get(i).map(|s| s.trim()).filter(|s| !s.is_empty() && !self.missing.iter().any(|m| m == s));
+            let cell = fields
+                .get(i)
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty() && !self.missing.iter().any(|m| m == s));
             bins.push(bin_of_cell(v, cell).map_err(|val| (v.binning.name.clone(), val))?);
         }
         Ok(self.model.assemble(bins))
     }
 
-    fn score_record(&self, rec: &csv::StringRecord) -> std::result::Result<Score, (String, String)> {
+    fn score_record(
+        &self,
+        rec: &csv::StringRecord,
+    ) -> std::result::Result<Score, (String, String)> {
         let f: Vec<&str> = rec.iter().collect();
         self.score_fields(&f)
     }
@@ -426,14 +550,28 @@ impl NumericVar {
                 BinRule::Levels { .. } => {}
             }
         }
-        ranges.sort_by(|a, b| a.0.unwrap_or(f64::NEG_INFINITY).total_cmp(&b.0.unwrap_or(f64::NEG_INFINITY)));
-        let cuts: Vec<f64> = ranges.iter().skip(1).map(|r| r.0.unwrap_or(f64::NEG_INFINITY)).collect();
+        ranges.sort_by(|a, b| {
+            a.0.unwrap_or(f64::NEG_INFINITY)
+                .total_cmp(&b.0.unwrap_or(f64::NEG_INFINITY))
+        });
+        let cuts: Vec<f64> = ranges
+            .iter()
+            .skip(1)
+            .map(|r| r.0.unwrap_or(f64::NEG_INFINITY))
+            .collect();
         let interval_bin: Vec<usize> = ranges.iter().map(|r| r.1).collect();
         if missing_bin == usize::MAX {
             missing_bin = interval_bin[0];
         }
         let interval_points = interval_bin.iter().map(|&b| v.points[b]).collect();
-        NumericVar { cuts, interval_bin, missing_bin, specials, interval_points, missing_points: v.points[missing_bin] }
+        NumericVar {
+            cuts,
+            interval_bin,
+            missing_bin,
+            specials,
+            interval_points,
+            missing_points: v.points[missing_bin],
+        }
     }
 
     #[inline]
@@ -473,7 +611,11 @@ impl NumericScorer {
             let col = &col[..out.len()];
             if v.specials.is_empty() {
                 for (t, &x) in out.iter_mut().zip(col) {
-                    let p = if x.is_nan() { v.missing_points } else { v.interval_points[v.interval(x)] };
+                    let p = if x.is_nan() {
+                        v.missing_points
+                    } else {
+                        v.interval_points[v.interval(x)]
+                    };
                     *t += p;
                 }
             } else {

@@ -2,7 +2,10 @@
 
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::metrics::{auc, brier, calibration_table, gains_table, gini, ks, psi, roc_curve, CalibrationRow, GainsRow, PsiReport};
+use crate::metrics::{
+    auc_ordered, brier, calibration_ordered, gains_ordered, gini, ks_ordered, order_desc, psi,
+    roc_ordered, CalibrationRow, GainsRow, PsiReport,
+};
 use crate::model::Model;
 use serde::{Deserialize, Serialize};
 
@@ -58,7 +61,9 @@ fn thin<T: Clone>(v: &[T], max: usize) -> Vec<T> {
         return v.to_vec();
     }
     let step = v.len() as f64 / max as f64;
-    let mut out: Vec<T> = (0..max).map(|i| v[(i as f64 * step) as usize].clone()).collect();
+    let mut out: Vec<T> = (0..max)
+        .map(|i| v[(i as f64 * step) as usize].clone())
+        .collect();
     out.push(v[v.len() - 1].clone());
     out
 }
@@ -86,14 +91,22 @@ pub fn validate(model: &Model, samples: &[(&str, &Dataset)]) -> Result<Validatio
     let edges: Vec<f64> = (0..=nb).map(|i| lo + width * i as f64).collect();
     let mut out = Vec::new();
     for (name, s, y) in &scored {
-        let (a, (k, _)) = (auc(&s.p_event, y), ks(&s.p_event, y));
-        let roc = roc_curve(&s.p_event, y);
+        let order = order_desc(&s.p_event);
+        let roc = roc_ordered(&s.p_event, y, &order);
+        let (a, (k, _)) = (
+            auc_ordered(&s.p_event, y, &order),
+            ks_ordered(&s.p_event, y, &order, &roc),
+        );
         let rows = y.len();
         let events = y.iter().filter(|&&e| e == 1).count();
         let (pe, pn) = (events as f64, (rows - events) as f64);
         let ks_curve: Vec<KsPoint> = roc
             .iter()
-            .map(|&(f, t)| KsPoint { population_share: (t * pe + f * pn) / rows.max(1) as f64, cum_event_share: t, cum_non_event_share: f })
+            .map(|&(f, t)| KsPoint {
+                population_share: (t * pe + f * pn) / rows.max(1) as f64,
+                cum_event_share: t,
+                cum_non_event_share: f,
+            })
             .collect();
         let mut hev = vec![0usize; nb];
         let mut hne = vec![0usize; nb];
@@ -116,11 +129,23 @@ pub fn validate(model: &Model, samples: &[(&str, &Dataset)]) -> Result<Validatio
             mean_score: s.total.iter().sum::<f64>() / rows.max(1) as f64,
             roc: thin(&roc, 400),
             ks_curve: thin(&ks_curve, 400),
-            gains: gains_table(&s.p_event, y, 10),
-            calibration: calibration_table(&s.p_event, y, 10),
-            score_histogram: ScoreHistogram { edges: edges.clone(), events: hev, non_events: hne },
+            gains: gains_ordered(&s.p_event, y, 10, &order),
+            calibration: calibration_ordered(&s.p_event, y, 10, &order),
+            score_histogram: ScoreHistogram {
+                edges: edges.clone(),
+                events: hev,
+                non_events: hne,
+            },
         });
     }
-    let psi = if scored.len() >= 2 { Some(psi(&scored[0].1.total, &scored[1].1.total, 10)) } else { None };
-    Ok(Validation { samples: out, psi, note: String::new() })
+    let psi = if scored.len() >= 2 {
+        Some(psi(&scored[0].1.total, &scored[1].1.total, 10))
+    } else {
+        None
+    };
+    Ok(Validation {
+        samples: out,
+        psi,
+        note: String::new(),
+    })
 }

@@ -1,1 +1,40 @@
+//! kehu's HTTP API: a thin axum layer over the store. Personal data is masked in every
+//! response unless the server is configured otherwise.
 
+mod api;
+mod error;
+
+pub use api::{router, ApiDoc};
+pub use error::ApiError;
+
+use kehu_store::Store;
+use std::future::Future;
+use std::path::PathBuf;
+use tokio::net::TcpListener;
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Mask phone and ID numbers in responses (default on).
+    pub mask_personal_data: bool,
+    /// Transactions shown in the 360 view.
+    pub recent_transactions: i64,
+    /// Where uploaded import files are spooled.
+    pub spool_dir: PathBuf,
+    pub import_max_errors: usize,
+    pub offset: chrono::FixedOffset,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub cfg: ServerConfig,
+}
+
+/// Serves on an already bound listener until `shutdown` resolves; in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}

@@ -6,6 +6,7 @@
 pub mod load;
 mod read;
 mod rows;
+pub mod testing;
 
 pub use load::{Load, LoadRecord, Skip, SkipReason};
 pub use read::*;

@@ -1,1 +1,301 @@
-fn main(){}
+//! The `kehu` command: serve, import, export, demo.
+
+mod config;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use config::Config;
+use indicatif::{ProgressBar, ProgressStyle};
+use kehu_domain::ingest::{EntityKind, ParseContext};
+use kehu_ingest::demo::{DemoProgress, DemoSpec};
+use kehu_ingest::read::{encoding_by_name, Format};
+use kehu_store::{Store, StoreOptions};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "kehu", version, about = "kehu 客户 — customer operations for banks and power suppliers")]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Global {
+    /// Configuration file (default: kehu.toml in the data directory, if present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Data directory for the embedded database (default ./data).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// postgres://USER:PASSWORD@HOST:PORT/DB to use PostgreSQL instead of SQLite.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Generate a demo bank first if the database has no customers.
+        #[arg(long)]
+        demo: bool,
+        /// Customers in the demo bank.
+        #[arg(long, default_value_t = 2_000)]
+        demo_customers: u64,
+    },
+    /// Import a CSV or JSON Lines file (see docs/import.md).
+    Import {
+        /// customers | staff | products | holdings | transactions
+        kind: String,
+        file: PathBuf,
+        /// csv | jsonl (default: from the file name)
+        #[arg(long)]
+        format: Option<String>,
+        /// utf-8 | gbk | gb18030 (default: detected)
+        #[arg(long)]
+        encoding: Option<String>,
+        /// Load the valid rows; write the rejected ones with the reason to --rejects.
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Where rejected rows go (default FILE.rejects.csv).
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+        /// How many errors to list (and without --skip-invalid, after how many to stop).
+        #[arg(long)]
+        max_errors: Option<usize>,
+    },
+    /// Export rows in the import format.
+    Export {
+        kind: String,
+        /// csv | jsonl
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Generate a synthetic demo bank (deterministic by seed).
+    Demo {
+        #[arg(long, default_value_t = 2_000)]
+        customers: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Average spending transactions per customer and month.
+        #[arg(long, default_value_t = 2)]
+        spend_per_month: u32,
+        /// Write import files into this directory instead of the database.
+        #[arg(long)]
+        csv_dir: Option<PathBuf>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KEHU_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let mut cfg = Config::load(cli.global.config.as_deref(), cli.global.data_dir.as_deref()).map_err(anyhow::Error::msg)?;
+    if let Some(d) = cli.global.data_dir {
+        cfg.data_dir = d;
+    }
+    if let Some(u) = cli.global.database_url {
+        cfg.database_url = Some(u);
+    }
+    let offset = cfg.offset().map_err(anyhow::Error::msg)?;
+    let today = chrono::Utc::now().with_timezone(&offset).date_naive();
+    let ctx = ParseContext { today, offset };
+    let ok = std::process::ExitCode::SUCCESS;
+
+    if let Command::Demo { csv_dir: Some(dir), customers, seed, spend_per_month } = &cli.command {
+        let mut spec = DemoSpec::new(*customers, *seed, today);
+        spec.spend_per_month = *spend_per_month;
+        let sum = kehu_ingest::demo::write_csv(dir, &spec, Some(demo_progress()))
+            .with_context(|| format!("writing demo files to {}", dir.display()))?;
+        eprintln!("wrote {} with {sum:?}", dir.display());
+        return Ok(ok);
+    }
+
+    let store = open_store(&cfg).await?;
+    match cli.command {
+        Command::Serve { listen, demo, demo_customers } => {
+            if demo {
+                let has = store.counts().await?.iter().any(|(k, n)| *k == EntityKind::Customers && *n > 0);
+                if !has {
+                    eprintln!("generating a demo bank with {demo_customers} customers (seed 42)…");
+                    let sum = kehu_ingest::demo::load(&store, &DemoSpec::new(demo_customers, 42, today), Some(demo_progress())).await?;
+                    eprintln!("demo bank ready: {sum:?}");
+                }
+            }
+            let addr = listen.unwrap_or(cfg.listen.clone());
+            let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+            let local = listener.local_addr()?;
+            eprintln!("kehu is serving on http://{local}  (database: {})", store.url());
+            eprintln!("  try: curl http://{local}/api/v1/customers?limit=5   ·   API description: http://{local}/api/openapi.json");
+            let state = kehu_server::AppState {
+                store: store.clone(),
+                cfg: kehu_server::ServerConfig {
+                    mask_personal_data: cfg.mask_personal_data,
+                    recent_transactions: cfg.recent_transactions,
+                    spool_dir: cfg.data_dir.join("spool"),
+                    import_max_errors: cfg.import.max_errors,
+                    offset,
+                },
+            };
+            kehu_server::serve(listener, state, shutdown_signal()).await?;
+            store.close().await;
+            eprintln!("kehu stopped");
+            Ok(ok)
+        }
+        Command::Import { kind, file, format, encoding, skip_invalid, rejects, max_errors } => {
+            let kind = parse_kind(&kind)?;
+            let mut opts = kehu_ingest::ImportOptions::new(kind, ctx);
+            opts.format = match format.as_deref() {
+                Some(f) => Some(Format::parse(f).with_context(|| format!("--format {f:?}: expected csv or jsonl"))?),
+                None => None,
+            };
+            opts.encoding = match encoding.as_deref() {
+                Some(e) => Some(encoding_by_name(e).with_context(|| format!("--encoding {e:?}: expected utf-8, gbk or gb18030"))?),
+                None => None,
+            };
+            opts.skip_invalid = skip_invalid;
+            opts.rejects_path = rejects;
+            opts.max_errors = max_errors.unwrap_or(cfg.import.max_errors);
+            opts.batch_rows = cfg.import.batch_rows;
+            let total = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {wide_bar} {per_sec} eta {eta} {msg}")
+                    .expect("template"),
+            );
+            let b = bar.clone();
+            opts.progress = Some(Arc::new(move |bytes, rows| {
+                b.inc(bytes);
+                b.set_message(format!("{rows} rows"));
+            }));
+            let started = std::time::Instant::now();
+            let report = kehu_ingest::import_file(&store, &file, &opts).await;
+            bar.finish_and_clear();
+            let report = report?;
+            for e in &report.errors {
+                eprintln!("{e}");
+            }
+            if report.rows_rejected as usize > report.errors.len() {
+                eprintln!("… {} more errors not listed", report.rows_rejected as usize - report.errors.len());
+            }
+            let secs = started.elapsed().as_secs_f64();
+            let rate = report.rows_read as f64 / secs.max(1e-9);
+            if report.committed {
+                eprintln!(
+                    "imported {} {}: {} rows read, {} loaded, {} rejected ({}, {:.1} s, {:.0} rows/s){}",
+                    report.file,
+                    kind.name(),
+                    report.rows_read,
+                    report.rows_loaded,
+                    report.rows_rejected,
+                    report.encoding,
+                    secs,
+                    rate,
+                    report.rejects_file.as_ref().map(|f| format!("; rejected rows in {f}")).unwrap_or_default()
+                );
+                Ok(if report.rows_rejected > 0 { std::process::ExitCode::from(1) } else { ok })
+            } else {
+                eprintln!(
+                    "nothing imported from {}: {} rows read, {} with errors{}; fix them, or pass --skip-invalid to load the valid rows",
+                    report.file,
+                    report.rows_read,
+                    report.rows_rejected,
+                    if report.stopped_early { " (stopped at --max-errors)" } else { "" }
+                );
+                Ok(std::process::ExitCode::from(1))
+            }
+        }
+        Command::Export { kind, format, out } => {
+            let kind = parse_kind(&kind)?;
+            let format = Format::parse(&format).with_context(|| format!("--format {format:?}: expected csv or jsonl"))?;
+            let n = match out {
+                Some(path) => {
+                    let f = std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+                    kehu_ingest::export::export(&store, kind, format, f).await?
+                }
+                None => kehu_ingest::export::export(&store, kind, format, std::io::stdout().lock()).await?,
+            };
+            eprintln!("exported {n} {}", kind.name());
+            Ok(ok)
+        }
+        Command::Demo { customers, seed, spend_per_month, csv_dir: None } => {
+            let mut spec = DemoSpec::new(customers, seed, today);
+            spec.spend_per_month = spend_per_month;
+            let started = std::time::Instant::now();
+            let sum = kehu_ingest::demo::load(&store, &spec, Some(demo_progress())).await?;
+            eprintln!("demo bank generated in {:.1} s: {sum:?} (database: {})", started.elapsed().as_secs_f64(), store.url());
+            Ok(ok)
+        }
+        Command::Demo { csv_dir: Some(_), .. } => unreachable!("handled above"),
+    }
+}
+
+async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
+    let opts = StoreOptions {
+        max_connections: cfg.store.max_connections,
+        sqlite_cache_kib: cfg.store.sqlite_cache_kib,
+        ..StoreOptions::default()
+    };
+    Ok(Store::open(&cfg.database_url(), &opts).await?)
+}
+
+fn parse_kind(k: &str) -> anyhow::Result<EntityKind> {
+    match EntityKind::parse(k) {
+        Some(kind) => Ok(kind),
+        None => bail!("unknown kind {k:?}: expected customers, staff, products, holdings or transactions"),
+    }
+}
+
+fn demo_progress() -> DemoProgress {
+    let bar = ProgressBar::new(0);
+    bar.set_style(ProgressStyle::with_template("{msg:>14} {wide_bar} {pos}/{len} customers eta {eta}").expect("template"));
+    Arc::new(move |stage: &str, done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+        bar.set_message(stage.to_string());
+        if done == total {
+            bar.finish_and_clear();
+            bar.reset();
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    eprintln!("shutting down: finishing requests in flight…");
+}

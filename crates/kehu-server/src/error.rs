@@ -1,0 +1,32 @@
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+/// Every API error, turned into a JSON body `{"error": {"code": …, "message": …}}` in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{what} {key:?} not found")]
+    NotFound { what: &'static str, key: String },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Store(#[from] kehu_store::StoreError),
+    #[error(transparent)]
+    Import(#[from] kehu_ingest::ImportError),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Import(kehu_ingest::ImportError::Store { .. }) | ApiError::Store(_) => {
+                tracing::error!(error = %self, "store error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "store_error")
+            }
+            ApiError::Import(_) => (StatusCode::UNPROCESSABLE_ENTITY, "bad_file"),
+        };
+        let body = serde_json::json!({ "error": { "code": code, "message": self.to_string() } });
+        (status, Json(body)).into_response()
+    }
+}

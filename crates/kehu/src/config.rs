@@ -1,0 +1,106 @@
+//! Configuration: defaults, then a TOML file (`--config`, or `kehu.toml` in the data
+//! directory), then `KEHU_*` environment variables (`__` for nesting, e.g.
+//! `KEHU_IMPORT__MAX_ERRORS=50`), then command-line flags. See docs/configuration.md.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the embedded database and spooled files live.
+    pub data_dir: PathBuf,
+    /// `postgres://…` for PostgreSQL; empty for SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// A file holding the database URL (for secrets); used when `database_url` is empty.
+    pub database_url_file: Option<PathBuf>,
+    pub listen: String,
+    /// The business time zone as a UTC offset (China Standard Time, no daylight saving).
+    pub utc_offset: String,
+    /// Mask phone and ID numbers in API responses.
+    pub mask_personal_data: bool,
+    pub recent_transactions: i64,
+    pub import: ImportConfig,
+    pub store: StoreConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportConfig {
+    pub max_errors: usize,
+    pub batch_rows: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    pub max_connections: u32,
+    pub sqlite_cache_kib: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            database_url_file: None,
+            listen: "127.0.0.1:8080".into(),
+            utc_offset: "+08:00".into(),
+            mask_personal_data: true,
+            recent_transactions: 20,
+            import: ImportConfig { max_errors: 100, batch_rows: 2_000 },
+            store: StoreConfig { max_connections: 8, sqlite_cache_kib: 65_536 },
+        }
+    }
+}
+
+impl Config {
+    pub fn load(file: Option<&Path>, data_dir: Option<&Path>) -> Result<Config, String> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        let candidate = match file {
+            Some(f) => {
+                if !f.exists() {
+                    return Err(format!("config file {} does not exist", f.display()));
+                }
+                Some(f.to_path_buf())
+            }
+            None => {
+                let dir = data_dir.map(Path::to_path_buf).unwrap_or_else(|| Config::default().data_dir);
+                Some(dir.join("kehu.toml")).filter(|p| p.exists())
+            }
+        };
+        if let Some(f) = candidate {
+            fig = fig.merge(Toml::file(f));
+        }
+        fig = fig.merge(Env::prefixed("KEHU_").split("__"));
+        let mut cfg: Config = fig.extract().map_err(|e| format!("configuration: {e}"))?;
+        if cfg.database_url.as_deref().map_or(true, str::is_empty) {
+            if let Some(f) = &cfg.database_url_file {
+                let url = std::fs::read_to_string(f).map_err(|e| format!("database_url_file {}: {e}", f.display()))?;
+                cfg.database_url = Some(url.trim().to_string());
+            }
+        }
+        Ok(cfg)
+    }
+
+    pub fn offset(&self) -> Result<chrono::FixedOffset, String> {
+        let s = self.utc_offset.trim();
+        let (sign, rest) = match s.as_bytes().first() {
+            Some(b'+') => (1, &s[1..]),
+            Some(b'-') => (-1, &s[1..]),
+            _ => return Err(format!("utc_offset {s:?}: expected like +08:00")),
+        };
+        let (h, m) = rest.split_once(':').ok_or_else(|| format!("utc_offset {s:?}: expected like +08:00"))?;
+        let secs = h.parse::<i32>().ok().zip(m.parse::<i32>().ok()).map(|(h, m)| sign * (h * 3600 + m * 60));
+        secs.and_then(chrono::FixedOffset::east_opt).ok_or_else(|| format!("utc_offset {s:?}: expected like +08:00"))
+    }
+
+    pub fn database_url(&self) -> String {
+        match self.database_url.as_deref().filter(|u| !u.is_empty()) {
+            Some(u) => u.to_string(),
+            None => kehu_store::Store::sqlite_url_for_dir(&self.data_dir),
+        }
+    }
+}
