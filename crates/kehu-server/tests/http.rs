@@ -1,0 +1,146 @@
+//! The real server on 127.0.0.1:0, driven over HTTP as a client would, on every backend.
+
+use chrono::{FixedOffset, NaiveDate};
+use kehu_ingest::demo::{self, DemoSpec};
+use kehu_server::{AppState, ServerConfig};
+use kehu_store::testing;
+use serde_json::Value;
+
+async fn start(store: kehu_store::Store, spool: std::path::PathBuf) -> (String, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let state = AppState {
+        store,
+        cfg: ServerConfig {
+            mask_personal_data: true,
+            recent_transactions: 5,
+            spool_dir: spool,
+            import_max_errors: 100,
+            offset: FixedOffset::east_opt(8 * 3600).unwrap(),
+        },
+    };
+    let h = tokio::spawn(async move {
+        kehu_server::serve(listener, state, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    (base, tx, h)
+}
+
+#[tokio::test]
+async fn api_over_http_on_every_backend() {
+    for t in testing::all().await {
+        let spec = DemoSpec::new(300, 7, NaiveDate::from_ymd_opt(2026, 11, 28).unwrap());
+        let sum = demo::load(&t.store, &spec, None).await.unwrap();
+        assert_eq!(sum.customers, 300);
+        let spool = std::env::temp_dir().join(format!("kehu-spool-{}-{}", std::process::id(), t.name));
+        let (base, stop, handle) = start(t.store.clone(), spool).await;
+        story(&base, &spec, t.name).await;
+        stop.send(()).unwrap();
+        handle.await.unwrap(); // graceful shutdown returns
+        eprintln!("http story passed on {}", t.name);
+    }
+}
+
+async fn get(url: &str) -> (u16, Value) {
+    let r = reqwest::get(url).await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+async fn story(base: &str, spec: &DemoSpec, backend: &str) {
+    let (s, v) = get(&format!("{base}/healthz")).await;
+    assert_eq!((s, v["status"].as_str(), v["database"].as_str()), (200, Some("ok"), Some(backend)));
+
+    // Paging through every customer with the cursor gives each exactly once.
+    let mut seen = Vec::new();
+    let mut after: Option<i64> = None;
+    loop {
+        let url = match after {
+            Some(a) => format!("{base}/api/v1/customers?limit=120&after={a}"),
+            None => format!("{base}/api/v1/customers?limit=120"),
+        };
+        let (s, v) = get(&url).await;
+        assert_eq!(s, 200);
+        for c in v["items"].as_array().unwrap() {
+            seen.push(c["external_id"].as_str().unwrap().to_string());
+            let phone = c["phone"].as_str().unwrap();
+            assert!(phone.contains("****"), "phone masked in lists: {phone}");
+            assert!(c["id_number"].as_str().unwrap().contains("*******"));
+        }
+        match v["next_after"].as_i64() {
+            Some(a) => after = Some(a),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 300);
+    seen.dedup();
+    assert_eq!(seen.len(), 300);
+
+    // Search by name prefix finds the generated customer; by phone suffix too.
+    let c7 = demo::customer(spec, 6);
+    let prefix: String = c7.name.chars().take(1).collect();
+    let (_, v) = get(&format!("{base}/api/v1/customers?q={prefix}&limit=200")).await;
+    let items = v["items"].as_array().unwrap();
+    assert!(items.iter().any(|c| c["external_id"] == c7.external_id.as_str()));
+    assert!(items.iter().all(|c| c["name"].as_str().unwrap().starts_with(&prefix)));
+    let last4 = &c7.phone.as_deref().unwrap()[7..];
+    let (_, v) = get(&format!("{base}/api/v1/customers?q={last4}")).await;
+    assert!(v["items"].as_array().unwrap().iter().any(|c| c["external_id"] == c7.external_id.as_str()));
+
+    // The 360 view by customer number: holdings add up to the totals.
+    let (s, v) = get(&format!("{base}/api/v1/customers/{}", c7.external_id)).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["customer"]["name"], c7.name.as_str());
+    let holdings = demo::holdings(spec, 6);
+    let sum: i64 = v["totals"].as_array().unwrap().iter().map(|t| t["total"].as_i64().unwrap()).sum();
+    assert_eq!(sum, holdings.iter().map(|h| h.balance.0).sum::<i64>());
+    assert!(v["recent_transactions"].as_array().unwrap().len() <= 5);
+
+    // Errors are JSON with a code and a message.
+    let (s, v) = get(&format!("{base}/api/v1/customers/C999999999")).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (404, Some("not_found")));
+    assert!(v["error"]["message"].as_str().unwrap().contains("C999999999"));
+    let (s, v) = get(&format!("{base}/api/v1/customers?limit=5000")).await;
+    assert_eq!(s, 400);
+    assert!(v["error"]["message"].as_str().unwrap().contains("1 to 200"));
+    let (s, _) = get(&format!("{base}/api/v1/products?kind=gold")).await;
+    assert_eq!(s, 400);
+
+    let (_, v) = get(&format!("{base}/api/v1/products?kind=fund")).await;
+    assert!(v.as_array().unwrap().iter().all(|p| p["kind"] == "fund"));
+    let (s, v) = get(&format!("{base}/api/v1/products/WM-R3-1Y")).await;
+    assert_eq!((s, v["risk_level"].as_str()), (200, Some("R3")));
+
+    let (_, v) = get(&format!("{base}/api/openapi.json")).await;
+    for p in ["/api/v1/customers", "/api/v1/customers/{id}", "/api/v1/products", "/api/v1/import/{kind}", "/healthz"] {
+        assert!(v["paths"].get(p).is_some(), "OpenAPI documents {p}");
+    }
+
+    // Import over HTTP: errors → 422 and nothing written; a good file → 200.
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{base}/api/v1/import/staff"))
+        .body("external_id,name,role\nS9001,新员工,customer_manager\nS9002,坏角色,boss\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["errors"][0]["line"], 3);
+    assert_eq!(v["errors"][0]["column"], "role");
+    assert_eq!(v["errors"][0]["value"], "boss");
+    let r = client
+        .post(format!("{base}/api/v1/import/staff?format=csv"))
+        .body("external_id,name,role\nS9001,新员工,customer_manager\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let csv = client.get(format!("{base}/api/v1/export/staff")).send().await.unwrap().text().await.unwrap();
+    assert!(csv.starts_with("external_id,name,role,branch\n"));
+    assert!(csv.contains("S9001,新员工,customer_manager,"));
+}
