@@ -1064,4 +1064,49 @@ mod tests {
         let e = Dataset::from_csv_bytes(b"a,y\n1,0\n2,0\n", "t.csv", "y", "1", &o).unwrap_err();
         assert!(matches!(e, Error::TargetNotBinary { .. }), "{e}");
     }
+
+    #[test]
+    fn parallel_reader_gives_the_same_data() {
+        let mut text = String::from("a,b,c,y\n");
+        let n = 400_000;
+        for i in 0..n {
+            // column b turns to text only in the second half; c is categorical throughout
+            let b = if i > n / 2 && i % 2 == 0 { "x".to_string() } else { format!("{}", i % 13) };
+            let a = if i % 11 == 0 { String::new() } else { format!("{}.{}", i, i % 10) };
+            text.push_str(&format!("{a},{b},k{},{}\n", i % 5, (i % 3 == 0) as u8));
+        }
+        assert!(text.len() > 4 << 20);
+        let one = Dataset::from_csv_bytes(text.as_bytes(), "t.csv", "y", "1", &CsvOptions::default()).unwrap();
+        let two = Dataset::from_csv_bytes(text.as_bytes(), "t.csv", "y", "1", &CsvOptions { threads: 2, ..Default::default() }).unwrap();
+        assert_eq!(one.n_rows(), n);
+        assert_eq!(one.target, two.target);
+        assert_eq!(one.columns.len(), 3);
+        // numeric columns equal (NaN-aware)
+        match (&one.columns[0].data, &two.columns[0].data) {
+            (ColumnData::Numeric(x), ColumnData::Numeric(z)) => {
+                assert!(x.iter().zip(z).all(|(p, q)| p == q || (p.is_nan() && q.is_nan())));
+                assert!(x[0].is_nan() && x[1] == 1.1);
+            }
+            _ => panic!("a numeric"),
+        }
+        // categorical columns decode to the same strings
+        for c in 1..3 {
+            let decode = |d: &ColumnData| -> Vec<String> {
+                match d {
+                    ColumnData::Categorical { codes, levels } => codes.iter().map(|&k| if k == MISSING_CODE { "<NA>".to_string() } else { levels[k as usize].clone() }).collect(),
+                    _ => panic!("categorical expected"),
+                }
+            };
+            assert_eq!(decode(&one.columns[c].data), decode(&two.columns[c].data));
+        }
+        // a line error in the second chunk reports the right line
+        let mut bad = text.clone();
+        bad.push_str("1,2\n");
+        for threads in [1, 2] {
+            match Dataset::from_csv_bytes(bad.as_bytes(), "t.csv", "y", "1", &CsvOptions { threads, ..Default::default() }) {
+                Err(Error::Csv { line, .. }) => assert_eq!(line as usize, n + 2),
+                other => panic!("expected a CSV error, got {other:?}"),
+            }
+        }
+    }
 }

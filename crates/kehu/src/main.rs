@@ -1,6 +1,7 @@
 //! The `kehu` command: serve, import, export, demo.
 
 mod config;
+mod model_cmd;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
@@ -93,6 +94,9 @@ enum Command {
         #[arg(long)]
         csv_dir: Option<PathBuf>,
     },
+    /// Scorecards and propensity models: train, report, score, psi.
+    #[command(subcommand)]
+    Model(model_cmd::ModelCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -135,8 +139,15 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         return Ok(ok);
     }
 
+    let command = match cli.command {
+        Command::Model(m) => {
+            tokio::task::spawn_blocking(move || model_cmd::run(m)).await??;
+            return Ok(ok);
+        }
+        other => other,
+    };
     let store = open_store(&cfg).await?;
-    match cli.command {
+    match command {
         Command::Serve { listen, demo, demo_customers } => {
             if demo {
                 let has = store.counts().await?.iter().any(|(k, n)| *k == EntityKind::Customers && *n > 0);
@@ -250,7 +261,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             eprintln!("demo bank generated in {:.1} s: {sum:?} (database: {})", started.elapsed().as_secs_f64(), store.url());
             Ok(ok)
         }
-        Command::Demo { csv_dir: Some(_), .. } => unreachable!("handled above"),
+        Command::Demo { csv_dir: Some(_), .. } | Command::Model(_) => unreachable!("handled above"),
     }
 }
 

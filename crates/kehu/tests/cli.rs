@@ -58,3 +58,64 @@ fn demo_import_export_and_errors_from_the_command_line() {
     assert!(err.contains("unknown kind \"accounts\""), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn model_train_score_and_psi_on_german_credit() {
+    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets");
+    let data = std::fs::read_to_string(shared.join("germancredit.csv"))
+        .unwrap_or_else(|e| panic!("{}: {e} (the shared datasets sit beside the repository)", shared.display()));
+    let split = std::fs::read_to_string(shared.join("germancredit_split.csv")).unwrap();
+    let dir = std::env::temp_dir().join(format!("kehu-model-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Split by the fixed row ids, keeping CSV lines intact (fields may be quoted).
+    let mut rdr = csv::Reader::from_reader(data.as_bytes());
+    let header = rdr.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    let mut train = csv::Writer::from_path(dir.join("train.csv")).unwrap();
+    let mut test = csv::Writer::from_path(dir.join("test.csv")).unwrap();
+    train.write_record(&header).unwrap();
+    test.write_record(&header).unwrap();
+    for line in split.lines().skip(1) {
+        let mut f = line.split(',');
+        let id: usize = f.next().unwrap().parse().unwrap();
+        let w = if f.next() == Some("train") { &mut train } else { &mut test };
+        w.write_record(&rows[id]).unwrap();
+    }
+    drop((train, test));
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_kehu"))
+        .args(["model", "train", "--data", &p("train.csv"), "--target", "creditability", "--event", "bad"])
+        .args(["--out", &p("model.json"), "--test", &p("test.csv"), "--report", &p("report.html")])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let auc: f64 = err.split("test: AUC ").nth(1).unwrap()[..6].parse().unwrap();
+    assert!(auc >= 0.8103, "test AUC {auc} below the best Python tool's 0.8103\n{err}");
+    let report = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(report.contains("<svg") && !report.contains("<script"), "self-contained report with charts");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_kehu"))
+        .args(["model", "score", "--model", &p("model.json"), "--data", &p("test.csv"), "--out", &p("scores.csv")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let scores = std::fs::read_to_string(dir.join("scores.csv")).unwrap();
+    assert_eq!(scores.lines().count(), 301);
+    assert!(scores.lines().next().unwrap().contains("score,p_event"));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_kehu"))
+        .args(["model", "psi", "--model", &p("model.json"), "--expected", &p("train.csv"), "--actual", &p("test.csv")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.starts_with("PSI "), "{text}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_kehu"))
+        .args(["model", "train", "--data", &p("train.csv"), "--target", "nosuch", "--event", "bad", "--out", &p("m2.json")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nosuch"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
