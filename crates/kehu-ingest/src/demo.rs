@@ -642,7 +642,13 @@ async fn stream<R: kehu_store::LoadRecord>(
 
 /// Writes the bank as import files (`staff.csv`, `products.csv`, `customers.csv`,
 /// `holdings.csv`, `transactions.csv`) into `dir`: the samples and the import benchmark input.
-pub fn write_csv(dir: &std::path::Path, spec: &DemoSpec, progress: Option<DemoProgress>) -> std::io::Result<DemoSummary> {
+/// With `customers_only`, only `customers.csv` is written (the import benchmark's input).
+pub fn write_csv(
+    dir: &std::path::Path,
+    spec: &DemoSpec,
+    customers_only: bool,
+    progress: Option<DemoProgress>,
+) -> std::io::Result<DemoSummary> {
     use kehu_domain::ingest::Record;
     std::fs::create_dir_all(dir)?;
     fn file<R: Record>(dir: &std::path::Path) -> std::io::Result<csv::Writer<std::fs::File>> {
@@ -651,6 +657,20 @@ pub fn write_csv(dir: &std::path::Path, spec: &DemoSpec, progress: Option<DemoPr
         Ok(w)
     }
     let mut sum = DemoSummary::default();
+    if customers_only {
+        let mut wc = file::<Customer>(dir)?;
+        for i in 0..spec.customers {
+            wc.write_record(customer(spec, i).to_values())?;
+            sum.customers += 1;
+            if let Some(p) = &progress {
+                if (i + 1) % 10_000 == 0 || i + 1 == spec.customers {
+                    p("customers.csv", i + 1, spec.customers);
+                }
+            }
+        }
+        wc.flush()?;
+        return Ok(sum);
+    }
     let mut w = file::<Staff>(dir)?;
     for s in staff(spec) {
         w.write_record(s.to_values())?;

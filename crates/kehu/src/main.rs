@@ -93,6 +93,9 @@ enum Command {
         /// Write import files into this directory instead of the database.
         #[arg(long)]
         csv_dir: Option<PathBuf>,
+        /// With --csv-dir: write customers.csv only.
+        #[arg(long, requires = "csv_dir")]
+        customers_only: bool,
     },
     /// Scorecards and propensity models: train, report, score, psi.
     #[command(subcommand)]
@@ -130,10 +133,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let ctx = ParseContext { today, offset };
     let ok = std::process::ExitCode::SUCCESS;
 
-    if let Command::Demo { csv_dir: Some(dir), customers, seed, spend_per_month } = &cli.command {
+    if let Command::Demo { csv_dir: Some(dir), customers, seed, spend_per_month, customers_only } = &cli.command {
         let mut spec = DemoSpec::new(*customers, *seed, today);
         spec.spend_per_month = *spend_per_month;
-        let sum = kehu_ingest::demo::write_csv(dir, &spec, Some(demo_progress()))
+        let sum = kehu_ingest::demo::write_csv(dir, &spec, *customers_only, Some(demo_progress()))
             .with_context(|| format!("writing demo files to {}", dir.display()))?;
         eprintln!("wrote {} with {sum:?}", dir.display());
         return Ok(ok);
@@ -253,7 +256,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             eprintln!("exported {n} {}", kind.name());
             Ok(ok)
         }
-        Command::Demo { customers, seed, spend_per_month, csv_dir: None } => {
+        Command::Demo { customers, seed, spend_per_month, csv_dir: None, .. } => {
             let mut spec = DemoSpec::new(customers, seed, today);
             spec.spend_per_month = spend_per_month;
             let started = std::time::Instant::now();
