@@ -74,7 +74,24 @@ impl Config {
         if let Some(f) = candidate {
             fig = fig.merge(Toml::file(f));
         }
-        fig = fig.merge(Env::prefixed("KEHU_").split("__"));
+        // Only kehu's own settings: other KEHU_* variables (KEHU_LOG, test and benchmark
+        // variables) are not configuration.
+        const KEYS: [&str; 9] = [
+            "data_dir",
+            "database_url",
+            "database_url_file",
+            "listen",
+            "utc_offset",
+            "mask_personal_data",
+            "recent_transactions",
+            "import",
+            "store",
+        ];
+        let env = Env::prefixed("KEHU_").split("__").filter(|k| {
+            let top = k.as_str().split('.').next().unwrap_or_default();
+            KEYS.iter().any(|key| key.eq_ignore_ascii_case(top))
+        });
+        fig = fig.merge(env);
         let mut cfg: Config = fig.extract().map_err(|e| format!("configuration: {e}"))?;
         if cfg.database_url.as_deref().map_or(true, str::is_empty) {
             if let Some(f) = &cfg.database_url_file {
@@ -102,5 +119,29 @@ impl Config {
             Some(u) => u.to_string(),
             None => kehu_store::Store::sqlite_url_for_dir(&self.data_dir),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment_then_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("k.toml", "listen = \"0.0.0.0:9000\"\n[import]\nmax_errors = 5\nbatch_rows = 10\n")?;
+            jail.set_env("KEHU_IMPORT__MAX_ERRORS", "7");
+            jail.set_env("KEHU_TEST_DATABASE_URL", "postgres://not-config");
+            jail.set_env("KEHU_LOG", "debug");
+            let c = Config::load(Some(Path::new("k.toml")), None).map_err(figment::Error::from)?;
+            assert_eq!(c.listen, "0.0.0.0:9000");
+            assert_eq!((c.import.max_errors, c.import.batch_rows), (7, 10));
+            assert_eq!(c.utc_offset, "+08:00");
+            assert_eq!(c.offset().unwrap().local_minus_utc(), 8 * 3600);
+            jail.create_file("bad.toml", "lisen = \"x\"\n")?;
+            let e = Config::load(Some(Path::new("bad.toml")), None).unwrap_err();
+            assert!(e.contains("lisen"), "{e}");
+            Ok(())
+        });
     }
 }
