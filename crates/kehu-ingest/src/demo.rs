@@ -29,7 +29,7 @@ impl DemoSpec {
             customers,
             seed,
             today,
-            spend_per_month: 2,
+            spend_per_month: 1,
             offset: FixedOffset::east_opt(8 * 3600).expect("UTC+8"),
         }
     }

@@ -56,12 +56,25 @@ pub trait LoadRecord: Record {
 }
 
 #[doc(hidden)]
+#[derive(Clone, Copy)]
 pub enum Batch<'a> {
     Customers(&'a [Customer]),
     Staff(&'a [Staff]),
     Products(&'a [Product]),
     Holdings(&'a [Holding]),
     Transactions(&'a [Transaction]),
+}
+
+impl Batch<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Batch::Customers(r) => r.len(),
+            Batch::Staff(r) => r.len(),
+            Batch::Products(r) => r.len(),
+            Batch::Holdings(r) => r.len(),
+            Batch::Transactions(r) => r.len(),
+        }
+    }
 }
 
 impl LoadRecord for Customer {
@@ -114,6 +127,8 @@ pub struct Load {
     kind: EntityKind,
     now: DateTime<Utc>,
     store: Store,
+    /// Secondary indexes dropped for this load, recreated before commit.
+    deferred: Vec<String>,
 }
 
 /// Counts recorded with the load in `import_runs`.
@@ -139,13 +154,62 @@ impl Store {
                 (id, Tx::Postgres(p.begin().await?))
             }
         };
-        Ok(Load { tx, run_id, kind, now, store: self.clone() })
+        let mut load = Load { tx, run_id, kind, now, store: self.clone(), deferred: Vec::new() };
+        load.defer_indexes().await?;
+        Ok(load)
     }
 }
 
 impl Load {
     pub fn run_id(&self) -> i64 {
         self.run_id
+    }
+
+    /// Loading into an empty table: its non-unique indexes are dropped inside the load's
+    /// transaction and built again (sorted, far faster than row by row) before commit.
+    /// A rollback brings them back with everything else. The unique key stays, since the
+    /// upsert needs it. The index definitions are read from the database, so they always
+    /// match the migrations.
+    async fn defer_indexes(&mut self) -> Result<()> {
+        let table = self.kind.name();
+        let probe = format!("SELECT COUNT(*) FROM (SELECT 1 FROM {table} LIMIT 1) t");
+        let ddl: Vec<(String, String)> = match &mut self.tx {
+            Tx::Sqlite(tx) => {
+                let n: i64 = sqlx::query_scalar(&probe).fetch_one(&mut **tx).await?;
+                if n > 0 {
+                    return Ok(());
+                }
+                sqlx::query_as(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 \
+                     AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%'",
+                )
+                .bind(table)
+                .fetch_all(&mut **tx)
+                .await?
+            }
+            Tx::Postgres(tx) => {
+                let n: i64 = sqlx::query_scalar(&probe).fetch_one(&mut **tx).await?;
+                if n > 0 {
+                    return Ok(());
+                }
+                sqlx::query_as(
+                    "SELECT indexname::text, indexdef FROM pg_indexes WHERE schemaname = current_schema() \
+                     AND tablename = $1 AND indexdef NOT LIKE 'CREATE UNIQUE%'",
+                )
+                .bind(table)
+                .fetch_all(&mut **tx)
+                .await?
+            }
+        };
+        for (name, create) in ddl {
+            let drop = format!("DROP INDEX {name}");
+            match &mut self.tx {
+                Tx::Sqlite(tx) => drop_result(sqlx::query(&drop).execute(&mut **tx).await?),
+                Tx::Postgres(tx) => drop_result(sqlx::query(&drop).execute(&mut **tx).await?),
+            }
+            self.deferred.push(create);
+        }
+        Ok(())
     }
 
     /// Writes a batch; returns the rows that were not written and why.
@@ -163,11 +227,12 @@ impl Load {
                 skips.push(Skip { index: i, reason: SkipReason::DuplicateInFile });
             }
         }
+        let all_keys = || keep.iter().map(|&i| rows[i].external_id().to_string()).collect::<Vec<_>>();
         let written: HashSet<String> = if keep.len() == rows.len() {
-            self.write_rows(R::batch(rows)).await?
+            self.write_rows(R::batch(rows), all_keys).await?
         } else {
             let kept: Vec<R> = keep.iter().map(|&i| rows[i].clone()).collect();
-            self.write_rows(R::batch(&kept)).await?
+            self.write_rows(R::batch(&kept), all_keys).await?
         };
         if written.len() < keep.len() {
             let missing: Vec<usize> = keep.iter().copied().filter(|&i| !written.contains(rows[i].external_id())).collect();
@@ -218,17 +283,49 @@ impl Load {
         Ok(out)
     }
 
-    async fn write_rows(&mut self, batch: Batch<'_>) -> Result<HashSet<String>> {
+    /// Writes a batch and says which keys were written. Fast path: count the rows the
+    /// statements changed; only when some were not written (a duplicate or an unknown
+    /// reference) is the batch undone to a savepoint and written again asking the database
+    /// for each written key.
+    async fn write_rows(&mut self, batch: Batch<'_>, keys: impl Fn() -> Vec<String>) -> Result<HashSet<String>> {
         let (run, now) = (self.run_id, self.now);
-        let keys = match &mut self.tx {
-            Tx::Sqlite(tx) => sqlite::write(tx, run, now, batch).await?,
-            Tx::Postgres(tx) => postgres::write(tx, run, now, batch).await?,
-        };
-        Ok(keys.into_iter().collect())
+        let n = batch.len() as u64;
+        match &mut self.tx {
+            Tx::Sqlite(tx) => {
+                sqlx::query("SAVEPOINT kehu_batch").execute(&mut **tx).await?;
+                let (affected, _) = sqlite::write(tx, run, now, batch.clone(), false).await?;
+                if affected == n {
+                    sqlx::query("RELEASE kehu_batch").execute(&mut **tx).await?;
+                    return Ok(keys().into_iter().collect());
+                }
+                sqlx::query("ROLLBACK TO kehu_batch").execute(&mut **tx).await?;
+                sqlx::query("RELEASE kehu_batch").execute(&mut **tx).await?;
+                Ok(sqlite::write(tx, run, now, batch, true).await?.1.into_iter().collect())
+            }
+            Tx::Postgres(tx) => {
+                sqlx::query("SAVEPOINT kehu_batch").execute(&mut **tx).await?;
+                let (affected, _) = postgres::write(tx, run, now, batch.clone(), false).await?;
+                if affected == n {
+                    sqlx::query("RELEASE SAVEPOINT kehu_batch").execute(&mut **tx).await?;
+                    return Ok(keys().into_iter().collect());
+                }
+                sqlx::query("ROLLBACK TO SAVEPOINT kehu_batch").execute(&mut **tx).await?;
+                sqlx::query("RELEASE SAVEPOINT kehu_batch").execute(&mut **tx).await?;
+                Ok(postgres::write(tx, run, now, batch, true).await?.1.into_iter().collect())
+            }
+        }
     }
 
     /// Makes the load visible (or discards it) and records the outcome.
-    pub async fn finish(self, commit: bool, counts: LoadCounts) -> Result<()> {
+    pub async fn finish(mut self, commit: bool, counts: LoadCounts) -> Result<()> {
+        if commit {
+            for create in std::mem::take(&mut self.deferred) {
+                match &mut self.tx {
+                    Tx::Sqlite(tx) => drop_result(sqlx::query(&create).execute(&mut **tx).await?),
+                    Tx::Postgres(tx) => drop_result(sqlx::query(&create).execute(&mut **tx).await?),
+                }
+            }
+        }
         match self.tx {
             Tx::Sqlite(tx) if commit => tx.commit().await?,
             Tx::Postgres(tx) if commit => tx.commit().await?,
@@ -252,6 +349,22 @@ impl Load {
     }
 }
 
+fn drop_result<T>(_: T) {}
+
+/// Runs a bulk statement: with `returning`, collects the written keys; without, counts.
+macro_rules! run_chunk {
+    ($q:expr, $tx:expr, $returning:expr, $keys:expr, $affected:expr) => {
+        if $returning {
+            use sqlx::Row;
+            for r in $q.fetch_all(&mut *$tx).await? {
+                $keys.push(r.try_get::<String, _>(0)?);
+            }
+        } else {
+            $affected += $q.execute(&mut *$tx).await?.rows_affected();
+        }
+    };
+}
+
 fn last4(phone: &Option<String>) -> Option<&str> {
     phone.as_deref().filter(|p| p.len() >= 4).map(|p| &p[p.len() - 4..])
 }
@@ -273,8 +386,11 @@ mod sqlite {
         run: i64,
         now: DateTime<Utc>,
         batch: Batch<'_>,
-    ) -> Result<Vec<String>> {
+        returning: bool,
+    ) -> Result<(u64, Vec<String>)> {
         let mut keys = Vec::new();
+        let mut affected = 0u64;
+        let ret = if returning { "RETURNING" } else { "--" };
         match batch {
             Batch::Customers(rows) => {
                 for chunk in rows.chunks(CHUNK) {
@@ -289,10 +405,10 @@ mod sqlite {
                          consent_sms = excluded.consent_sms, consent_push = excluded.consent_push, \
                          consent_call = excluded.consent_call, personalization = excluded.personalization, \
                          import_run = excluded.import_run, updated_at = excluded.updated_at \
-                         WHERE customers.import_run <> excluded.import_run RETURNING external_id",
+                         WHERE customers.import_run <> excluded.import_run {ret} external_id",
                         values(18, chunk.len())
                     );
-                    let mut q = sqlx::query_scalar::<_, String>(&sql);
+                    let mut q = sqlx::query(&sql);
                     for c in chunk {
                         q = q
                             .bind(&c.external_id)
@@ -314,7 +430,7 @@ mod sqlite {
                             .bind(run)
                             .bind(now);
                     }
-                    keys.extend(q.fetch_all(&mut *tx).await?);
+                    run_chunk!(q, tx, returning, keys, affected);
                 }
             }
             Batch::Staff(rows) => {
@@ -323,14 +439,14 @@ mod sqlite {
                         "INSERT INTO staff (external_id, name, role, branch, import_run, updated_at) VALUES {} \
                          ON CONFLICT (external_id) DO UPDATE SET name = excluded.name, role = excluded.role, \
                          branch = excluded.branch, import_run = excluded.import_run, updated_at = excluded.updated_at \
-                         WHERE staff.import_run <> excluded.import_run RETURNING external_id",
+                         WHERE staff.import_run <> excluded.import_run {ret} external_id",
                         values(6, chunk.len())
                     );
-                    let mut q = sqlx::query_scalar::<_, String>(&sql);
+                    let mut q = sqlx::query(&sql);
                     for s in chunk {
                         q = q.bind(&s.external_id).bind(&s.name).bind(s.role.code()).bind(&s.branch).bind(run).bind(now);
                     }
-                    keys.extend(q.fetch_all(&mut *tx).await?);
+                    run_chunk!(q, tx, returning, keys, affected);
                 }
             }
             Batch::Products(rows) => {
@@ -343,10 +459,10 @@ mod sqlite {
                          term_days = excluded.term_days, expected_yield_bp = excluded.expected_yield_bp, \
                          sale_start = excluded.sale_start, sale_end = excluded.sale_end, repeatable = excluded.repeatable, \
                          import_run = excluded.import_run, updated_at = excluded.updated_at \
-                         WHERE products.import_run <> excluded.import_run RETURNING code",
+                         WHERE products.import_run <> excluded.import_run {ret} code",
                         values(12, chunk.len())
                     );
-                    let mut q = sqlx::query_scalar::<_, String>(&sql);
+                    let mut q = sqlx::query(&sql);
                     for p in chunk {
                         q = q
                             .bind(&p.code)
@@ -362,7 +478,7 @@ mod sqlite {
                             .bind(run)
                             .bind(now);
                     }
-                    keys.extend(q.fetch_all(&mut *tx).await?);
+                    run_chunk!(q, tx, returning, keys, affected);
                 }
             }
             Batch::Holdings(rows) => {
@@ -378,10 +494,10 @@ mod sqlite {
                          product_id = excluded.product_id, asset_class = excluded.asset_class, \
                          balance_fen = excluded.balance_fen, opened_on = excluded.opened_on, as_of = excluded.as_of, \
                          import_run = excluded.import_run, updated_at = excluded.updated_at \
-                         WHERE holdings.import_run <> excluded.import_run RETURNING external_id",
+                         WHERE holdings.import_run <> excluded.import_run {ret} external_id",
                         values(7, chunk.len())
                     );
-                    let mut q = sqlx::query_scalar::<_, String>(&sql).bind(run).bind(now);
+                    let mut q = sqlx::query(&sql).bind(run).bind(now);
                     for h in chunk {
                         q = q
                             .bind(&h.external_id)
@@ -392,7 +508,7 @@ mod sqlite {
                             .bind(h.opened_on)
                             .bind(h.as_of);
                     }
-                    keys.extend(q.fetch_all(&mut *tx).await?);
+                    run_chunk!(q, tx, returning, keys, affected);
                 }
             }
             Batch::Transactions(rows) => {
@@ -408,10 +524,10 @@ mod sqlite {
                          amount_fen = excluded.amount_fen, direction = excluded.direction, category = excluded.category, \
                          channel = excluded.channel, occurred_at = excluded.occurred_at, product_id = excluded.product_id, \
                          description = excluded.description, import_run = excluded.import_run \
-                         WHERE transactions.import_run <> excluded.import_run RETURNING external_id",
+                         WHERE transactions.import_run <> excluded.import_run {ret} external_id",
                         values(9, chunk.len())
                     );
-                    let mut q = sqlx::query_scalar::<_, String>(&sql).bind(run);
+                    let mut q = sqlx::query(&sql).bind(run);
                     for t in chunk {
                         q = q
                             .bind(&t.external_id)
@@ -424,11 +540,11 @@ mod sqlite {
                             .bind(&t.product_code)
                             .bind(&t.description);
                     }
-                    keys.extend(q.fetch_all(&mut *tx).await?);
+                    run_chunk!(q, tx, returning, keys, affected);
                 }
             }
         }
-        Ok(keys)
+        Ok((affected, keys))
     }
 }
 
@@ -444,12 +560,15 @@ mod postgres {
         run: i64,
         now: DateTime<Utc>,
         batch: Batch<'_>,
-    ) -> Result<Vec<String>> {
+        returning: bool,
+    ) -> Result<(u64, Vec<String>)> {
         let mut keys = Vec::new();
+        let mut affected = 0u64;
+        let ret = if returning { "RETURNING" } else { "--" };
         match batch {
             Batch::Customers(rows) => {
                 for c in rows.chunks(CHUNK) {
-                    let q = sqlx::query_scalar::<_, String>(
+                    let sql = format!(
                         "INSERT INTO customers (external_id, name, gender, birth_date, phone, phone_last4, id_number, \
                          income_band, occupation, branch, manager_id, vip_tier, consent_sms, consent_push, consent_call, \
                          personalization, import_run, updated_at) \
@@ -463,8 +582,9 @@ mod postgres {
                          consent_sms = excluded.consent_sms, consent_push = excluded.consent_push, \
                          consent_call = excluded.consent_call, personalization = excluded.personalization, \
                          import_run = excluded.import_run, updated_at = excluded.updated_at \
-                         WHERE customers.import_run <> excluded.import_run RETURNING external_id",
-                    )
+                         WHERE customers.import_run <> excluded.import_run {ret} external_id"
+                    );
+                    let q = sqlx::query(&sql)
                     .bind(c.iter().map(|r| r.external_id.as_str()).collect::<Vec<_>>())
                     .bind(c.iter().map(|r| r.name.as_str()).collect::<Vec<_>>())
                     .bind(c.iter().map(|r| r.gender.code()).collect::<Vec<_>>())
@@ -483,30 +603,31 @@ mod postgres {
                     .bind(c.iter().map(|r| r.personalization).collect::<Vec<_>>())
                     .bind(run)
                     .bind(now);
-                    keys.extend(q.fetch_all(&mut *tx).await?);
+                    run_chunk!(q, tx, returning, keys, affected);
                 }
             }
             Batch::Staff(rows) => {
                 for c in rows.chunks(CHUNK) {
-                    let q = sqlx::query_scalar::<_, String>(
+                    let sql = format!(
                         "INSERT INTO staff (external_id, name, role, branch, import_run, updated_at) \
                          SELECT v.*, $5::bigint, $6::timestamptz FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS v \
                          ON CONFLICT (external_id) DO UPDATE SET name = excluded.name, role = excluded.role, \
                          branch = excluded.branch, import_run = excluded.import_run, updated_at = excluded.updated_at \
-                         WHERE staff.import_run <> excluded.import_run RETURNING external_id",
-                    )
+                         WHERE staff.import_run <> excluded.import_run {ret} external_id"
+                    );
+                    let q = sqlx::query(&sql)
                     .bind(c.iter().map(|r| r.external_id.as_str()).collect::<Vec<_>>())
                     .bind(c.iter().map(|r| r.name.as_str()).collect::<Vec<_>>())
                     .bind(c.iter().map(|r| r.role.code()).collect::<Vec<_>>())
                     .bind(c.iter().map(|r| r.branch.as_deref()).collect::<Vec<_>>())
                     .bind(run)
                     .bind(now);
-                    keys.extend(q.fetch_all(&mut *tx).await?);
+                    run_chunk!(q, tx, returning, keys, affected);
                 }
             }
             Batch::Products(rows) => {
                 for c in rows.chunks(CHUNK) {
-                    let q = sqlx::query_scalar::<_, String>(
+                    let sql = format!(
                         "INSERT INTO products (code, name, kind, risk_level, min_purchase_fen, term_days, expected_yield_bp, \
                          sale_start, sale_end, repeatable, import_run, updated_at) \
                          SELECT v.*, $11::bigint, $12::timestamptz FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
@@ -516,8 +637,9 @@ mod postgres {
                          term_days = excluded.term_days, expected_yield_bp = excluded.expected_yield_bp, \
                          sale_start = excluded.sale_start, sale_end = excluded.sale_end, repeatable = excluded.repeatable, \
                          import_run = excluded.import_run, updated_at = excluded.updated_at \
-                         WHERE products.import_run <> excluded.import_run RETURNING code",
-                    )
+                         WHERE products.import_run <> excluded.import_run {ret} code"
+                    );
+                    let q = sqlx::query(&sql)
                     .bind(c.iter().map(|r| r.code.as_str()).collect::<Vec<_>>())
                     .bind(c.iter().map(|r| r.name.as_str()).collect::<Vec<_>>())
                     .bind(c.iter().map(|r| r.kind.code()).collect::<Vec<_>>())
@@ -530,12 +652,12 @@ mod postgres {
                     .bind(c.iter().map(|r| r.repeatable).collect::<Vec<_>>())
                     .bind(run)
                     .bind(now);
-                    keys.extend(q.fetch_all(&mut *tx).await?);
+                    run_chunk!(q, tx, returning, keys, affected);
                 }
             }
             Batch::Holdings(rows) => {
                 for c in rows.chunks(CHUNK) {
-                    let q = sqlx::query_scalar::<_, String>(
+                    let sql = format!(
                         "INSERT INTO holdings (external_id, customer_id, product_id, asset_class, balance_fen, opened_on, \
                          as_of, import_run, updated_at) \
                          SELECT v.ext, c.id, p.id, v.class, v.bal, v.opened, v.asof, $8::bigint, $9::timestamptz \
@@ -547,8 +669,9 @@ mod postgres {
                          product_id = excluded.product_id, asset_class = excluded.asset_class, \
                          balance_fen = excluded.balance_fen, opened_on = excluded.opened_on, as_of = excluded.as_of, \
                          import_run = excluded.import_run, updated_at = excluded.updated_at \
-                         WHERE holdings.import_run <> excluded.import_run RETURNING external_id",
-                    )
+                         WHERE holdings.import_run <> excluded.import_run {ret} external_id"
+                    );
+                    let q = sqlx::query(&sql)
                     .bind(c.iter().map(|r| r.external_id.as_str()).collect::<Vec<_>>())
                     .bind(c.iter().map(|r| r.customer_id.as_str()).collect::<Vec<_>>())
                     .bind(c.iter().map(|r| r.product_code.as_deref()).collect::<Vec<_>>())
@@ -558,12 +681,12 @@ mod postgres {
                     .bind(c.iter().map(|r| r.as_of).collect::<Vec<_>>())
                     .bind(run)
                     .bind(now);
-                    keys.extend(q.fetch_all(&mut *tx).await?);
+                    run_chunk!(q, tx, returning, keys, affected);
                 }
             }
             Batch::Transactions(rows) => {
                 for c in rows.chunks(CHUNK) {
-                    let q = sqlx::query_scalar::<_, String>(
+                    let sql = format!(
                         "INSERT INTO transactions (external_id, customer_id, amount_fen, direction, category, channel, \
                          occurred_at, product_id, description, import_run) \
                          SELECT v.ext, c.id, v.amount, v.dir, v.cat, v.chan, v.at, p.id, v.descr, $10::bigint \
@@ -575,8 +698,9 @@ mod postgres {
                          amount_fen = excluded.amount_fen, direction = excluded.direction, category = excluded.category, \
                          channel = excluded.channel, occurred_at = excluded.occurred_at, product_id = excluded.product_id, \
                          description = excluded.description, import_run = excluded.import_run \
-                         WHERE transactions.import_run <> excluded.import_run RETURNING external_id",
-                    )
+                         WHERE transactions.import_run <> excluded.import_run {ret} external_id"
+                    );
+                    let q = sqlx::query(&sql)
                     .bind(c.iter().map(|r| r.external_id.as_str()).collect::<Vec<_>>())
                     .bind(c.iter().map(|r| r.customer_id.as_str()).collect::<Vec<_>>())
                     .bind(c.iter().map(|r| r.amount.0).collect::<Vec<_>>())
@@ -587,10 +711,10 @@ mod postgres {
                     .bind(c.iter().map(|r| r.product_code.as_deref()).collect::<Vec<_>>())
                     .bind(c.iter().map(|r| r.description.as_deref()).collect::<Vec<_>>())
                     .bind(run);
-                    keys.extend(q.fetch_all(&mut *tx).await?);
+                    run_chunk!(q, tx, returning, keys, affected);
                 }
             }
         }
-        Ok(keys)
+        Ok((affected, keys))
     }
 }

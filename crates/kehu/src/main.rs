@@ -87,8 +87,8 @@ enum Command {
         customers: u64,
         #[arg(long, default_value_t = 42)]
         seed: u64,
-        /// Average spending transactions per customer and month.
-        #[arg(long, default_value_t = 2)]
+        /// Average spending transactions per customer and month (salary and loan payments come on top).
+        #[arg(long, default_value_t = 1)]
         spend_per_month: u32,
         /// Write import files into this directory instead of the database.
         #[arg(long)]
