@@ -97,8 +97,7 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(30))
-                .pragma("cache_size", format!("-{}", opts.sqlite_cache_kib))
-                .pragma("temp_store", "memory");
+                .pragma("cache_size", format!("-{}", opts.sqlite_cache_kib));
             let pool = SqlitePoolOptions::new()
                 .max_connections(opts.max_connections)
                 .acquire_timeout(Duration::from_secs(60))

@@ -373,7 +373,8 @@ mod sqlite {
     use super::*;
     use sqlx::SqliteConnection;
 
-    /// Rows per statement: well under SQLite's 32,766 bound parameters.
+    /// Rows per statement, well under SQLite's 32,766 bound parameters (1,800 rows per
+    /// statement measured slower than 500 here).
     const CHUNK: usize = 500;
 
     fn values(cols: usize, rows: usize) -> String {
