@@ -20,6 +20,16 @@ source .ci/pg.sh
 trap 'kehu_pg_stop; rm -rf "$work"' EXIT
 PSQL="psql -q -X -v ON_ERROR_STOP=1 $KEHU_PG_URL"
 
+# compare BASELINE_NAME: prints baseline and kehu rows/s and their ratio
+compare() {
+  python3 - "$1" "$N" "$base_t" "$kehu_t" "$kehu_rss" <<'PY'
+import sys
+name, n, b, k, rss = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+print(f"   {name:16s}: {b:6.2f} s  {n/b:10.0f} rows/s")
+print(f"   {'kehu import':16s}: {k:6.2f} s  {n/k:10.0f} rows/s  peak RSS {rss/1024:.0f} MB")
+print(f"   ratio kehu/baseline rows/s: {b/k:.2f}x (target >= 0.5x, RSS < 200 MB)")
+PY
+}
 secs() { python3 -c "import sys; print(f'{float(sys.argv[1]):.2f}')" "$1"; }
 # run CMD… : sets T (wall seconds) and RSS (peak KiB)
 measure() {
@@ -37,13 +47,7 @@ measure sqlite3 "$work/base.db" ".mode csv" ".import $csv customers_bare"
 base_t=$T
 measure "$KEHU" --data-dir "$work/kehu-sqlite" import customers "$csv"
 kehu_t=$T; kehu_rss=$RSS
-python3 - "$N" "$base_t" "$kehu_t" "$kehu_rss" <<'PY'
-import sys
-n, b, k, rss = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
-print(f"   sqlite3 .import : {b:6.2f} s  {n/b:10.0f} rows/s")
-print(f"   kehu import     : {k:6.2f} s  {n/k:10.0f} rows/s  peak RSS {rss/1024:.0f} MB")
-print(f"   ratio kehu/baseline rows/s: {b/k:.2f}x (target >= 0.5x, RSS < 200 MB)")
-PY
+compare "sqlite3 .import"
 measure "$KEHU" --data-dir "$work/kehu-sqlite" import customers "$csv"
 echo "   re-import of the same file (all updates): $(secs "$T") s, peak RSS $((RSS/1024)) MB"
 
@@ -56,13 +60,7 @@ measure psql -q -X "$base_url" -c "\\copy customers_bare FROM '$csv' WITH (FORMA
 base_t=$T
 measure "$KEHU" --database-url "${KEHU_PG_URL%/*}/kehu" import customers "$csv"
 kehu_t=$T; kehu_rss=$RSS
-python3 - "$N" "$base_t" "$kehu_t" "$kehu_rss" <<'PY'
-import sys
-n, b, k, rss = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
-print(f"   COPY            : {b:6.2f} s  {n/b:10.0f} rows/s")
-print(f"   kehu import     : {k:6.2f} s  {n/k:10.0f} rows/s  peak RSS {rss/1024:.0f} MB")
-print(f"   ratio kehu/baseline rows/s: {b/k:.2f}x (target >= 0.5x, RSS < 200 MB)")
-PY
+compare "COPY"
 
 echo "== 2. kehu demo --customers $N (customers, holdings, 12 months of transactions; SQLite)"
 measure "$KEHU" --data-dir "$work/demo" demo --customers "$N" --seed 42

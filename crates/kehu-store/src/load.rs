@@ -227,14 +227,13 @@ impl Load {
                 skips.push(Skip { index: i, reason: SkipReason::DuplicateInFile });
             }
         }
-        let all_keys = || keep.iter().map(|&i| rows[i].external_id().to_string()).collect::<Vec<_>>();
-        let written: HashSet<String> = if keep.len() == rows.len() {
-            self.write_rows(R::batch(rows), all_keys).await?
+        let written = if keep.len() == rows.len() {
+            self.write_rows(R::batch(rows)).await?
         } else {
             let kept: Vec<R> = keep.iter().map(|&i| rows[i].clone()).collect();
-            self.write_rows(R::batch(&kept), all_keys).await?
+            self.write_rows(R::batch(&kept)).await?
         };
-        if written.len() < keep.len() {
+        if let Some(written) = written {
             let missing: Vec<usize> = keep.iter().copied().filter(|&i| !written.contains(rows[i].external_id())).collect();
             let custs: Vec<&str> = missing.iter().filter_map(|&i| rows[i].customer_ref()).collect();
             let prods: Vec<&str> = missing.iter().filter_map(|&i| rows[i].product_ref()).collect();
@@ -283,36 +282,30 @@ impl Load {
         Ok(out)
     }
 
-    /// Writes a batch and says which keys were written. Fast path: count the rows the
-    /// statements changed; only when some were not written (a duplicate or an unknown
-    /// reference) is the batch undone to a savepoint and written again asking the database
-    /// for each written key.
-    async fn write_rows(&mut self, batch: Batch<'_>, keys: impl Fn() -> Vec<String>) -> Result<HashSet<String>> {
+    /// Writes a batch; `None` when every row was written, else the keys that were. Fast
+    /// path: count the rows the statements changed. Only when some were not written (a
+    /// duplicate or an unknown reference) is the batch undone to a savepoint and written
+    /// again, asking the database for each written key.
+    async fn write_rows(&mut self, batch: Batch<'_>) -> Result<Option<HashSet<String>>> {
         let (run, now) = (self.run_id, self.now);
         let n = batch.len() as u64;
+        macro_rules! savepointed {
+            ($tx:expr, $backend:ident) => {{
+                sqlx::query("SAVEPOINT kehu_batch").execute(&mut **$tx).await?;
+                let (affected, _) = $backend::write($tx, run, now, batch, false).await?;
+                if affected == n {
+                    sqlx::query("RELEASE SAVEPOINT kehu_batch").execute(&mut **$tx).await?;
+                    return Ok(None);
+                }
+                sqlx::query("ROLLBACK TO SAVEPOINT kehu_batch").execute(&mut **$tx).await?;
+                sqlx::query("RELEASE SAVEPOINT kehu_batch").execute(&mut **$tx).await?;
+                let (_, keys) = $backend::write($tx, run, now, batch, true).await?;
+                Ok(Some(keys.into_iter().collect()))
+            }};
+        }
         match &mut self.tx {
-            Tx::Sqlite(tx) => {
-                sqlx::query("SAVEPOINT kehu_batch").execute(&mut **tx).await?;
-                let (affected, _) = sqlite::write(tx, run, now, batch.clone(), false).await?;
-                if affected == n {
-                    sqlx::query("RELEASE kehu_batch").execute(&mut **tx).await?;
-                    return Ok(keys().into_iter().collect());
-                }
-                sqlx::query("ROLLBACK TO kehu_batch").execute(&mut **tx).await?;
-                sqlx::query("RELEASE kehu_batch").execute(&mut **tx).await?;
-                Ok(sqlite::write(tx, run, now, batch, true).await?.1.into_iter().collect())
-            }
-            Tx::Postgres(tx) => {
-                sqlx::query("SAVEPOINT kehu_batch").execute(&mut **tx).await?;
-                let (affected, _) = postgres::write(tx, run, now, batch.clone(), false).await?;
-                if affected == n {
-                    sqlx::query("RELEASE SAVEPOINT kehu_batch").execute(&mut **tx).await?;
-                    return Ok(keys().into_iter().collect());
-                }
-                sqlx::query("ROLLBACK TO SAVEPOINT kehu_batch").execute(&mut **tx).await?;
-                sqlx::query("RELEASE SAVEPOINT kehu_batch").execute(&mut **tx).await?;
-                Ok(postgres::write(tx, run, now, batch, true).await?.1.into_iter().collect())
-            }
+            Tx::Sqlite(tx) => savepointed!(tx, sqlite),
+            Tx::Postgres(tx) => savepointed!(tx, postgres),
         }
     }
 

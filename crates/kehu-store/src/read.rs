@@ -85,20 +85,19 @@ impl Store {
         let text = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
         // Each search term uses its own index; the union keeps the planner honest on both
         // backends, then the page is cut by id.
+        let filters = "($5 IS NULL OR manager_id = $5) AND ($6 IS NULL OR branch = $6) AND id > $7 ORDER BY id LIMIT $8";
+        // Each search term uses its own index; the union keeps the planner honest on both
+        // backends, then the page is cut by id. Without a text, $1–$4 are null and unused.
         let sql = match text {
             Some(_) => format!(
                 "SELECT {CUSTOMER_COLS} FROM customers WHERE id IN (\
                    SELECT id FROM customers WHERE external_id = $1 \
                    UNION SELECT id FROM customers WHERE phone_last4 = $2 \
-                   UNION SELECT id FROM customers WHERE name >= $3 AND name < $4) \
-                 AND ($5 IS NULL OR manager_id = $5) AND ($6 IS NULL OR branch = $6) AND id > $7 \
-                 ORDER BY id LIMIT $8"
+                   UNION SELECT id FROM customers WHERE name >= $3 AND name < $4) AND {filters}"
             ),
             None => format!(
-                "SELECT {CUSTOMER_COLS} FROM customers WHERE ($1 IS NULL OR $1 = $1) AND ($2 IS NULL OR $2 = $2) \
-                 AND ($3 IS NULL OR $3 = $3) AND ($4 IS NULL OR $4 = $4) \
-                 AND ($5 IS NULL OR manager_id = $5) AND ($6 IS NULL OR branch = $6) AND id > $7 \
-                 ORDER BY id LIMIT $8"
+                "SELECT {CUSTOMER_COLS} FROM customers WHERE $1 IS NULL AND $2 IS NULL AND $3 IS NULL \
+                 AND $4 IS NULL AND {filters}"
             ),
         };
         let (exact, last4, lo, hi) = match text {
