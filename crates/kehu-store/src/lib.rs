@@ -6,6 +6,7 @@
 pub mod load;
 mod read;
 mod rows;
+mod sqlite_bulk;
 pub mod testing;
 
 pub use load::{Load, LoadRecord, Skip, SkipReason};
@@ -97,7 +98,9 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(30))
-                .pragma("cache_size", format!("-{}", opts.sqlite_cache_kib));
+                .pragma("cache_size", format!("-{}", opts.sqlite_cache_kib))
+                // Helper threads for the sorter: index builds after a bulk load use both cores.
+                .pragma("threads", "2");
             let pool = SqlitePoolOptions::new()
                 .max_connections(opts.max_connections)
                 .acquire_timeout(Duration::from_secs(60))

@@ -65,8 +65,18 @@ pub enum Batch<'a> {
     Transactions(&'a [Transaction]),
 }
 
-impl Batch<'_> {
-    fn len(&self) -> usize {
+impl<'a> Batch<'a> {
+    fn keys(self) -> Box<dyn Iterator<Item = &'a str> + 'a> {
+        match self {
+            Batch::Customers(r) => Box::new(r.iter().map(|x| x.external_id.as_str())),
+            Batch::Staff(r) => Box::new(r.iter().map(|x| x.external_id.as_str())),
+            Batch::Products(r) => Box::new(r.iter().map(|x| x.code.as_str())),
+            Batch::Holdings(r) => Box::new(r.iter().map(|x| x.external_id.as_str())),
+            Batch::Transactions(r) => Box::new(r.iter().map(|x| x.external_id.as_str())),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
         match self {
             Batch::Customers(r) => r.len(),
             Batch::Staff(r) => r.len(),
@@ -282,30 +292,36 @@ impl Load {
         Ok(out)
     }
 
-    /// Writes a batch; `None` when every row was written, else the keys that were. Fast
-    /// path: count the rows the statements changed. Only when some were not written (a
-    /// duplicate or an unknown reference) is the batch undone to a savepoint and written
+    /// Writes a batch; `None` when every row was written, else the keys that were.
+    ///
+    /// SQLite: a prepared single-row upsert per row, which says by itself whether the row
+    /// was written (see `sqlite_bulk`). PostgreSQL: one `UNNEST` statement per chunk whose
+    /// changed-row count is compared with the batch; only when some rows were not written
+    /// (a duplicate or an unknown reference) is the batch undone to a savepoint and written
     /// again, asking the database for each written key.
     async fn write_rows(&mut self, batch: Batch<'_>) -> Result<Option<HashSet<String>>> {
         let (run, now) = (self.run_id, self.now);
         let n = batch.len() as u64;
-        macro_rules! savepointed {
-            ($tx:expr, $backend:ident) => {{
-                sqlx::query("SAVEPOINT kehu_batch").execute(&mut **$tx).await?;
-                let (affected, _) = $backend::write($tx, run, now, batch, false).await?;
-                if affected == n {
-                    sqlx::query("RELEASE SAVEPOINT kehu_batch").execute(&mut **$tx).await?;
+        match &mut self.tx {
+            Tx::Sqlite(tx) => {
+                let flags = crate::sqlite_bulk::write(&mut **tx, run, now, batch).await?;
+                if flags.iter().all(|w| *w) {
                     return Ok(None);
                 }
-                sqlx::query("ROLLBACK TO SAVEPOINT kehu_batch").execute(&mut **$tx).await?;
-                sqlx::query("RELEASE SAVEPOINT kehu_batch").execute(&mut **$tx).await?;
-                let (_, keys) = $backend::write($tx, run, now, batch, true).await?;
+                Ok(Some(batch.keys().zip(flags).filter(|(_, w)| *w).map(|(k, _)| k.to_string()).collect()))
+            }
+            Tx::Postgres(tx) => {
+                sqlx::query("SAVEPOINT kehu_batch").execute(&mut **tx).await?;
+                let (affected, _) = postgres::write(tx, run, now, batch, false).await?;
+                if affected == n {
+                    sqlx::query("RELEASE SAVEPOINT kehu_batch").execute(&mut **tx).await?;
+                    return Ok(None);
+                }
+                sqlx::query("ROLLBACK TO SAVEPOINT kehu_batch").execute(&mut **tx).await?;
+                sqlx::query("RELEASE SAVEPOINT kehu_batch").execute(&mut **tx).await?;
+                let (_, keys) = postgres::write(tx, run, now, batch, true).await?;
                 Ok(Some(keys.into_iter().collect()))
-            }};
-        }
-        match &mut self.tx {
-            Tx::Sqlite(tx) => savepointed!(tx, sqlite),
-            Tx::Postgres(tx) => savepointed!(tx, postgres),
+            }
         }
     }
 
@@ -360,186 +376,6 @@ macro_rules! run_chunk {
 
 fn last4(phone: &Option<String>) -> Option<&str> {
     phone.as_deref().filter(|p| p.len() >= 4).map(|p| &p[p.len() - 4..])
-}
-
-mod sqlite {
-    use super::*;
-    use sqlx::SqliteConnection;
-
-    /// Rows per statement, well under SQLite's 32,766 bound parameters (1,800 rows per
-    /// statement measured slower than 500 here).
-    const CHUNK: usize = 500;
-
-    fn values(cols: usize, rows: usize) -> String {
-        let one = format!("({})", vec!["?"; cols].join(","));
-        vec![one; rows].join(",")
-    }
-
-    pub(super) async fn write(
-        tx: &mut SqliteConnection,
-        run: i64,
-        now: DateTime<Utc>,
-        batch: Batch<'_>,
-        returning: bool,
-    ) -> Result<(u64, Vec<String>)> {
-        let mut keys = Vec::new();
-        let mut affected = 0u64;
-        let ret = if returning { "RETURNING" } else { "--" };
-        match batch {
-            Batch::Customers(rows) => {
-                for chunk in rows.chunks(CHUNK) {
-                    let sql = format!(
-                        "INSERT INTO customers (external_id, name, gender, birth_date, phone, phone_last4, id_number, \
-                         income_band, occupation, branch, manager_id, vip_tier, consent_sms, consent_push, consent_call, \
-                         personalization, import_run, updated_at) VALUES {} \
-                         ON CONFLICT (external_id) DO UPDATE SET name = excluded.name, gender = excluded.gender, \
-                         birth_date = excluded.birth_date, phone = excluded.phone, phone_last4 = excluded.phone_last4, \
-                         id_number = excluded.id_number, income_band = excluded.income_band, occupation = excluded.occupation, \
-                         branch = excluded.branch, manager_id = excluded.manager_id, vip_tier = excluded.vip_tier, \
-                         consent_sms = excluded.consent_sms, consent_push = excluded.consent_push, \
-                         consent_call = excluded.consent_call, personalization = excluded.personalization, \
-                         import_run = excluded.import_run, updated_at = excluded.updated_at \
-                         WHERE customers.import_run <> excluded.import_run {ret} external_id",
-                        values(18, chunk.len())
-                    );
-                    let mut q = sqlx::query(&sql);
-                    for c in chunk {
-                        q = q
-                            .bind(&c.external_id)
-                            .bind(&c.name)
-                            .bind(c.gender.code())
-                            .bind(c.birth_date)
-                            .bind(&c.phone)
-                            .bind(last4(&c.phone))
-                            .bind(&c.id_number)
-                            .bind(c.income_band.map(|b| b.code()))
-                            .bind(&c.occupation)
-                            .bind(&c.branch)
-                            .bind(&c.manager_id)
-                            .bind(c.vip_tier.code())
-                            .bind(c.consent_sms)
-                            .bind(c.consent_push)
-                            .bind(c.consent_call)
-                            .bind(c.personalization)
-                            .bind(run)
-                            .bind(now);
-                    }
-                    run_chunk!(q, tx, returning, keys, affected);
-                }
-            }
-            Batch::Staff(rows) => {
-                for chunk in rows.chunks(CHUNK) {
-                    let sql = format!(
-                        "INSERT INTO staff (external_id, name, role, branch, import_run, updated_at) VALUES {} \
-                         ON CONFLICT (external_id) DO UPDATE SET name = excluded.name, role = excluded.role, \
-                         branch = excluded.branch, import_run = excluded.import_run, updated_at = excluded.updated_at \
-                         WHERE staff.import_run <> excluded.import_run {ret} external_id",
-                        values(6, chunk.len())
-                    );
-                    let mut q = sqlx::query(&sql);
-                    for s in chunk {
-                        q = q.bind(&s.external_id).bind(&s.name).bind(s.role.code()).bind(&s.branch).bind(run).bind(now);
-                    }
-                    run_chunk!(q, tx, returning, keys, affected);
-                }
-            }
-            Batch::Products(rows) => {
-                for chunk in rows.chunks(CHUNK) {
-                    let sql = format!(
-                        "INSERT INTO products (code, name, kind, risk_level, min_purchase_fen, term_days, expected_yield_bp, \
-                         sale_start, sale_end, repeatable, import_run, updated_at) VALUES {} \
-                         ON CONFLICT (code) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
-                         risk_level = excluded.risk_level, min_purchase_fen = excluded.min_purchase_fen, \
-                         term_days = excluded.term_days, expected_yield_bp = excluded.expected_yield_bp, \
-                         sale_start = excluded.sale_start, sale_end = excluded.sale_end, repeatable = excluded.repeatable, \
-                         import_run = excluded.import_run, updated_at = excluded.updated_at \
-                         WHERE products.import_run <> excluded.import_run {ret} code",
-                        values(12, chunk.len())
-                    );
-                    let mut q = sqlx::query(&sql);
-                    for p in chunk {
-                        q = q
-                            .bind(&p.code)
-                            .bind(&p.name)
-                            .bind(p.kind.code())
-                            .bind(p.risk_level.code())
-                            .bind(p.min_purchase.0)
-                            .bind(p.term_days.map(i64::from))
-                            .bind(p.expected_yield.map(|b| i64::from(b.0)))
-                            .bind(p.sale_start)
-                            .bind(p.sale_end)
-                            .bind(p.repeatable)
-                            .bind(run)
-                            .bind(now);
-                    }
-                    run_chunk!(q, tx, returning, keys, affected);
-                }
-            }
-            Batch::Holdings(rows) => {
-                for chunk in rows.chunks(CHUNK) {
-                    let sql = format!(
-                        "INSERT INTO holdings (external_id, customer_id, product_id, asset_class, balance_fen, opened_on, \
-                         as_of, import_run, updated_at) \
-                         SELECT v.column1, c.id, p.id, v.column4, v.column5, v.column6, v.column7, ?, ? \
-                         FROM (VALUES {}) AS v JOIN customers c ON c.external_id = v.column2 \
-                         LEFT JOIN products p ON p.code = v.column3 \
-                         WHERE v.column3 IS NULL OR p.id IS NOT NULL \
-                         ON CONFLICT (external_id) DO UPDATE SET customer_id = excluded.customer_id, \
-                         product_id = excluded.product_id, asset_class = excluded.asset_class, \
-                         balance_fen = excluded.balance_fen, opened_on = excluded.opened_on, as_of = excluded.as_of, \
-                         import_run = excluded.import_run, updated_at = excluded.updated_at \
-                         WHERE holdings.import_run <> excluded.import_run {ret} external_id",
-                        values(7, chunk.len())
-                    );
-                    let mut q = sqlx::query(&sql).bind(run).bind(now);
-                    for h in chunk {
-                        q = q
-                            .bind(&h.external_id)
-                            .bind(&h.customer_id)
-                            .bind(&h.product_code)
-                            .bind(h.asset_class.code())
-                            .bind(h.balance.0)
-                            .bind(h.opened_on)
-                            .bind(h.as_of);
-                    }
-                    run_chunk!(q, tx, returning, keys, affected);
-                }
-            }
-            Batch::Transactions(rows) => {
-                for chunk in rows.chunks(CHUNK) {
-                    let sql = format!(
-                        "INSERT INTO transactions (external_id, customer_id, amount_fen, direction, category, channel, \
-                         occurred_at, product_id, description, import_run) \
-                         SELECT v.column1, c.id, v.column3, v.column4, v.column5, v.column6, v.column7, p.id, v.column9, ? \
-                         FROM (VALUES {}) AS v JOIN customers c ON c.external_id = v.column2 \
-                         LEFT JOIN products p ON p.code = v.column8 \
-                         WHERE v.column8 IS NULL OR p.id IS NOT NULL \
-                         ON CONFLICT (external_id) DO UPDATE SET customer_id = excluded.customer_id, \
-                         amount_fen = excluded.amount_fen, direction = excluded.direction, category = excluded.category, \
-                         channel = excluded.channel, occurred_at = excluded.occurred_at, product_id = excluded.product_id, \
-                         description = excluded.description, import_run = excluded.import_run \
-                         WHERE transactions.import_run <> excluded.import_run {ret} external_id",
-                        values(9, chunk.len())
-                    );
-                    let mut q = sqlx::query(&sql).bind(run);
-                    for t in chunk {
-                        q = q
-                            .bind(&t.external_id)
-                            .bind(&t.customer_id)
-                            .bind(t.amount.0)
-                            .bind(t.direction.code())
-                            .bind(t.category.code())
-                            .bind(t.channel.code())
-                            .bind(t.occurred_at)
-                            .bind(&t.product_code)
-                            .bind(&t.description);
-                    }
-                    run_chunk!(q, tx, returning, keys, affected);
-                }
-            }
-        }
-        Ok((affected, keys))
-    }
 }
 
 mod postgres {

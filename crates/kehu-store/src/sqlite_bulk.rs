@@ -1,0 +1,259 @@
+//! The SQLite bulk path: one prepared single-row upsert, bound and stepped per row through
+//! the raw handle of the load's own connection (inside its transaction). Whether a row was
+//! written is `sqlite3_changes()` after its step: 0 means the key was already written by
+//! this load (a duplicate in the file) or a reference was unknown. No per-row allocation
+//! in sqlx, no statement journal, no key lists.
+//!
+//! Values are encoded exactly as sqlx encodes them (dates `%Y-%m-%d`, times RFC 3339 with
+//! `+00:00`, booleans as integers), so the rest of the store reads them unchanged.
+
+use crate::load::Batch;
+use crate::{Result, StoreError};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use libsqlite3_sys as ffi;
+use std::ffi::{c_char, c_int, CStr};
+use std::ptr;
+
+enum V<'a> {
+    Null,
+    Int(i64),
+    Text(&'a str),
+}
+
+fn opt<'a>(s: &'a Option<String>) -> V<'a> {
+    s.as_deref().map_or(V::Null, V::Text)
+}
+
+fn int(v: Option<i64>) -> V<'static> {
+    v.map_or(V::Null, V::Int)
+}
+
+fn date(d: Option<NaiveDate>) -> Option<String> {
+    d.map(|d| d.format("%Y-%m-%d").to_string())
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+}
+
+struct Stmt {
+    db: *mut ffi::sqlite3,
+    st: *mut ffi::sqlite3_stmt,
+}
+
+impl Drop for Stmt {
+    fn drop(&mut self) {
+        // SAFETY: `st` came from sqlite3_prepare_v2 on `db` and is finalized once.
+        unsafe {
+            ffi::sqlite3_finalize(self.st);
+        }
+    }
+}
+
+fn error(db: *mut ffi::sqlite3, what: &str) -> StoreError {
+    // SAFETY: `db` is a valid open connection; errmsg returns a NUL-terminated string it owns.
+    let msg = unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db)) }.to_string_lossy().into_owned();
+    StoreError::Db(sqlx::Error::Protocol(format!("{what}: {msg}")))
+}
+
+impl Stmt {
+    fn prepare(db: *mut ffi::sqlite3, sql: &str) -> Result<Stmt> {
+        let mut st = ptr::null_mut();
+        // SAFETY: valid connection, SQL pointer and length; `st` receives the statement.
+        let rc = unsafe {
+            ffi::sqlite3_prepare_v2(db, sql.as_ptr() as *const c_char, sql.len() as c_int, &mut st, ptr::null_mut())
+        };
+        if rc != ffi::SQLITE_OK {
+            return Err(error(db, "preparing the bulk statement"));
+        }
+        Ok(Stmt { db, st })
+    }
+
+    /// Binds `vals` to ?1…?n, steps once, resets; true when the row was written.
+    fn row(&self, vals: &[V<'_>]) -> Result<bool> {
+        // SAFETY: the statement is live; text is bound with SQLITE_STATIC and stays
+        // borrowed until after the step and reset below.
+        unsafe {
+            for (i, v) in vals.iter().enumerate() {
+                let idx = (i + 1) as c_int;
+                let rc = match v {
+                    V::Null => ffi::sqlite3_bind_null(self.st, idx),
+                    V::Int(n) => ffi::sqlite3_bind_int64(self.st, idx, *n),
+                    V::Text(s) => ffi::sqlite3_bind_text(
+                        self.st,
+                        idx,
+                        s.as_ptr() as *const c_char,
+                        s.len() as c_int,
+                        ffi::SQLITE_STATIC(),
+                    ),
+                };
+                if rc != ffi::SQLITE_OK {
+                    return Err(error(self.db, "binding a value"));
+                }
+            }
+            let rc = ffi::sqlite3_step(self.st);
+            let changed = rc == ffi::SQLITE_DONE && ffi::sqlite3_changes(self.db) > 0;
+            ffi::sqlite3_reset(self.st);
+            ffi::sqlite3_clear_bindings(self.st);
+            if rc != ffi::SQLITE_DONE {
+                return Err(error(self.db, "writing a row"));
+            }
+            Ok(changed)
+        }
+    }
+}
+
+const CUSTOMERS: &str = "INSERT INTO customers (external_id, name, gender, birth_date, phone, phone_last4, id_number, \
+    income_band, occupation, branch, manager_id, vip_tier, consent_sms, consent_push, consent_call, personalization, \
+    import_run, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
+    ON CONFLICT (external_id) DO UPDATE SET name = excluded.name, gender = excluded.gender, \
+    birth_date = excluded.birth_date, phone = excluded.phone, phone_last4 = excluded.phone_last4, \
+    id_number = excluded.id_number, income_band = excluded.income_band, occupation = excluded.occupation, \
+    branch = excluded.branch, manager_id = excluded.manager_id, vip_tier = excluded.vip_tier, \
+    consent_sms = excluded.consent_sms, consent_push = excluded.consent_push, consent_call = excluded.consent_call, \
+    personalization = excluded.personalization, import_run = excluded.import_run, updated_at = excluded.updated_at \
+    WHERE customers.import_run <> excluded.import_run";
+
+const STAFF: &str = "INSERT INTO staff (external_id, name, role, branch, import_run, updated_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (external_id) DO UPDATE SET name = excluded.name, \
+    role = excluded.role, branch = excluded.branch, import_run = excluded.import_run, updated_at = excluded.updated_at \
+    WHERE staff.import_run <> excluded.import_run";
+
+const PRODUCTS: &str = "INSERT INTO products (code, name, kind, risk_level, min_purchase_fen, term_days, \
+    expected_yield_bp, sale_start, sale_end, repeatable, import_run, updated_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (code) DO UPDATE SET \
+    name = excluded.name, kind = excluded.kind, risk_level = excluded.risk_level, \
+    min_purchase_fen = excluded.min_purchase_fen, term_days = excluded.term_days, \
+    expected_yield_bp = excluded.expected_yield_bp, sale_start = excluded.sale_start, sale_end = excluded.sale_end, \
+    repeatable = excluded.repeatable, import_run = excluded.import_run, updated_at = excluded.updated_at \
+    WHERE products.import_run <> excluded.import_run";
+
+const HOLDINGS: &str = "INSERT INTO holdings (external_id, customer_id, product_id, asset_class, balance_fen, \
+    opened_on, as_of, import_run, updated_at) \
+    SELECT ?1, c.id, p.id, ?4, ?5, ?6, ?7, ?8, ?9 FROM customers c LEFT JOIN products p ON p.code = ?3 \
+    WHERE c.external_id = ?2 AND (?3 IS NULL OR p.id IS NOT NULL) \
+    ON CONFLICT (external_id) DO UPDATE SET customer_id = excluded.customer_id, product_id = excluded.product_id, \
+    asset_class = excluded.asset_class, balance_fen = excluded.balance_fen, opened_on = excluded.opened_on, \
+    as_of = excluded.as_of, import_run = excluded.import_run, updated_at = excluded.updated_at \
+    WHERE holdings.import_run <> excluded.import_run";
+
+const TRANSACTIONS: &str = "INSERT INTO transactions (external_id, customer_id, amount_fen, direction, category, \
+    channel, occurred_at, product_id, description, import_run) \
+    SELECT ?1, c.id, ?3, ?4, ?5, ?6, ?7, p.id, ?9, ?10 FROM customers c LEFT JOIN products p ON p.code = ?8 \
+    WHERE c.external_id = ?2 AND (?8 IS NULL OR p.id IS NOT NULL) \
+    ON CONFLICT (external_id) DO UPDATE SET customer_id = excluded.customer_id, amount_fen = excluded.amount_fen, \
+    direction = excluded.direction, category = excluded.category, channel = excluded.channel, \
+    occurred_at = excluded.occurred_at, product_id = excluded.product_id, description = excluded.description, \
+    import_run = excluded.import_run WHERE transactions.import_run <> excluded.import_run";
+
+/// Writes every row of `batch`; for each, whether it was written.
+pub(crate) async fn write(
+    conn: &mut sqlx::SqliteConnection,
+    run: i64,
+    now: DateTime<Utc>,
+    batch: Batch<'_>,
+) -> Result<Vec<bool>> {
+    let mut handle = conn.lock_handle().await?;
+    let db = handle.as_raw_handle().as_ptr();
+    let now = time(now);
+    let b = |v: bool| V::Int(i64::from(v));
+    let mut out = Vec::with_capacity(batch.len());
+    match batch {
+        Batch::Customers(rows) => {
+            let st = Stmt::prepare(db, CUSTOMERS)?;
+            for c in rows {
+                let birth = date(c.birth_date);
+                let last4 = c.phone.as_deref().filter(|p| p.len() >= 4).map(|p| &p[p.len() - 4..]);
+                out.push(st.row(&[
+                    V::Text(&c.external_id),
+                    V::Text(&c.name),
+                    V::Text(c.gender.code()),
+                    opt(&birth),
+                    opt(&c.phone),
+                    last4.map_or(V::Null, V::Text),
+                    opt(&c.id_number),
+                    c.income_band.map_or(V::Null, |x| V::Text(x.code())),
+                    opt(&c.occupation),
+                    opt(&c.branch),
+                    opt(&c.manager_id),
+                    V::Text(c.vip_tier.code()),
+                    b(c.consent_sms),
+                    b(c.consent_push),
+                    b(c.consent_call),
+                    b(c.personalization),
+                    V::Int(run),
+                    V::Text(&now),
+                ])?);
+            }
+        }
+        Batch::Staff(rows) => {
+            let st = Stmt::prepare(db, STAFF)?;
+            for s in rows {
+                out.push(st.row(&[
+                    V::Text(&s.external_id),
+                    V::Text(&s.name),
+                    V::Text(s.role.code()),
+                    opt(&s.branch),
+                    V::Int(run),
+                    V::Text(&now),
+                ])?);
+            }
+        }
+        Batch::Products(rows) => {
+            let st = Stmt::prepare(db, PRODUCTS)?;
+            for p in rows {
+                let (start, end) = (date(p.sale_start), date(p.sale_end));
+                out.push(st.row(&[
+                    V::Text(&p.code),
+                    V::Text(&p.name),
+                    V::Text(p.kind.code()),
+                    V::Text(p.risk_level.code()),
+                    V::Int(p.min_purchase.0),
+                    int(p.term_days.map(i64::from)),
+                    int(p.expected_yield.map(|y| i64::from(y.0))),
+                    opt(&start),
+                    opt(&end),
+                    b(p.repeatable),
+                    V::Int(run),
+                    V::Text(&now),
+                ])?);
+            }
+        }
+        Batch::Holdings(rows) => {
+            let st = Stmt::prepare(db, HOLDINGS)?;
+            for h in rows {
+                let (opened, as_of) = (date(h.opened_on), date(Some(h.as_of)));
+                out.push(st.row(&[
+                    V::Text(&h.external_id),
+                    V::Text(&h.customer_id),
+                    opt(&h.product_code),
+                    V::Text(h.asset_class.code()),
+                    V::Int(h.balance.0),
+                    opt(&opened),
+                    opt(&as_of),
+                    V::Int(run),
+                    V::Text(&now),
+                ])?);
+            }
+        }
+        Batch::Transactions(rows) => {
+            let st = Stmt::prepare(db, TRANSACTIONS)?;
+            for t in rows {
+                let at = time(t.occurred_at);
+                out.push(st.row(&[
+                    V::Text(&t.external_id),
+                    V::Text(&t.customer_id),
+                    V::Int(t.amount.0),
+                    V::Text(t.direction.code()),
+                    V::Text(t.category.code()),
+                    V::Text(t.channel.code()),
+                    V::Text(&at),
+                    opt(&t.product_code),
+                    opt(&t.description),
+                    V::Int(run),
+                ])?);
+            }
+        }
+    }
+    Ok(out)
+}
