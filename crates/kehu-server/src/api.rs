@@ -17,8 +17,10 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "kehu API", description = "Customer operations platform: customers, products, imports."),
-    paths(healthz, list_customers, get_customer, list_products, get_product, import, export),
-    components(schemas(CustomerPage, CustomerRow, Customer360, ProductRow, Health, ImportResult))
+    paths(healthz, list_customers, get_customer, list_products, get_product, import, export,
+          crate::models::list, crate::models::report, crate::models::score),
+    components(schemas(CustomerPage, CustomerRow, Customer360, ProductRow, Health, ImportResult,
+                       kehu_store::ModelInfo, crate::models::ScoreResponse))
 )]
 pub struct ApiDoc;
 
@@ -32,6 +34,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/products/{code}", get(get_product))
         .route("/api/v1/import/{kind}", post(import))
         .route("/api/v1/export/{kind}", get(export))
+        .route("/api/v1/models", get(crate::models::list))
+        .route("/api/v1/models/{purpose}/report", get(crate::models::report))
+        .route("/api/v1/models/{purpose}/score", post(crate::models::score))
         .layer(DefaultBodyLimit::max(256 * 1024 * 1024))
         .with_state(state)
 }

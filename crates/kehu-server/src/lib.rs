@@ -3,6 +3,9 @@
 
 mod api;
 mod error;
+mod models;
+
+pub use models::ModelCache;
 
 pub use api::{router, ApiDoc};
 pub use error::ApiError;
@@ -28,6 +31,13 @@ pub struct ServerConfig {
 pub struct AppState {
     pub store: Store,
     pub cfg: ServerConfig,
+    pub models: std::sync::Arc<ModelCache>,
+}
+
+impl AppState {
+    pub fn new(store: Store, cfg: ServerConfig) -> Self {
+        AppState { store, cfg, models: Default::default() }
+    }
 }
 
 /// Serves on an already bound listener until `shutdown` resolves; in-flight requests finish.

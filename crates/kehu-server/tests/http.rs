@@ -10,16 +10,16 @@ async fn start(store: kehu_store::Store, spool: std::path::PathBuf) -> (String, 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let state = AppState {
+    let state = AppState::new(
         store,
-        cfg: ServerConfig {
+        ServerConfig {
             mask_personal_data: true,
             recent_transactions: 5,
             spool_dir: spool,
             import_max_errors: 100,
             offset: FixedOffset::east_opt(8 * 3600).unwrap(),
         },
-    };
+    );
     let h = tokio::spawn(async move {
         kehu_server::serve(listener, state, async {
             let _ = rx.await;
@@ -39,6 +39,7 @@ async fn api_over_http_on_every_backend() {
         let spool = std::env::temp_dir().join(format!("kehu-spool-{}-{}", std::process::id(), t.name));
         let (base, stop, handle) = start(t.store.clone(), spool).await;
         story(&base, &spec, t.name).await;
+        models(&base, &t.store).await;
         stop.send(()).unwrap();
         handle.await.unwrap(); // graceful shutdown returns
         eprintln!("http story passed on {}", t.name);
@@ -143,4 +144,61 @@ async fn story(base: &str, spec: &DemoSpec, backend: &str) {
     let csv = client.get(format!("{base}/api/v1/export/staff")).send().await.unwrap().text().await.unwrap();
     assert!(csv.starts_with("external_id,name,role,branch\n"));
     assert!(csv.contains("S9001,新员工,customer_manager,"));
+}
+
+/// Registry → active model → scoring over HTTP, with the reasons.
+async fn models(base: &str, store: &kehu_store::Store) {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/germancredit.csv");
+    assert!(data.exists(), "{} is missing (the shared datasets sit beside the repository)", data.display());
+    let ds = kehu_scorecard::Dataset::from_csv(&data, "creditability", "bad").unwrap();
+    let model = kehu_scorecard::train(&ds, &kehu_scorecard::TrainConfig::default(), &mut |_: &str| {}).unwrap();
+    let json = serde_json::to_string(&model).unwrap();
+    let new = |report| kehu_store::NewModel {
+        purpose: "credit_grade",
+        name: "german",
+        description: "UCI German credit, all rows",
+        metrics: serde_json::json!([{"sample": "train", "auc": 0.8}]),
+        model_json: &json,
+        report_html: report,
+    };
+    let client = reqwest::Client::new();
+    let record = serde_json::json!({"status_of_existing_checking_account": "no checking account",
+        "duration_in_month": 12, "credit_amount": 2096, "age_in_years": 49, "purpose": "education"});
+    // Nothing active yet: 404.
+    let r = client.post(format!("{base}/api/v1/models/credit_grade/score")).json(&record).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    assert_eq!(store.register_model(&new(Some("<html>v1</html>")), false, chrono::Utc::now()).await.unwrap(), 1);
+    assert_eq!(store.register_model(&new(Some("<html>v2</html>")), true, chrono::Utc::now()).await.unwrap(), 2);
+    assert!(!store.activate_model("credit_grade", 9).await.unwrap());
+
+    let (_, v) = get(&format!("{base}/api/v1/models?purpose=credit_grade")).await;
+    let listed: Vec<(i64, bool)> = v.as_array().unwrap().iter().map(|m| (m["version"].as_i64().unwrap(), m["active"].as_bool().unwrap())).collect();
+    assert_eq!(listed, [(2, true), (1, false)]);
+    let html = client.get(format!("{base}/api/v1/models/credit_grade/report")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(html, "<html>v2</html>");
+
+    let r = client.post(format!("{base}/api/v1/models/credit_grade/score")).json(&record).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["version"], 2);
+    let sc = &v["scores"][0];
+    let mut row = std::collections::HashMap::new();
+    for (k, val) in record.as_object().unwrap() {
+        row.insert(k.clone(), val.as_str().map(str::to_string).unwrap_or_else(|| val.to_string()));
+    }
+    let expected = model.score_row(&row).unwrap();
+    assert!((sc["score"].as_f64().unwrap() - expected.total).abs() < 1e-9, "{sc}");
+    assert!((sc["p_event"].as_f64().unwrap() - expected.p_event).abs() < 1e-12);
+    let reasons = sc["reasons"].as_array().unwrap();
+    assert_eq!(reasons.len(), model.variables.len());
+    let sum: f64 = reasons.iter().map(|r| r["points"].as_f64().unwrap()).sum();
+    assert!(sum.abs() > 0.0 && reasons.iter().all(|r| r["variable"].is_string()));
+
+    // Activating version 1 switches scoring to it.
+    assert!(store.activate_model("credit_grade", 1).await.unwrap());
+    let r = client.post(format!("{base}/api/v1/models/credit_grade/score")).json(&serde_json::json!([record, record])).send().await.unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!((v["version"].as_i64(), v["scores"].as_array().unwrap().len()), (Some(1), 2));
+    let r = client.post(format!("{base}/api/v1/models/credit_grade/score")).json(&serde_json::json!({"duration_in_month": [1]})).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
 }

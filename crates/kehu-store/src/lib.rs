@@ -5,11 +5,13 @@
 
 pub mod load;
 mod read;
+pub mod models;
 mod rows;
 mod sqlite_bulk;
 pub mod testing;
 
 pub use load::{Load, LoadRecord, Skip, SkipReason};
+pub use models::{ModelInfo, NewModel};
 pub use read::*;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};

@@ -143,8 +143,16 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     }
 
     let command = match cli.command {
+        Command::Model(m @ (model_cmd::ModelCommand::List { .. } | model_cmd::ModelCommand::Activate { .. })) => {
+            let store = open_store(&cfg).await?;
+            model_cmd::registry(&store, Some(m), None).await?;
+            return Ok(ok);
+        }
         Command::Model(m) => {
-            tokio::task::spawn_blocking(move || model_cmd::run(m)).await??;
+            if let Some(trained) = tokio::task::spawn_blocking(move || model_cmd::run(m)).await?? {
+                let store = open_store(&cfg).await?;
+                model_cmd::registry(&store, None, Some(trained)).await?;
+            }
             return Ok(ok);
         }
         other => other,
@@ -165,16 +173,16 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let local = listener.local_addr()?;
             eprintln!("kehu is serving on http://{local}  (database: {})", store.url());
             eprintln!("  try: curl http://{local}/api/v1/customers?limit=5   ·   API description: http://{local}/api/openapi.json");
-            let state = kehu_server::AppState {
-                store: store.clone(),
-                cfg: kehu_server::ServerConfig {
+            let state = kehu_server::AppState::new(
+                store.clone(),
+                kehu_server::ServerConfig {
                     mask_personal_data: cfg.mask_personal_data,
                     recent_transactions: cfg.recent_transactions,
                     spool_dir: cfg.data_dir.join("spool"),
                     import_max_errors: cfg.import.max_errors,
                     offset,
                 },
-            };
+            );
             kehu_server::serve(listener, state, shutdown_signal()).await?;
             store.close().await;
             eprintln!("kehu stopped");

@@ -29,6 +29,28 @@ pub enum ModelCommand {
         /// Write the HTML report here too.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Also register the model in the kehu database under this purpose
+        /// (credit_grade, propensity:fund, …), with its metrics and report.
+        #[arg(long)]
+        register: Option<String>,
+        /// With --register: make it the active version at once.
+        #[arg(long, requires = "register")]
+        activate: bool,
+        /// With --register: what the training data was.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List registered models.
+    List {
+        #[arg(long)]
+        purpose: Option<String>,
+    },
+    /// Make a registered version the active one of its purpose.
+    Activate {
+        #[arg(long)]
+        purpose: String,
+        #[arg(long)]
+        version: i64,
     },
     /// Write the HTML validation report of a model on one or two samples.
     Report {
@@ -71,9 +93,28 @@ fn step(msg: &str) {
     eprintln!("  · {msg}");
 }
 
-pub fn run(cmd: ModelCommand) -> anyhow::Result<()> {
+/// What a trained model leaves for the registry.
+pub struct Trained {
+    pub purpose: String,
+    pub activate: bool,
+    pub description: String,
+    pub name: String,
+    pub model_json: String,
+    pub metrics: serde_json::Value,
+    pub report: String,
+}
+
+/// Runs the commands that need no database; the registry commands come back as `Err(cmd)`.
+pub fn run(cmd: ModelCommand) -> anyhow::Result<Option<Trained>> {
     match cmd {
-        ModelCommand::Train { data, target, event, config, out, test, report } => {
+        ModelCommand::List { .. } | ModelCommand::Activate { .. } => unreachable!("registry commands run with a store"),
+        ModelCommand::Train { data, target, event, config, out, test, report, register, activate, description } => {
+            if let Some(p) = &register {
+                anyhow::ensure!(
+                    kehu_store::models::valid_purpose(p),
+                    "--register {p:?}: a purpose is lower-case letters, digits, _ - . : (like credit_grade or propensity:fund)"
+                );
+            }
             let cfg = match &config {
                 Some(p) => TrainConfig::from_toml_file(p)?,
                 None => TrainConfig::default(),
@@ -91,11 +132,34 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<()> {
             for s in &v.samples {
                 eprintln!("{}: AUC {:.4}  KS {:.4}  Gini {:.4}  ({} rows)", s.name, s.auc, s.ks, s.gini, s.rows);
             }
+            let html = report_html(&model, &v);
             if let Some(r) = report {
-                std::fs::write(&r, report_html(&model, &v)).with_context(|| format!("writing {}", r.display()))?;
+                std::fs::write(&r, &html).with_context(|| format!("writing {}", r.display()))?;
                 eprintln!("report: {}", r.display());
             }
             eprintln!("model: {} ({} variables)", out.display(), model.variables.len());
+            if let Some(purpose) = register {
+                let metrics = serde_json::json!(v
+                    .samples
+                    .iter()
+                    .map(|s| serde_json::json!({"sample": s.name, "rows": s.rows, "events": s.events,
+                        "auc": s.auc, "ks": s.ks, "gini": s.gini}))
+                    .collect::<Vec<_>>());
+                let description = if description.is_empty() {
+                    format!("{} ({} rows, target {} = {})", data.display(), train_ds.n_rows(), target, event)
+                } else {
+                    description
+                };
+                return Ok(Some(Trained {
+                    purpose,
+                    activate,
+                    description,
+                    name: out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+                    model_json: serde_json::to_string(&model)?,
+                    metrics,
+                    report: html,
+                }));
+            }
         }
         ModelCommand::Report { model, data, test, target, event, out } => {
             let model = Model::load(&model)?;
@@ -133,6 +197,43 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<()> {
                 );
             }
         }
+    }
+    Ok(None)
+}
+
+/// The registry commands and the registration after training.
+pub async fn registry(store: &kehu_store::Store, cmd: Option<ModelCommand>, trained: Option<Trained>) -> anyhow::Result<()> {
+    if let Some(t) = trained {
+        let m = kehu_store::NewModel {
+            purpose: &t.purpose,
+            name: &t.name,
+            description: &t.description,
+            metrics: t.metrics,
+            model_json: &t.model_json,
+            report_html: Some(&t.report),
+        };
+        let v = store.register_model(&m, t.activate, chrono::Utc::now()).await?;
+        eprintln!("registered {} version {v}{}", t.purpose, if t.activate { " (active)" } else { "" });
+    }
+    match cmd {
+        Some(ModelCommand::List { purpose }) => {
+            for m in store.list_models(purpose.as_deref()).await? {
+                println!(
+                    "{:<24} v{:<4} {} {:<6} {}  {}",
+                    m.purpose,
+                    m.version,
+                    m.created_at.format("%Y-%m-%d %H:%M"),
+                    if m.active { "active" } else { "" },
+                    m.name,
+                    m.metrics
+                );
+            }
+        }
+        Some(ModelCommand::Activate { purpose, version }) => {
+            anyhow::ensure!(store.activate_model(&purpose, version).await?, "no model {purpose} version {version}");
+            eprintln!("{purpose} version {version} is now active");
+        }
+        _ => {}
     }
     Ok(())
 }

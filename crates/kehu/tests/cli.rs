@@ -84,14 +84,21 @@ fn model_train_score_and_psi_on_german_credit() {
     drop((train, test));
     let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_kehu"))
+        .args(["--data-dir", &p("db")])
         .args(["model", "train", "--data", &p("train.csv"), "--target", "creditability", "--event", "bad"])
         .args(["--out", &p("model.json"), "--test", &p("test.csv"), "--report", &p("report.html")])
+        .args(["--register", "credit_grade", "--activate"])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     let auc: f64 = err.split("test: AUC ").nth(1).unwrap()[..6].parse().unwrap();
     assert!(auc >= 0.8103, "test AUC {auc} below the best Python tool's 0.8103\n{err}");
+    assert!(err.contains("registered credit_grade version 1 (active)"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_kehu")).args(["--data-dir", &p("db"), "model", "list"]).output().unwrap();
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(list.starts_with("credit_grade") && list.contains("v1") && list.contains("active"), "{list}");
+    assert!(list.contains(&format!("{:.4}", auc)[..5]), "metrics recorded: {list}");
     let report = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(report.contains("<svg") && !report.contains("<script"), "self-contained report with charts");
 
