@@ -9,7 +9,17 @@ use std::fmt;
 
 /// An amount of money in fen (1 yuan = 100 fen).
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
     utoipa::ToSchema,
 )]
 #[serde(transparent)]
@@ -37,7 +47,11 @@ impl Fen {
     /// Parse a yuan amount written by a person or another system.
     pub fn parse_yuan(input: &str) -> Result<Fen, MoneyError> {
         let s = input.trim();
-        let s = s.strip_prefix('¥').or_else(|| s.strip_prefix('￥')).unwrap_or(s).trim();
+        let s = s
+            .strip_prefix('¥')
+            .or_else(|| s.strip_prefix('￥'))
+            .unwrap_or(s)
+            .trim();
         if s.is_empty() {
             return Err(MoneyError::Empty);
         }
@@ -162,7 +176,17 @@ impl std::iter::Sum for Fen {
 
 /// A rate in basis points (1 bp = 0.01%), exact. `3.85%` is `Bp(385)`.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(transparent)]
 pub struct Bp(pub i32);
@@ -205,7 +229,10 @@ mod tests {
         assert_eq!(Fen::parse_yuan("12a"), Err(MoneyError::Syntax));
         assert_eq!(Fen::parse_yuan("1.2.3"), Err(MoneyError::Syntax));
         assert_eq!(Fen::parse_yuan("-"), Err(MoneyError::Syntax));
-        assert_eq!(Fen::parse_yuan("99999999999999999999"), Err(MoneyError::Overflow));
+        assert_eq!(
+            Fen::parse_yuan("99999999999999999999"),
+            Err(MoneyError::Overflow)
+        );
     }
 
     #[test]

@@ -45,26 +45,81 @@ impl DemoSpec {
 }
 
 const SURNAMES: &[(&str, u32)] = &[
-    ("王", 72), ("李", 71), ("张", 68), ("刘", 54), ("陈", 47), ("杨", 32), ("黄", 24), ("赵", 22), ("吴", 20),
-    ("周", 19), ("徐", 15), ("孙", 14), ("马", 13), ("朱", 12), ("胡", 12), ("郭", 11), ("何", 11), ("林", 10),
-    ("高", 10), ("罗", 9), ("郑", 9), ("梁", 8), ("谢", 7), ("宋", 6), ("唐", 6), ("许", 6), ("韩", 5), ("冯", 5),
-    ("邓", 5), ("曹", 5), ("彭", 5), ("曾", 4), ("肖", 4), ("田", 4), ("董", 4), ("潘", 3), ("袁", 3), ("蔡", 3),
-    ("蒋", 3), ("余", 3), ("于", 3), ("杜", 3), ("叶", 3), ("程", 3), ("魏", 3), ("苏", 3), ("吕", 3), ("丁", 3),
-    ("任", 2), ("卢", 2), ("姚", 2), ("沈", 2), ("钟", 2), ("姜", 2), ("崔", 2), ("谭", 2), ("陆", 2), ("范", 2),
-    ("欧阳", 1), ("司马", 1), ("上官", 1),
+    ("王", 72),
+    ("李", 71),
+    ("张", 68),
+    ("刘", 54),
+    ("陈", 47),
+    ("杨", 32),
+    ("黄", 24),
+    ("赵", 22),
+    ("吴", 20),
+    ("周", 19),
+    ("徐", 15),
+    ("孙", 14),
+    ("马", 13),
+    ("朱", 12),
+    ("胡", 12),
+    ("郭", 11),
+    ("何", 11),
+    ("林", 10),
+    ("高", 10),
+    ("罗", 9),
+    ("郑", 9),
+    ("梁", 8),
+    ("谢", 7),
+    ("宋", 6),
+    ("唐", 6),
+    ("许", 6),
+    ("韩", 5),
+    ("冯", 5),
+    ("邓", 5),
+    ("曹", 5),
+    ("彭", 5),
+    ("曾", 4),
+    ("肖", 4),
+    ("田", 4),
+    ("董", 4),
+    ("潘", 3),
+    ("袁", 3),
+    ("蔡", 3),
+    ("蒋", 3),
+    ("余", 3),
+    ("于", 3),
+    ("杜", 3),
+    ("叶", 3),
+    ("程", 3),
+    ("魏", 3),
+    ("苏", 3),
+    ("吕", 3),
+    ("丁", 3),
+    ("任", 2),
+    ("卢", 2),
+    ("姚", 2),
+    ("沈", 2),
+    ("钟", 2),
+    ("姜", 2),
+    ("崔", 2),
+    ("谭", 2),
+    ("陆", 2),
+    ("范", 2),
+    ("欧阳", 1),
+    ("司马", 1),
+    ("上官", 1),
 ];
 const GIVEN_M: &[&str] = &[
-    "伟", "强", "磊", "军", "勇", "杰", "涛", "斌", "超", "明", "刚", "平", "辉", "鹏", "华", "飞", "鑫", "波",
-    "宇", "浩", "凯", "健", "俊", "帆", "帅", "旭", "宁", "龙", "林", "阳", "建国", "志强", "文博", "子轩", "浩然",
-    "宇航", "俊杰", "振华", "国栋", "海涛",
+    "伟", "强", "磊", "军", "勇", "杰", "涛", "斌", "超", "明", "刚", "平", "辉", "鹏", "华", "飞",
+    "鑫", "波", "宇", "浩", "凯", "健", "俊", "帆", "帅", "旭", "宁", "龙", "林", "阳", "建国",
+    "志强", "文博", "子轩", "浩然", "宇航", "俊杰", "振华", "国栋", "海涛",
 ];
 const GIVEN_F: &[&str] = &[
-    "芳", "娜", "敏", "静", "丽", "艳", "娟", "霞", "秀英", "玲", "桂英", "丹", "萍", "红", "玉兰", "燕", "琳",
-    "婷", "雪", "慧", "颖", "倩", "欣怡", "梓涵", "诗涵", "思琪", "雨欣", "佳怡", "晓燕", "海燕", "春梅", "淑珍",
+    "芳", "娜", "敏", "静", "丽", "艳", "娟", "霞", "秀英", "玲", "桂英", "丹", "萍", "红", "玉兰",
+    "燕", "琳", "婷", "雪", "慧", "颖", "倩", "欣怡", "梓涵", "诗涵", "思琪", "雨欣", "佳怡",
+    "晓燕", "海燕", "春梅", "淑珍",
 ];
 const REGIONS: &[&str] = &[
-    "110105", "110108", "310104", "310115", "440305", "440106", "330106", "320102", "510107", "420106", "610113",
-    "370202", "120101", "500103", "430104", "350203",
+    "110105", "110108", "310104", "310115", "440305", "440106", "330106", "320102", "510107",
+    "420106", "610113", "370202", "120101", "500103", "430104", "350203",
 ];
 /// (occupation, weight, income band weights lt5k..50k+)
 const OCCUPATIONS: &[(&str, u32, [u32; 5])] = &[
@@ -123,8 +178,17 @@ pub fn staff(spec: &DemoSpec) -> Vec<Staff> {
     let mut out = Vec::new();
     let mut person = |rng: &mut ChaCha8Rng, id: String, role: Role, branch: Option<String>| {
         let surname = *pick(rng, SURNAMES);
-        let given = if rng.gen_bool(0.5) { GIVEN_M[rng.gen_range(0..GIVEN_M.len())] } else { GIVEN_F[rng.gen_range(0..GIVEN_F.len())] };
-        out.push(Staff { external_id: id, name: format!("{surname}{given}"), role, branch });
+        let given = if rng.gen_bool(0.5) {
+            GIVEN_M[rng.gen_range(0..GIVEN_M.len())]
+        } else {
+            GIVEN_F[rng.gen_range(0..GIVEN_F.len())]
+        };
+        out.push(Staff {
+            external_id: id,
+            name: format!("{surname}{given}"),
+            role,
+            branch,
+        });
     };
     person(&mut rng, "S0001".into(), Role::Admin, None);
     for k in 1..=3 {
@@ -133,12 +197,32 @@ pub fn staff(spec: &DemoSpec) -> Vec<Staff> {
     }
     for b in 1..=spec.branches() {
         let br = branch_code(b);
-        person(&mut rng, format!("S{b:03}H"), Role::BranchHead, Some(br.clone()));
+        person(
+            &mut rng,
+            format!("S{b:03}H"),
+            Role::BranchHead,
+            Some(br.clone()),
+        );
         for m in 1..=spec.managers_per_branch() {
-            person(&mut rng, manager_code(b, m), Role::CustomerManager, Some(br.clone()));
+            person(
+                &mut rng,
+                manager_code(b, m),
+                Role::CustomerManager,
+                Some(br.clone()),
+            );
         }
-        person(&mut rng, format!("S{b:03}A"), Role::ServiceAgent, Some(br.clone()));
-        person(&mut rng, format!("S{b:03}C"), Role::Collector, Some(br.clone()));
+        person(
+            &mut rng,
+            format!("S{b:03}A"),
+            Role::ServiceAgent,
+            Some(br.clone()),
+        );
+        person(
+            &mut rng,
+            format!("S{b:03}C"),
+            Role::Collector,
+            Some(br.clone()),
+        );
     }
     out
 }
@@ -155,48 +239,358 @@ fn manager_code(b: u64, m: u64) -> String {
 pub fn products(today: NaiveDate) -> Vec<Product> {
     let d = |days: i64| Some(today + Duration::days(days));
     #[allow(clippy::type_complexity)]
-    let rows: &[(&str, &str, ProductKind, RiskLevel, i64, Option<i32>, Option<i32>, Option<i64>, Option<i64>, bool)] = &[
-        ("DEP-CUR", "活期储蓄", ProductKind::Deposit, RiskLevel::R1, 0, None, Some(20), None, None, true),
-        ("DEP-3M", "整存整取3个月", ProductKind::Deposit, RiskLevel::R1, 50, Some(90), Some(105), None, None, true),
-        ("DEP-1Y", "整存整取1年", ProductKind::Deposit, RiskLevel::R1, 50, Some(365), Some(135), None, None, true),
-        ("DEP-3Y", "整存整取3年", ProductKind::Deposit, RiskLevel::R1, 50, Some(1095), Some(175), None, None, true),
-        ("DEP-CD3Y", "大额存单3年期", ProductKind::Deposit, RiskLevel::R1, 200_000, Some(1095), Some(215), Some(-30), Some(60), false),
-        ("WM-CASH", "天天利现金管理", ProductKind::Wealth, RiskLevel::R1, 1, None, Some(185), None, None, true),
-        ("WM-R2-90", "安盈90天持有期", ProductKind::Wealth, RiskLevel::R2, 10_000, Some(90), Some(260), None, None, true),
-        ("WM-R2-180", "稳享半年定开", ProductKind::Wealth, RiskLevel::R2, 10_000, Some(180), Some(285), Some(-10), Some(20), false),
-        ("WM-R3-1Y", "睿远一年持有", ProductKind::Wealth, RiskLevel::R3, 10_000, Some(365), Some(340), None, None, true),
-        ("WM-R3-2Y", "鑫享两年封闭", ProductKind::Wealth, RiskLevel::R3, 50_000, Some(730), Some(380), Some(-5), Some(10), false),
-        ("WM-R4-EQ", "权益增强一年", ProductKind::Wealth, RiskLevel::R4, 50_000, Some(365), Some(450), None, None, true),
-        ("WM-R5-PE", "私募股权优选", ProductKind::Wealth, RiskLevel::R5, 1_000_000, Some(1095), Some(800), Some(-20), Some(40), false),
-        ("FD-MMF", "货币市场基金A", ProductKind::Fund, RiskLevel::R1, 1, None, Some(170), None, None, true),
-        ("FD-BOND", "纯债债券基金", ProductKind::Fund, RiskLevel::R2, 10, None, Some(310), None, None, true),
-        ("FD-MIX", "均衡混合基金", ProductKind::Fund, RiskLevel::R3, 10, None, None, None, None, true),
-        ("FD-HS300", "沪深300指数基金", ProductKind::Fund, RiskLevel::R4, 10, None, None, None, None, true),
-        ("FD-GROWTH", "成长精选股票基金", ProductKind::Fund, RiskLevel::R4, 10, None, None, None, None, true),
-        ("FD-QDII", "全球科技QDII基金", ProductKind::Fund, RiskLevel::R5, 10, None, None, None, None, true),
-        ("INS-ANN", "金福年金保险", ProductKind::Insurance, RiskLevel::R1, 10_000, Some(3650), Some(250), None, None, false),
-        ("INS-CI", "安康重大疾病保险", ProductKind::Insurance, RiskLevel::R1, 3_000, Some(7300), None, None, None, false),
-        ("INS-ULI", "万能型两全保险", ProductKind::Insurance, RiskLevel::R2, 20_000, Some(1825), Some(300), None, None, false),
-        ("CARD-STD", "标准信用卡", ProductKind::Card, RiskLevel::R1, 0, None, None, None, None, false),
-        ("CARD-GOLD", "白金信用卡", ProductKind::Card, RiskLevel::R1, 0, None, None, None, None, false),
-        ("CARD-TRAVEL", "出行联名信用卡", ProductKind::Card, RiskLevel::R1, 0, None, None, None, None, false),
-        ("LN-CONS", "个人消费贷", ProductKind::Loan, RiskLevel::R1, 10_000, Some(1095), Some(385), None, None, true),
-        ("LN-MORT", "个人住房贷款", ProductKind::Loan, RiskLevel::R1, 100_000, Some(10950), Some(310), None, None, false),
-        ("LN-BIZ", "小微经营贷", ProductKind::Loan, RiskLevel::R1, 50_000, Some(1095), Some(420), None, None, true),
+    let rows: &[(
+        &str,
+        &str,
+        ProductKind,
+        RiskLevel,
+        i64,
+        Option<i32>,
+        Option<i32>,
+        Option<i64>,
+        Option<i64>,
+        bool,
+    )] = &[
+        (
+            "DEP-CUR",
+            "活期储蓄",
+            ProductKind::Deposit,
+            RiskLevel::R1,
+            0,
+            None,
+            Some(20),
+            None,
+            None,
+            true,
+        ),
+        (
+            "DEP-3M",
+            "整存整取3个月",
+            ProductKind::Deposit,
+            RiskLevel::R1,
+            50,
+            Some(90),
+            Some(105),
+            None,
+            None,
+            true,
+        ),
+        (
+            "DEP-1Y",
+            "整存整取1年",
+            ProductKind::Deposit,
+            RiskLevel::R1,
+            50,
+            Some(365),
+            Some(135),
+            None,
+            None,
+            true,
+        ),
+        (
+            "DEP-3Y",
+            "整存整取3年",
+            ProductKind::Deposit,
+            RiskLevel::R1,
+            50,
+            Some(1095),
+            Some(175),
+            None,
+            None,
+            true,
+        ),
+        (
+            "DEP-CD3Y",
+            "大额存单3年期",
+            ProductKind::Deposit,
+            RiskLevel::R1,
+            200_000,
+            Some(1095),
+            Some(215),
+            Some(-30),
+            Some(60),
+            false,
+        ),
+        (
+            "WM-CASH",
+            "天天利现金管理",
+            ProductKind::Wealth,
+            RiskLevel::R1,
+            1,
+            None,
+            Some(185),
+            None,
+            None,
+            true,
+        ),
+        (
+            "WM-R2-90",
+            "安盈90天持有期",
+            ProductKind::Wealth,
+            RiskLevel::R2,
+            10_000,
+            Some(90),
+            Some(260),
+            None,
+            None,
+            true,
+        ),
+        (
+            "WM-R2-180",
+            "稳享半年定开",
+            ProductKind::Wealth,
+            RiskLevel::R2,
+            10_000,
+            Some(180),
+            Some(285),
+            Some(-10),
+            Some(20),
+            false,
+        ),
+        (
+            "WM-R3-1Y",
+            "睿远一年持有",
+            ProductKind::Wealth,
+            RiskLevel::R3,
+            10_000,
+            Some(365),
+            Some(340),
+            None,
+            None,
+            true,
+        ),
+        (
+            "WM-R3-2Y",
+            "鑫享两年封闭",
+            ProductKind::Wealth,
+            RiskLevel::R3,
+            50_000,
+            Some(730),
+            Some(380),
+            Some(-5),
+            Some(10),
+            false,
+        ),
+        (
+            "WM-R4-EQ",
+            "权益增强一年",
+            ProductKind::Wealth,
+            RiskLevel::R4,
+            50_000,
+            Some(365),
+            Some(450),
+            None,
+            None,
+            true,
+        ),
+        (
+            "WM-R5-PE",
+            "私募股权优选",
+            ProductKind::Wealth,
+            RiskLevel::R5,
+            1_000_000,
+            Some(1095),
+            Some(800),
+            Some(-20),
+            Some(40),
+            false,
+        ),
+        (
+            "FD-MMF",
+            "货币市场基金A",
+            ProductKind::Fund,
+            RiskLevel::R1,
+            1,
+            None,
+            Some(170),
+            None,
+            None,
+            true,
+        ),
+        (
+            "FD-BOND",
+            "纯债债券基金",
+            ProductKind::Fund,
+            RiskLevel::R2,
+            10,
+            None,
+            Some(310),
+            None,
+            None,
+            true,
+        ),
+        (
+            "FD-MIX",
+            "均衡混合基金",
+            ProductKind::Fund,
+            RiskLevel::R3,
+            10,
+            None,
+            None,
+            None,
+            None,
+            true,
+        ),
+        (
+            "FD-HS300",
+            "沪深300指数基金",
+            ProductKind::Fund,
+            RiskLevel::R4,
+            10,
+            None,
+            None,
+            None,
+            None,
+            true,
+        ),
+        (
+            "FD-GROWTH",
+            "成长精选股票基金",
+            ProductKind::Fund,
+            RiskLevel::R4,
+            10,
+            None,
+            None,
+            None,
+            None,
+            true,
+        ),
+        (
+            "FD-QDII",
+            "全球科技QDII基金",
+            ProductKind::Fund,
+            RiskLevel::R5,
+            10,
+            None,
+            None,
+            None,
+            None,
+            true,
+        ),
+        (
+            "INS-ANN",
+            "金福年金保险",
+            ProductKind::Insurance,
+            RiskLevel::R1,
+            10_000,
+            Some(3650),
+            Some(250),
+            None,
+            None,
+            false,
+        ),
+        (
+            "INS-CI",
+            "安康重大疾病保险",
+            ProductKind::Insurance,
+            RiskLevel::R1,
+            3_000,
+            Some(7300),
+            None,
+            None,
+            None,
+            false,
+        ),
+        (
+            "INS-ULI",
+            "万能型两全保险",
+            ProductKind::Insurance,
+            RiskLevel::R2,
+            20_000,
+            Some(1825),
+            Some(300),
+            None,
+            None,
+            false,
+        ),
+        (
+            "CARD-STD",
+            "标准信用卡",
+            ProductKind::Card,
+            RiskLevel::R1,
+            0,
+            None,
+            None,
+            None,
+            None,
+            false,
+        ),
+        (
+            "CARD-GOLD",
+            "白金信用卡",
+            ProductKind::Card,
+            RiskLevel::R1,
+            0,
+            None,
+            None,
+            None,
+            None,
+            false,
+        ),
+        (
+            "CARD-TRAVEL",
+            "出行联名信用卡",
+            ProductKind::Card,
+            RiskLevel::R1,
+            0,
+            None,
+            None,
+            None,
+            None,
+            false,
+        ),
+        (
+            "LN-CONS",
+            "个人消费贷",
+            ProductKind::Loan,
+            RiskLevel::R1,
+            10_000,
+            Some(1095),
+            Some(385),
+            None,
+            None,
+            true,
+        ),
+        (
+            "LN-MORT",
+            "个人住房贷款",
+            ProductKind::Loan,
+            RiskLevel::R1,
+            100_000,
+            Some(10950),
+            Some(310),
+            None,
+            None,
+            false,
+        ),
+        (
+            "LN-BIZ",
+            "小微经营贷",
+            ProductKind::Loan,
+            RiskLevel::R1,
+            50_000,
+            Some(1095),
+            Some(420),
+            None,
+            None,
+            true,
+        ),
     ];
     rows.iter()
-        .map(|&(code, name, kind, risk, min_yuan, term, bp, start, end, rep)| Product {
-            code: code.into(),
-            name: name.into(),
-            kind,
-            risk_level: risk,
-            min_purchase: Fen::from_yuan(min_yuan),
-            term_days: term,
-            expected_yield: bp.map(Bp),
-            sale_start: start.and_then(d),
-            sale_end: end.and_then(d),
-            repeatable: rep,
-        })
+        .map(
+            |&(code, name, kind, risk, min_yuan, term, bp, start, end, rep)| Product {
+                code: code.into(),
+                name: name.into(),
+                kind,
+                risk_level: risk,
+                min_purchase: Fen::from_yuan(min_yuan),
+                term_days: term,
+                expected_yield: bp.map(Bp),
+                sale_start: start.and_then(d),
+                sale_end: end.and_then(d),
+                repeatable: rep,
+            },
+        )
         .collect()
 }
 
@@ -220,7 +614,11 @@ fn profile(spec: &DemoSpec, i: u64) -> Profile {
     let age: u32 = rng.gen_range(lo..=hi);
     let male = rng.gen_bool(0.51);
     let surname = *pick(&mut rng, SURNAMES);
-    let given = if male { GIVEN_M[rng.gen_range(0..GIVEN_M.len())] } else { GIVEN_F[rng.gen_range(0..GIVEN_F.len())] };
+    let given = if male {
+        GIVEN_M[rng.gen_range(0..GIVEN_M.len())]
+    } else {
+        GIVEN_F[rng.gen_range(0..GIVEN_F.len())]
+    };
     let retired = age >= 60 && rng.gen_bool(0.85);
     let student = age <= 22 && rng.gen_bool(0.6);
     let (occupation, band) = if retired {
@@ -235,12 +633,17 @@ fn profile(spec: &DemoSpec, i: u64) -> Profile {
     let income_band = IncomeBand::ALL[band];
     let income_fen = (income_band.midpoint_fen() as f64 * spread(&mut rng, 0.25)) as i64;
     let years = rng.gen_range(0..=28u32);
-    let birth = spec.today - Duration::days(i64::from(age) * 365 + i64::from(rng.gen_range(0..365u32)));
+    let birth =
+        spec.today - Duration::days(i64::from(age) * 365 + i64::from(rng.gen_range(0..365u32)));
     let region = REGIONS[rng.gen_range(0..REGIONS.len())];
     let seq: u32 = rng.gen_range(0..500) * 2 + u32::from(male);
     let first17 = format!("{region}{}{seq:03}", birth.format("%Y%m%d"));
     let id_number = format!("{first17}{}", id_check_char(&first17).unwrap_or('0'));
-    let phone = format!("1{}{:09}", [3, 5, 7, 8, 9][rng.gen_range(0..5)], rng.gen_range(0..1_000_000_000u64));
+    let phone = format!(
+        "1{}{:09}",
+        [3, 5, 7, 8, 9][rng.gen_range(0..5)],
+        rng.gen_range(0..1_000_000_000u64)
+    );
     // Savings grow with income and age; a few customers are wealthy.
     let months_saved = 3.0 + f64::from(age.saturating_sub(20)) * 1.2 + f64::from(years) * 0.1;
     let mut assets = (income_fen as f64 * months_saved * spread(&mut rng, 0.9)) as i64;
@@ -325,28 +728,59 @@ pub fn holdings(spec: &DemoSpec, i: u64) -> Vec<Holding> {
         });
     };
     let current_share = rng.gen_range(0.15..0.6);
-    push(&mut rng, AssetClass::CurrentDeposit, Some("DEP-CUR"), (assets * current_share) as i64);
+    push(
+        &mut rng,
+        AssetClass::CurrentDeposit,
+        Some("DEP-CUR"),
+        (assets * current_share) as i64,
+    );
     let mut rest = assets * (1.0 - current_share);
     if rng.gen_bool(if p.age > 45 { 0.6 } else { 0.3 }) {
         let share = rng.gen_range(0.3..0.8);
         let code = ["DEP-3M", "DEP-1Y", "DEP-3Y"][rng.gen_range(0..3)];
-        let code = if rest * share > 20_000_000.0 { "DEP-CD3Y" } else { code };
-        push(&mut rng, AssetClass::TimeDeposit, Some(code), round_yuan(rest * share, 100));
+        let code = if rest * share > 20_000_000.0 {
+            "DEP-CD3Y"
+        } else {
+            code
+        };
+        push(
+            &mut rng,
+            AssetClass::TimeDeposit,
+            Some(code),
+            round_yuan(rest * share, 100),
+        );
         rest *= 1.0 - share;
     }
     if rest > 1_000_000.0 && rng.gen_bool(0.5) {
-        let choices: Vec<&str> = [("WM-CASH", 1), ("WM-R2-90", 2), ("WM-R3-1Y", 3), ("WM-R4-EQ", 4)]
-            .iter()
-            .filter(|(_, r)| *r <= p.risk_appetite)
-            .map(|(c, _)| *c)
-            .collect();
+        let choices: Vec<&str> = [
+            ("WM-CASH", 1),
+            ("WM-R2-90", 2),
+            ("WM-R3-1Y", 3),
+            ("WM-R4-EQ", 4),
+        ]
+        .iter()
+        .filter(|(_, r)| *r <= p.risk_appetite)
+        .map(|(c, _)| *c)
+        .collect();
         let code = choices[rng.gen_range(0..choices.len())];
         let share = rng.gen_range(0.3..0.7);
-        push(&mut rng, AssetClass::Wealth, Some(code), round_yuan(rest * share, 1_000));
+        push(
+            &mut rng,
+            AssetClass::Wealth,
+            Some(code),
+            round_yuan(rest * share, 1_000),
+        );
         rest *= 1.0 - share;
     }
     if rng.gen_bool(if p.age < 45 { 0.35 } else { 0.15 }) {
-        let funds = ["FD-MMF", "FD-BOND", "FD-MIX", "FD-HS300", "FD-GROWTH", "FD-QDII"];
+        let funds = [
+            "FD-MMF",
+            "FD-BOND",
+            "FD-MIX",
+            "FD-HS300",
+            "FD-GROWTH",
+            "FD-QDII",
+        ];
         let max = usize::from(p.risk_appetite).min(funds.len());
         let code = funds[rng.gen_range(0..max.max(1))];
         let v = (rest * rng.gen_range(0.2..0.8)) as i64;
@@ -358,7 +792,11 @@ pub fn holdings(spec: &DemoSpec, i: u64) -> Vec<Holding> {
         push(&mut rng, AssetClass::Insurance, Some(code), v);
     }
     if p.has_loan {
-        let (code, months) = if p.age < 45 && rng.gen_bool(0.6) { ("LN-MORT", 120.0) } else { ("LN-CONS", 12.0) };
+        let (code, months) = if p.age < 45 && rng.gen_bool(0.6) {
+            ("LN-MORT", 120.0)
+        } else {
+            ("LN-CONS", 12.0)
+        };
         let v = round_yuan(p.income_fen as f64 * months * spread(&mut rng, 0.4), 100);
         push(&mut rng, AssetClass::Loan, Some(code), v);
     }
@@ -383,8 +821,14 @@ pub fn transactions(spec: &DemoSpec, i: u64) -> Vec<Transaction> {
         };
         let at = |day: u32, hour: u32, rng: &mut ChaCha8Rng| {
             let d = NaiveDate::from_ymd_opt(y, mo as u32, day.min(28)).expect("valid day");
-            let local = d.and_hms_opt(hour, rng.gen_range(0..60), rng.gen_range(0..60)).expect("valid time");
-            spec.offset.from_local_datetime(&local).single().expect("fixed offset").with_timezone(&Utc)
+            let local = d
+                .and_hms_opt(hour, rng.gen_range(0..60), rng.gen_range(0..60))
+                .expect("valid time");
+            spec.offset
+                .from_local_datetime(&local)
+                .single()
+                .expect("fixed offset")
+                .with_timezone(&Utc)
         };
         if p.employed || p.retired {
             seq += 1;
@@ -394,13 +838,22 @@ pub fn transactions(spec: &DemoSpec, i: u64) -> Vec<Transaction> {
                     Transaction {
                         external_id: format!("T{:09}{seq:04}", i + 1),
                         customer_id: cid.clone(),
-                        amount: Fen((p.income_fen as f64 * spread(&mut rng, 0.05)) as i64 / 100 * 100),
+                        amount: Fen(
+                            (p.income_fen as f64 * spread(&mut rng, 0.05)) as i64 / 100 * 100
+                        ),
                         direction: Direction::In,
                         category: TxnCategory::Salary,
                         channel: Channel::Other,
                         occurred_at,
                         product_code: None,
-                        description: Some(if p.retired { "养老金" } else { "代发工资" }.into()),
+                        description: Some(
+                            if p.retired {
+                                "养老金"
+                            } else {
+                                "代发工资"
+                            }
+                            .into(),
+                        ),
                     },
                     &mut out,
                 );
@@ -409,7 +862,11 @@ pub fn transactions(spec: &DemoSpec, i: u64) -> Vec<Transaction> {
         let n = rng.gen_range(0..=spec.spend_per_month * 2);
         for _ in 0..n {
             seq += 1;
-            let weights: [u32; 8] = if p.age < 35 { [30, 25, 15, 12, 5, 5, 5, 3] } else { [18, 15, 22, 8, 10, 8, 10, 9] };
+            let weights: [u32; 8] = if p.age < 35 {
+                [30, 25, 15, 12, 5, 5, 5, 3]
+            } else {
+                [18, 15, 22, 8, 10, 8, 10, 9]
+            };
             let cat = [
                 TxnCategory::Dining,
                 TxnCategory::Shopping,
@@ -484,7 +941,11 @@ pub fn transactions(spec: &DemoSpec, i: u64) -> Vec<Transaction> {
                         amount: Fen::from_yuan(rng.gen_range(1..=10) * 10_000),
                         direction: Direction::Out,
                         category: TxnCategory::Investment,
-                        channel: if prefers_app { Channel::App } else { Channel::Branch },
+                        channel: if prefers_app {
+                            Channel::App
+                        } else {
+                            Channel::Branch
+                        },
                         occurred_at,
                         product_code: Some(code.into()),
                         description: Some("购买理财/基金".into()),
@@ -519,12 +980,20 @@ mod tests {
     fn generated_records_are_valid_and_plausible() {
         let s = spec();
         let shelf = products(s.today);
-        let managers: Vec<String> = staff(&s).into_iter().filter(|p| p.role == Role::CustomerManager).map(|p| p.external_id).collect();
+        let managers: Vec<String> = staff(&s)
+            .into_iter()
+            .filter(|p| p.role == Role::CustomerManager)
+            .map(|p| p.external_id)
+            .collect();
         let mut males = 0;
         let mut with_salary = 0;
         for i in 0..2_000 {
             let c = customer(&s, i);
-            assert!(id_number_valid(c.id_number.as_deref().unwrap()), "{:?}", c.id_number);
+            assert!(
+                id_number_valid(c.id_number.as_deref().unwrap()),
+                "{:?}",
+                c.id_number
+            );
             let age = c.age_on(s.today).unwrap();
             assert!((18..=86).contains(&age), "age {age}");
             if let Some(m) = &c.manager_id {
@@ -534,7 +1003,10 @@ mod tests {
             for h in holdings(&s, i) {
                 assert!(h.balance.0 >= 0);
                 if let Some(code) = &h.product_code {
-                    assert!(shelf.iter().any(|p| &p.code == code), "unknown product {code}");
+                    assert!(
+                        shelf.iter().any(|p| &p.code == code),
+                        "unknown product {code}"
+                    );
                 }
             }
             let txns = transactions(&s, i);
@@ -574,11 +1046,30 @@ pub async fn load(
     let products = products(spec.today);
     sum.staff = write_all(store, EntityKind::Staff, &staff).await?;
     sum.products = write_all(store, EntityKind::Products, &products).await?;
-    sum.customers = stream(store, spec, EntityKind::Customers, &progress, |s, i, out: &mut Vec<Customer>| out.push(customer(s, i))).await?;
-    sum.holdings = stream(store, spec, EntityKind::Holdings, &progress, |s, i, out: &mut Vec<Holding>| out.extend(holdings(s, i))).await?;
-    sum.transactions =
-        stream(store, spec, EntityKind::Transactions, &progress, |s, i, out: &mut Vec<Transaction>| out.extend(transactions(s, i)))
-            .await?;
+    sum.customers = stream(
+        store,
+        spec,
+        EntityKind::Customers,
+        &progress,
+        |s, i, out: &mut Vec<Customer>| out.push(customer(s, i)),
+    )
+    .await?;
+    sum.holdings = stream(
+        store,
+        spec,
+        EntityKind::Holdings,
+        &progress,
+        |s, i, out: &mut Vec<Holding>| out.extend(holdings(s, i)),
+    )
+    .await?;
+    sum.transactions = stream(
+        store,
+        spec,
+        EntityKind::Transactions,
+        &progress,
+        |s, i, out: &mut Vec<Transaction>| out.extend(transactions(s, i)),
+    )
+    .await?;
     Ok(sum)
 }
 
@@ -590,7 +1081,15 @@ async fn write_all<R: kehu_store::LoadRecord>(
     let mut l = store.begin_load(kind, "demo", Utc::now()).await?;
     let skips = l.write(rows).await?;
     let n = (rows.len() - skips.len()) as u64;
-    l.finish(true, kehu_store::load::LoadCounts { read: rows.len() as u64, loaded: n, rejected: skips.len() as u64 }).await?;
+    l.finish(
+        true,
+        kehu_store::load::LoadCounts {
+            read: rows.len() as u64,
+            loaded: n,
+            rejected: skips.len() as u64,
+        },
+    )
+    .await?;
     Ok(n)
 }
 
@@ -636,7 +1135,15 @@ async fn stream<R: kehu_store::LoadRecord>(
     drop(rx);
     let _ = worker.join();
     let ok = result.is_ok();
-    load.finish(ok, kehu_store::load::LoadCounts { read: n, loaded: n, rejected: 0 }).await?;
+    load.finish(
+        ok,
+        kehu_store::load::LoadCounts {
+            read: n,
+            loaded: n,
+            rejected: 0,
+        },
+    )
+    .await?;
     result.map(|_| n)
 }
 
@@ -683,7 +1190,11 @@ pub fn write_csv(
         sum.products += 1;
     }
     w.flush()?;
-    let (mut wc, mut wh, mut wt) = (file::<Customer>(dir)?, file::<Holding>(dir)?, file::<Transaction>(dir)?);
+    let (mut wc, mut wh, mut wt) = (
+        file::<Customer>(dir)?,
+        file::<Holding>(dir)?,
+        file::<Transaction>(dir)?,
+    );
     for i in 0..spec.customers {
         wc.write_record(customer(spec, i).to_values())?;
         sum.customers += 1;

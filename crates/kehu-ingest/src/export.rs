@@ -6,7 +6,12 @@ use kehu_store::{Store, StoreError};
 use std::io::Write;
 
 /// Writes every row of `kind` to `out`; returns the number of rows.
-pub async fn export<W: Write>(store: &Store, kind: EntityKind, format: Format, out: W) -> Result<u64, ExportError> {
+pub async fn export<W: Write>(
+    store: &Store,
+    kind: EntityKind,
+    format: Format,
+    out: W,
+) -> Result<u64, ExportError> {
     let cols: Vec<&str> = kind.columns().iter().map(|c| c.name).collect();
     let mut n = 0u64;
     let mut after = 0i64;

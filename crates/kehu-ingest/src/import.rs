@@ -83,7 +83,10 @@ impl fmt::Display for RowError {
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("{file}: cannot read: {source}")]
-    Io { file: String, source: std::io::Error },
+    Io {
+        file: String,
+        source: std::io::Error,
+    },
     #[error("{file}: the file is empty: expected a header line and rows")]
     Empty { file: String },
     #[error("{file}: not a text file (it contains NUL bytes): expected CSV or JSON Lines")]
@@ -93,7 +96,11 @@ pub enum ImportError {
     #[error("{file}: cannot tell the format from the name; use a .csv or .jsonl name or pass --format csv|jsonl")]
     UnknownFormat { file: String },
     #[error("{file}:{line}: {message}")]
-    Header { file: String, line: u64, message: String },
+    Header {
+        file: String,
+        line: u64,
+        message: String,
+    },
     #[error("{file}: {source}")]
     Store { file: String, source: StoreError },
 }
@@ -115,7 +122,11 @@ pub struct ImportReport {
     pub rejects_file: Option<String>,
 }
 
-pub async fn import_file(store: &Store, path: &Path, opts: &ImportOptions) -> Result<ImportReport, ImportError> {
+pub async fn import_file(
+    store: &Store,
+    path: &Path,
+    opts: &ImportOptions,
+) -> Result<ImportReport, ImportError> {
     match opts.kind {
         EntityKind::Customers => run::<Customer>(store, path, opts).await,
         EntityKind::Staff => run::<Staff>(store, path, opts).await,
@@ -143,13 +154,27 @@ struct Chunk<R> {
 
 impl<R> Chunk<R> {
     fn new(cap: usize) -> Self {
-        Chunk { rows: Vec::with_capacity(cap), lines: Vec::with_capacity(cap), raws: Vec::new(), errors: Vec::new(), bytes: 0, read: 0 }
+        Chunk {
+            rows: Vec::with_capacity(cap),
+            lines: Vec::with_capacity(cap),
+            raws: Vec::new(),
+            errors: Vec::new(),
+            bytes: 0,
+            read: 0,
+        }
     }
 }
 
-async fn run<R: LoadRecord>(store: &Store, path: &Path, opts: &ImportOptions) -> Result<ImportReport, ImportError> {
+async fn run<R: LoadRecord>(
+    store: &Store,
+    path: &Path,
+    opts: &ImportOptions,
+) -> Result<ImportReport, ImportError> {
     let file_name = path.display().to_string();
-    let io_err = |source| ImportError::Io { file: file_name.clone(), source };
+    let io_err = |source| ImportError::Io {
+        file: file_name.clone(),
+        source,
+    };
     let format = match opts.format.or_else(|| Format::from_path(path)) {
         Some(f) => f,
         None => return Err(ImportError::UnknownFormat { file: file_name }),
@@ -190,16 +215,40 @@ async fn run<R: LoadRecord>(store: &Store, path: &Path, opts: &ImportOptions) ->
     let reader = std::thread::spawn(move || {
         let send = |m: Msg<R>| tx.blocking_send(m).is_ok();
         let result = match format {
-            Format::Csv => read_csv::<R, _>(decoded, &fname, ctx, keep_raw, batch, &counter, &reader_stop, &send),
-            Format::JsonLines => read_jsonl::<R, _>(decoded, &fname, ctx, keep_raw, batch, &counter, &reader_stop, &send),
+            Format::Csv => read_csv::<R, _>(
+                decoded,
+                &fname,
+                ctx,
+                keep_raw,
+                batch,
+                &counter,
+                &reader_stop,
+                &send,
+            ),
+            Format::JsonLines => read_jsonl::<R, _>(
+                decoded,
+                &fname,
+                ctx,
+                keep_raw,
+                batch,
+                &counter,
+                &reader_stop,
+                &send,
+            ),
         };
         if let Err(e) = result {
             send(Msg::Fatal(e));
         }
     });
 
-    let store_err = |source| ImportError::Store { file: file_name.clone(), source };
-    let mut load = store.begin_load(opts.kind, &file_name, Utc::now()).await.map_err(store_err)?;
+    let store_err = |source| ImportError::Store {
+        file: file_name.clone(),
+        source,
+    };
+    let mut load = store
+        .begin_load(opts.kind, &file_name, Utc::now())
+        .await
+        .map_err(store_err)?;
     let mut report = ImportReport {
         file: file_name.clone(),
         kind: opts.kind,
@@ -260,7 +309,10 @@ async fn run<R: LoadRecord>(store: &Store, path: &Path, opts: &ImportOptions) ->
             let w = match &mut rejects {
                 Some(w) => w,
                 None => {
-                    let p = opts.rejects_path.clone().unwrap_or_else(|| PathBuf::from(format!("{file_name}.rejects.csv")));
+                    let p = opts
+                        .rejects_path
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from(format!("{file_name}.rejects.csv")));
                     let mut w = csv::Writer::from_path(&p).map_err(|e| ImportError::Io {
                         file: p.display().to_string(),
                         source: std::io::Error::other(e),
@@ -274,10 +326,11 @@ async fn run<R: LoadRecord>(store: &Store, path: &Path, opts: &ImportOptions) ->
                 let line = e.line.to_string();
                 let col = e.column.clone().unwrap_or_default();
                 let val = e.value.clone().unwrap_or_default();
-                w.write_record([line.as_str(), &col, &val, &e.message, raw]).map_err(|err| ImportError::Io {
-                    file: report.rejects_file.clone().unwrap_or_default(),
-                    source: std::io::Error::other(err),
-                })?;
+                w.write_record([line.as_str(), &col, &val, &e.message, raw])
+                    .map_err(|err| ImportError::Io {
+                        file: report.rejects_file.clone().unwrap_or_default(),
+                        source: std::io::Error::other(err),
+                    })?;
             }
         }
         for (e, _) in rejected {
@@ -301,8 +354,13 @@ async fn run<R: LoadRecord>(store: &Store, path: &Path, opts: &ImportOptions) ->
         let _ = w.flush();
     }
 
-    let commit = fatal.is_none() && failure.is_none() && (report.rows_rejected == 0 || opts.skip_invalid);
-    let counts = LoadCounts { read: report.rows_read, loaded: report.rows_loaded, rejected: report.rows_rejected };
+    let commit =
+        fatal.is_none() && failure.is_none() && (report.rows_rejected == 0 || opts.skip_invalid);
+    let counts = LoadCounts {
+        read: report.rows_read,
+        loaded: report.rows_loaded,
+        rejected: report.rows_rejected,
+    };
     load.finish(commit, counts).await.map_err(store_err)?;
     if let Some(e) = fatal {
         return Err(e);
@@ -339,13 +397,24 @@ fn read_csv<R: Record, S: Read>(
     stop: &AtomicBool,
     send: &dyn Fn(Msg<R>) -> bool,
 ) -> Result<(), ImportError> {
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(src);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(src);
     let mut rec = csv::StringRecord::new();
-    let header_err = |line: u64, message: String| ImportError::Header { file: file.to_string(), line, message };
+    let header_err = |line: u64, message: String| ImportError::Header {
+        file: file.to_string(),
+        line,
+        message,
+    };
     // Header
     match rdr.read_record(&mut rec) {
         Ok(true) => {}
-        Ok(false) => return Err(ImportError::Empty { file: file.to_string() }),
+        Ok(false) => {
+            return Err(ImportError::Empty {
+                file: file.to_string(),
+            })
+        }
         Err(e) => return Err(header_err(1, csv_message(&e))),
     }
     let header: Vec<&str> = rec.iter().collect();
@@ -363,7 +432,11 @@ fn read_csv<R: Record, S: Read>(
             Ok(false) => break,
             Ok(true) => {
                 chunk.read += 1;
-                let raw = if keep_raw { raw_csv(&rec) } else { String::new() };
+                let raw = if keep_raw {
+                    raw_csv(&rec)
+                } else {
+                    String::new()
+                };
                 if rec.len() != width {
                     let e = RowError {
                         file: file.to_string(),
@@ -377,22 +450,40 @@ fn read_csv<R: Record, S: Read>(
                     };
                     chunk.errors.push((e, raw));
                 } else {
-                    let values: Vec<Option<&str>> = map.iter().map(|m| m.and_then(|i| rec.get(i))).collect();
-                    push_parsed(&mut chunk, R::parse(&values, ctx), line, raw, file, keep_raw);
+                    let values: Vec<Option<&str>> =
+                        map.iter().map(|m| m.and_then(|i| rec.get(i))).collect();
+                    push_parsed(
+                        &mut chunk,
+                        R::parse(&values, ctx),
+                        line,
+                        raw,
+                        file,
+                        keep_raw,
+                    );
                 }
             }
             Err(e) => {
                 let line = e.position().map_or(line, |p| p.line());
                 if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                    return Err(ImportError::Io { file: file.to_string(), source: std::io::Error::other(e.to_string()) });
+                    return Err(ImportError::Io {
+                        file: file.to_string(),
+                        source: std::io::Error::other(e.to_string()),
+                    });
                 }
                 chunk.read += 1;
                 let msg = if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
-                    "text that is not valid UTF-8: is the file in GBK? pass --encoding gbk".to_string()
+                    "text that is not valid UTF-8: is the file in GBK? pass --encoding gbk"
+                        .to_string()
                 } else {
                     csv_message(&e)
                 };
-                let err = RowError { file: file.to_string(), line, column: None, value: None, message: msg };
+                let err = RowError {
+                    file: file.to_string(),
+                    line,
+                    column: None,
+                    value: None,
+                    message: msg,
+                };
                 chunk.errors.push((err, String::new()));
             }
         }
@@ -442,7 +533,9 @@ fn push_parsed<R>(
 }
 
 fn raw_csv(rec: &csv::StringRecord) -> String {
-    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b' ')).from_writer(Vec::new());
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b' '))
+        .from_writer(Vec::new());
     let _ = w.write_record(rec);
     let bytes = w.into_inner().unwrap_or_default();
     String::from_utf8_lossy(&bytes).trim_end().to_string()
@@ -450,7 +543,9 @@ fn raw_csv(rec: &csv::StringRecord) -> String {
 
 fn csv_message(e: &csv::Error) -> String {
     match e.kind() {
-        csv::ErrorKind::Utf8 { .. } => "text that is not valid UTF-8: is the file in GBK? pass --encoding gbk".into(),
+        csv::ErrorKind::Utf8 { .. } => {
+            "text that is not valid UTF-8: is the file in GBK? pass --encoding gbk".into()
+        }
         _ => format!("malformed CSV: {e}"),
     }
 }
@@ -479,17 +574,32 @@ fn read_jsonl<R: Record, S: Read>(
         buf.clear();
         let n = rdr
             .read_until(b'\n', &mut buf)
-            .map_err(|e| ImportError::Io { file: file.to_string(), source: e })?;
+            .map_err(|e| ImportError::Io {
+                file: file.to_string(),
+                source: e,
+            })?;
         if n == 0 {
             break;
         }
         line_no += 1;
-        let err = |message: String| RowError { file: file.to_string(), line: line_no, column: None, value: None, message };
+        let err = |message: String| RowError {
+            file: file.to_string(),
+            line: line_no,
+            column: None,
+            value: None,
+            message,
+        };
         let text = match std::str::from_utf8(&buf) {
             Ok(t) => t.trim(),
             Err(_) => {
                 chunk.read += 1;
-                chunk.errors.push((err("text that is not valid UTF-8: is the file in GBK? pass --encoding gbk".into()), String::new()));
+                chunk.errors.push((
+                    err(
+                        "text that is not valid UTF-8: is the file in GBK? pass --encoding gbk"
+                            .into(),
+                    ),
+                    String::new(),
+                ));
                 continue;
             }
         };
@@ -498,14 +608,27 @@ fn read_jsonl<R: Record, S: Read>(
         }
         any = true;
         chunk.read += 1;
-        let raw = if keep_raw { text.to_string() } else { String::new() };
+        let raw = if keep_raw {
+            text.to_string()
+        } else {
+            String::new()
+        };
         match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
-            Err(e) => chunk.errors.push((err(format!("a JSON object on one line: {e}")), raw)),
+            Err(e) => chunk
+                .errors
+                .push((err(format!("a JSON object on one line: {e}")), raw)),
             Ok(obj) => match json_values(&obj, R::COLUMNS) {
                 Err(m) => chunk.errors.push((err(m), raw)),
                 Ok(vals) => {
                     let values: Vec<Option<&str>> = vals.iter().map(|v| v.as_deref()).collect();
-                    push_parsed(&mut chunk, R::parse(&values, ctx), line_no, raw, file, keep_raw);
+                    push_parsed(
+                        &mut chunk,
+                        R::parse(&values, ctx),
+                        line_no,
+                        raw,
+                        file,
+                        keep_raw,
+                    );
                 }
             },
         }
@@ -519,7 +642,9 @@ fn read_jsonl<R: Record, S: Read>(
         }
     }
     if !any && chunk.errors.is_empty() {
-        return Err(ImportError::Empty { file: file.to_string() });
+        return Err(ImportError::Empty {
+            file: file.to_string(),
+        });
     }
     chunk.bytes = counter.load(Ordering::Relaxed) - last_bytes;
     send(Msg::Chunk(chunk));
@@ -541,7 +666,10 @@ fn json_values(
             Some(serde_json::Value::Number(n)) => Some(n.to_string()),
             Some(serde_json::Value::Bool(b)) => Some(b.to_string()),
             Some(other) => {
-                return Err(format!("field {:?}: expected a string, number or boolean, found {other}", columns[ci].name));
+                return Err(format!(
+                    "field {:?}: expected a string, number or boolean, found {other}",
+                    columns[ci].name
+                ));
             }
         };
         out.push(v);

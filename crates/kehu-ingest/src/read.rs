@@ -80,7 +80,10 @@ pub struct Counting<R> {
 
 impl<R> Counting<R> {
     pub fn new(inner: R) -> Self {
-        Counting { inner, count: Arc::new(AtomicU64::new(0)) }
+        Counting {
+            inner,
+            count: Arc::new(AtomicU64::new(0)),
+        }
     }
 }
 
@@ -99,12 +102,15 @@ pub fn map_header(header: &[&str], columns: &[Column]) -> Result<Vec<Option<usiz
     let mut unknown = Vec::new();
     for (cell_i, cell) in header.iter().enumerate() {
         let h = cell.trim().trim_start_matches('\u{feff}');
-        let found = columns
-            .iter()
-            .position(|c| c.name.eq_ignore_ascii_case(h) || c.aliases.iter().any(|a| a.eq_ignore_ascii_case(h)));
+        let found = columns.iter().position(|c| {
+            c.name.eq_ignore_ascii_case(h) || c.aliases.iter().any(|a| a.eq_ignore_ascii_case(h))
+        });
         match found {
             Some(ci) if map[ci].is_some() => {
-                return Err(format!("column {:?} appears twice (as {:?})", columns[ci].name, h));
+                return Err(format!(
+                    "column {:?} appears twice (as {:?})",
+                    columns[ci].name, h
+                ));
             }
             Some(ci) => map[ci] = Some(cell_i),
             None => unknown.push(h.to_string()),
@@ -112,11 +118,22 @@ pub fn map_header(header: &[&str], columns: &[Column]) -> Result<Vec<Option<usiz
     }
     let expected = || columns.iter().map(|c| c.name).collect::<Vec<_>>().join(",");
     if !unknown.is_empty() {
-        return Err(format!("unknown column(s) {unknown:?}; the columns of this format are: {}", expected()));
+        return Err(format!(
+            "unknown column(s) {unknown:?}; the columns of this format are: {}",
+            expected()
+        ));
     }
-    let missing: Vec<&str> = columns.iter().zip(&map).filter(|(c, m)| c.required && m.is_none()).map(|(c, _)| c.name).collect();
+    let missing: Vec<&str> = columns
+        .iter()
+        .zip(&map)
+        .filter(|(c, m)| c.required && m.is_none())
+        .map(|(c, _)| c.name)
+        .collect();
     if !missing.is_empty() {
-        return Err(format!("required column(s) {missing:?} missing; the columns of this format are: {}", expected()));
+        return Err(format!(
+            "required column(s) {missing:?} missing; the columns of this format are: {}",
+            expected()
+        ));
     }
     Ok(map)
 }
@@ -130,7 +147,10 @@ mod tests {
         assert!(matches!(sniff("客户号,姓名\n".as_bytes(), true), Sniff::Text(e) if e == UTF_8));
         let (gbk, _, _) = GB18030.encode("客户号,姓名\nC1,张三\n");
         assert!(matches!(sniff(&gbk, true), Sniff::Text(e) if e == GB18030));
-        assert!(matches!(sniff(b"\x89PNG\r\n\x1a\n\0\0", true), Sniff::Binary));
+        assert!(matches!(
+            sniff(b"\x89PNG\r\n\x1a\n\0\0", true),
+            Sniff::Binary
+        ));
         assert!(matches!(sniff(b"  \n", true), Sniff::Empty));
         // Cut in the middle of a three-byte character: still UTF-8.
         let s = "张三".as_bytes();
@@ -141,7 +161,10 @@ mod tests {
     fn header_errors_name_the_columns() {
         use kehu_domain::ingest::Record;
         let cols = kehu_domain::state::Staff::COLUMNS;
-        assert_eq!(map_header(&["工号", "name", "ROLE"], cols).unwrap(), vec![Some(0), Some(1), Some(2), None]);
+        assert_eq!(
+            map_header(&["工号", "name", "ROLE"], cols).unwrap(),
+            vec![Some(0), Some(1), Some(2), None]
+        );
         let e = map_header(&["external_id", "name", "role", "salary"], cols).unwrap_err();
         assert!(e.contains("\"salary\""), "{e}");
         let e = map_header(&["external_id", "name"], cols).unwrap_err();

@@ -16,11 +16,32 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "kehu API", description = "Customer operations platform: customers, products, imports."),
-    paths(healthz, list_customers, get_customer, list_products, get_product, import, export,
-          crate::models::list, crate::models::report, crate::models::score),
-    components(schemas(CustomerPage, CustomerRow, Customer360, ProductRow, Health, ImportResult,
-                       kehu_store::ModelInfo, crate::models::ScoreResponse))
+    info(
+        title = "kehu API",
+        description = "Customer operations platform: customers, products, imports."
+    ),
+    paths(
+        healthz,
+        list_customers,
+        get_customer,
+        list_products,
+        get_product,
+        import,
+        export,
+        crate::models::list,
+        crate::models::report,
+        crate::models::score
+    ),
+    components(schemas(
+        CustomerPage,
+        CustomerRow,
+        Customer360,
+        ProductRow,
+        Health,
+        ImportResult,
+        kehu_store::ModelInfo,
+        crate::models::ScoreResponse
+    ))
 )]
 pub struct ApiDoc;
 
@@ -35,7 +56,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/import/{kind}", post(import))
         .route("/api/v1/export/{kind}", get(export))
         .route("/api/v1/models", get(crate::models::list))
-        .route("/api/v1/models/{purpose}/report", get(crate::models::report))
+        .route(
+            "/api/v1/models/{purpose}/report",
+            get(crate::models::report),
+        )
         .route("/api/v1/models/{purpose}/score", post(crate::models::score))
         .layer(DefaultBodyLimit::max(256 * 1024 * 1024))
         .with_state(state)
@@ -55,7 +79,10 @@ struct Health {
 #[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health)))]
 async fn healthz(State(s): State<AppState>) -> Result<Json<Health>, ApiError> {
     s.store.ping().await?;
-    Ok(Json(Health { status: "ok", database: s.store.backend_name() }))
+    Ok(Json(Health {
+        status: "ok",
+        database: s.store.backend_name(),
+    }))
 }
 
 fn masked(mut c: Customer, on: bool) -> Customer {
@@ -88,12 +115,23 @@ struct CustomerPage {
 
 /// Search and page through customers. Phone and ID numbers are masked.
 #[utoipa::path(get, path = "/api/v1/customers", params(CustomerParams), responses((status = 200, body = CustomerPage)))]
-async fn list_customers(State(s): State<AppState>, Query(p): Query<CustomerParams>) -> Result<Json<CustomerPage>, ApiError> {
+async fn list_customers(
+    State(s): State<AppState>,
+    Query(p): Query<CustomerParams>,
+) -> Result<Json<CustomerPage>, ApiError> {
     let limit = p.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
-        return Err(ApiError::BadRequest(format!("limit {limit}: expected 1 to 200")));
+        return Err(ApiError::BadRequest(format!(
+            "limit {limit}: expected 1 to 200"
+        )));
     }
-    let q = CustomerQuery { text: p.q, manager_id: p.manager, branch: p.branch, after: p.after, limit: limit + 1 };
+    let q = CustomerQuery {
+        text: p.q,
+        manager_id: p.manager,
+        branch: p.branch,
+        after: p.after,
+        limit: limit + 1,
+    };
     let mut items = s.store.search_customers(&q).await?;
     let next_after = if items.len() as i64 > limit {
         items.truncate(limit as usize);
@@ -102,7 +140,13 @@ async fn list_customers(State(s): State<AppState>, Query(p): Query<CustomerParam
         None
     };
     let on = s.cfg.mask_personal_data;
-    let items = items.into_iter().map(|r| CustomerRow { id: r.id, customer: masked(r.customer, on) }).collect();
+    let items = items
+        .into_iter()
+        .map(|r| CustomerRow {
+            id: r.id,
+            customer: masked(r.customer, on),
+        })
+        .collect();
     Ok(Json(CustomerPage { items, next_after }))
 }
 
@@ -110,10 +154,20 @@ async fn list_customers(State(s): State<AppState>, Query(p): Query<CustomerParam
 /// asset class, net worth and recent transactions. Money is in fen.
 #[utoipa::path(get, path = "/api/v1/customers/{id}", params(("id" = String, Path, description = "internal id or customer number")),
     responses((status = 200, body = Customer360), (status = 404, description = "no such customer")))]
-async fn get_customer(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Customer360>, ApiError> {
-    let not_found = || ApiError::NotFound { what: "customer", key: id.clone() };
+async fn get_customer(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Customer360>, ApiError> {
+    let not_found = || ApiError::NotFound {
+        what: "customer",
+        key: id.clone(),
+    };
     let internal = s.store.customer_id(&id).await?.ok_or_else(not_found)?;
-    let mut c = s.store.customer_360(internal, s.cfg.recent_transactions).await?.ok_or_else(not_found)?;
+    let mut c = s
+        .store
+        .customer_360(internal, s.cfg.recent_transactions)
+        .await?
+        .ok_or_else(not_found)?;
     c.customer = masked(c.customer, s.cfg.mask_personal_data);
     Ok(Json(c))
 }
@@ -126,11 +180,17 @@ struct ProductParams {
 
 /// The product shelf, optionally of one kind.
 #[utoipa::path(get, path = "/api/v1/products", params(ProductParams), responses((status = 200, body = [ProductRow])))]
-async fn list_products(State(s): State<AppState>, Query(p): Query<ProductParams>) -> Result<Json<Vec<ProductRow>>, ApiError> {
+async fn list_products(
+    State(s): State<AppState>,
+    Query(p): Query<ProductParams>,
+) -> Result<Json<Vec<ProductRow>>, ApiError> {
     let kind = match p.kind.as_deref() {
         None | Some("") => None,
         Some(k) => Some(ProductKind::parse(k).ok_or_else(|| {
-            ApiError::BadRequest(format!("kind {k:?}: expected one of {}", ProductKind::expected()))
+            ApiError::BadRequest(format!(
+                "kind {k:?}: expected one of {}",
+                ProductKind::expected()
+            ))
         })?),
     };
     Ok(Json(s.store.list_products(kind).await?))
@@ -139,20 +199,33 @@ async fn list_products(State(s): State<AppState>, Query(p): Query<ProductParams>
 /// One product by code.
 #[utoipa::path(get, path = "/api/v1/products/{code}", params(("code" = String, Path)),
     responses((status = 200, body = ProductRow), (status = 404, description = "no such product")))]
-async fn get_product(State(s): State<AppState>, Path(code): Path<String>) -> Result<Json<ProductRow>, ApiError> {
-    s.store.product(&code).await?.map(Json).ok_or(ApiError::NotFound { what: "product", key: code })
+async fn get_product(
+    State(s): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<Json<ProductRow>, ApiError> {
+    s.store
+        .product(&code)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound {
+            what: "product",
+            key: code,
+        })
 }
 
 fn kind_of(k: &str) -> Result<EntityKind, ApiError> {
     EntityKind::parse(k).ok_or_else(|| {
-        ApiError::BadRequest(format!("kind {k:?}: expected customers, staff, products, holdings or transactions"))
+        ApiError::BadRequest(format!(
+            "kind {k:?}: expected customers, staff, products, holdings or transactions"
+        ))
     })
 }
 
 fn format_of(f: Option<&str>) -> Result<Format, ApiError> {
     match f {
         None => Ok(Format::Csv),
-        Some(f) => Format::parse(f).ok_or_else(|| ApiError::BadRequest(format!("format {f:?}: expected csv or jsonl"))),
+        Some(f) => Format::parse(f)
+            .ok_or_else(|| ApiError::BadRequest(format!("format {f:?}: expected csv or jsonl"))),
     }
 }
 
@@ -209,15 +282,24 @@ async fn import(
     let format = format_of(p.format.as_deref())?;
     let encoding = match p.encoding.as_deref() {
         None => None,
-        Some(e) => Some(
-            kehu_ingest::read::encoding_by_name(e)
-                .ok_or_else(|| ApiError::BadRequest(format!("encoding {e:?}: expected utf-8 or gbk")))?,
-        ),
+        Some(e) => Some(kehu_ingest::read::encoding_by_name(e).ok_or_else(|| {
+            ApiError::BadRequest(format!("encoding {e:?}: expected utf-8 or gbk"))
+        })?),
     };
-    std::fs::create_dir_all(&s.cfg.spool_dir).map_err(|e| ApiError::BadRequest(format!("spool directory: {e}")))?;
-    let spool = s.cfg.spool_dir.join(format!("upload-{}-{}.{}", kind.name(), std::process::id(), unique()));
-    std::fs::write(&spool, &body).map_err(|e| ApiError::BadRequest(format!("cannot spool the upload: {e}")))?;
-    let ctx = ParseContext { today: chrono::Utc::now().with_timezone(&s.cfg.offset).date_naive(), offset: s.cfg.offset };
+    std::fs::create_dir_all(&s.cfg.spool_dir)
+        .map_err(|e| ApiError::BadRequest(format!("spool directory: {e}")))?;
+    let spool = s.cfg.spool_dir.join(format!(
+        "upload-{}-{}.{}",
+        kind.name(),
+        std::process::id(),
+        unique()
+    ));
+    std::fs::write(&spool, &body)
+        .map_err(|e| ApiError::BadRequest(format!("cannot spool the upload: {e}")))?;
+    let ctx = ParseContext {
+        today: chrono::Utc::now().with_timezone(&s.cfg.offset).date_naive(),
+        offset: s.cfg.offset,
+    };
     let mut opts = ImportOptions::new(kind, ctx);
     opts.format = Some(format);
     opts.encoding = encoding;

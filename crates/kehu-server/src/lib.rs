@@ -36,7 +36,11 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store, cfg: ServerConfig) -> Self {
-        AppState { store, cfg, models: Default::default() }
+        AppState {
+            store,
+            cfg,
+            models: Default::default(),
+        }
     }
 }
 
@@ -46,5 +50,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

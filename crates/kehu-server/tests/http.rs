@@ -6,7 +6,14 @@ use kehu_server::{AppState, ServerConfig};
 use kehu_store::testing;
 use serde_json::Value;
 
-async fn start(store: kehu_store::Store, spool: std::path::PathBuf) -> (String, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+async fn start(
+    store: kehu_store::Store,
+    spool: std::path::PathBuf,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -36,7 +43,8 @@ async fn api_over_http_on_every_backend() {
         let spec = DemoSpec::new(300, 7, NaiveDate::from_ymd_opt(2026, 11, 28).unwrap());
         let sum = demo::load(&t.store, &spec, None).await.unwrap();
         assert_eq!(sum.customers, 300);
-        let spool = std::env::temp_dir().join(format!("kehu-spool-{}-{}", std::process::id(), t.name));
+        let spool =
+            std::env::temp_dir().join(format!("kehu-spool-{}-{}", std::process::id(), t.name));
         let (base, stop, handle) = start(t.store.clone(), spool).await;
         story(&base, &spec, t.name).await;
         models(&base, &t.store).await;
@@ -54,7 +62,10 @@ async fn get(url: &str) -> (u16, Value) {
 
 async fn story(base: &str, spec: &DemoSpec, backend: &str) {
     let (s, v) = get(&format!("{base}/healthz")).await;
-    assert_eq!((s, v["status"].as_str(), v["database"].as_str()), (200, Some("ok"), Some(backend)));
+    assert_eq!(
+        (s, v["status"].as_str(), v["database"].as_str()),
+        (200, Some("ok"), Some(backend))
+    );
 
     // Paging through every customer with the cursor gives each exactly once.
     let mut seen = Vec::new();
@@ -86,25 +97,41 @@ async fn story(base: &str, spec: &DemoSpec, backend: &str) {
     let prefix: String = c7.name.chars().take(1).collect();
     let (_, v) = get(&format!("{base}/api/v1/customers?q={prefix}&limit=200")).await;
     let items = v["items"].as_array().unwrap();
-    assert!(items.iter().any(|c| c["external_id"] == c7.external_id.as_str()));
-    assert!(items.iter().all(|c| c["name"].as_str().unwrap().starts_with(&prefix)));
+    assert!(items
+        .iter()
+        .any(|c| c["external_id"] == c7.external_id.as_str()));
+    assert!(items
+        .iter()
+        .all(|c| c["name"].as_str().unwrap().starts_with(&prefix)));
     let last4 = &c7.phone.as_deref().unwrap()[7..];
     let (_, v) = get(&format!("{base}/api/v1/customers?q={last4}")).await;
-    assert!(v["items"].as_array().unwrap().iter().any(|c| c["external_id"] == c7.external_id.as_str()));
+    assert!(v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["external_id"] == c7.external_id.as_str()));
 
     // The 360 view by customer number: holdings add up to the totals.
     let (s, v) = get(&format!("{base}/api/v1/customers/{}", c7.external_id)).await;
     assert_eq!(s, 200);
     assert_eq!(v["customer"]["name"], c7.name.as_str());
     let holdings = demo::holdings(spec, 6);
-    let sum: i64 = v["totals"].as_array().unwrap().iter().map(|t| t["total"].as_i64().unwrap()).sum();
+    let sum: i64 = v["totals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["total"].as_i64().unwrap())
+        .sum();
     assert_eq!(sum, holdings.iter().map(|h| h.balance.0).sum::<i64>());
     assert!(v["recent_transactions"].as_array().unwrap().len() <= 5);
 
     // Errors are JSON with a code and a message.
     let (s, v) = get(&format!("{base}/api/v1/customers/C999999999")).await;
     assert_eq!((s, v["error"]["code"].as_str()), (404, Some("not_found")));
-    assert!(v["error"]["message"].as_str().unwrap().contains("C999999999"));
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("C999999999"));
     let (s, v) = get(&format!("{base}/api/v1/customers?limit=5000")).await;
     assert_eq!(s, 400);
     assert!(v["error"]["message"].as_str().unwrap().contains("1 to 200"));
@@ -117,7 +144,13 @@ async fn story(base: &str, spec: &DemoSpec, backend: &str) {
     assert_eq!((s, v["risk_level"].as_str()), (200, Some("R3")));
 
     let (_, v) = get(&format!("{base}/api/openapi.json")).await;
-    for p in ["/api/v1/customers", "/api/v1/customers/{id}", "/api/v1/products", "/api/v1/import/{kind}", "/healthz"] {
+    for p in [
+        "/api/v1/customers",
+        "/api/v1/customers/{id}",
+        "/api/v1/products",
+        "/api/v1/import/{kind}",
+        "/healthz",
+    ] {
         assert!(v["paths"].get(p).is_some(), "OpenAPI documents {p}");
     }
 
@@ -141,17 +174,34 @@ async fn story(base: &str, spec: &DemoSpec, backend: &str) {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let csv = client.get(format!("{base}/api/v1/export/staff")).send().await.unwrap().text().await.unwrap();
+    let csv = client
+        .get(format!("{base}/api/v1/export/staff"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(csv.starts_with("external_id,name,role,branch\n"));
     assert!(csv.contains("S9001,新员工,customer_manager,"));
 }
 
 /// Registry → active model → scoring over HTTP, with the reasons.
 async fn models(base: &str, store: &kehu_store::Store) {
-    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/germancredit.csv");
-    assert!(data.exists(), "{} is missing (the shared datasets sit beside the repository)", data.display());
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/datasets/germancredit.csv");
+    assert!(
+        data.exists(),
+        "{} is missing (the shared datasets sit beside the repository)",
+        data.display()
+    );
     let ds = kehu_scorecard::Dataset::from_csv(&data, "creditability", "bad").unwrap();
-    let model = kehu_scorecard::train(&ds, &kehu_scorecard::TrainConfig::default(), &mut |_: &str| {}).unwrap();
+    let model = kehu_scorecard::train(
+        &ds,
+        &kehu_scorecard::TrainConfig::default(),
+        &mut |_: &str| {},
+    )
+    .unwrap();
     let json = serde_json::to_string(&model).unwrap();
     let new = |report| kehu_store::NewModel {
         purpose: "credit_grade",
@@ -165,29 +215,76 @@ async fn models(base: &str, store: &kehu_store::Store) {
     let record = serde_json::json!({"status_of_existing_checking_account": "no checking account",
         "duration_in_month": 12, "credit_amount": 2096, "age_in_years": 49, "purpose": "education"});
     // Nothing active yet: 404.
-    let r = client.post(format!("{base}/api/v1/models/credit_grade/score")).json(&record).send().await.unwrap();
+    let r = client
+        .post(format!("{base}/api/v1/models/credit_grade/score"))
+        .json(&record)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 404);
-    assert_eq!(store.register_model(&new(Some("<html>v1</html>")), false, chrono::Utc::now()).await.unwrap(), 1);
-    assert_eq!(store.register_model(&new(Some("<html>v2</html>")), true, chrono::Utc::now()).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .register_model(&new(Some("<html>v1</html>")), false, chrono::Utc::now())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .register_model(&new(Some("<html>v2</html>")), true, chrono::Utc::now())
+            .await
+            .unwrap(),
+        2
+    );
     assert!(!store.activate_model("credit_grade", 9).await.unwrap());
 
     let (_, v) = get(&format!("{base}/api/v1/models?purpose=credit_grade")).await;
-    let listed: Vec<(i64, bool)> = v.as_array().unwrap().iter().map(|m| (m["version"].as_i64().unwrap(), m["active"].as_bool().unwrap())).collect();
+    let listed: Vec<(i64, bool)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["version"].as_i64().unwrap(),
+                m["active"].as_bool().unwrap(),
+            )
+        })
+        .collect();
     assert_eq!(listed, [(2, true), (1, false)]);
-    let html = client.get(format!("{base}/api/v1/models/credit_grade/report")).send().await.unwrap().text().await.unwrap();
+    let html = client
+        .get(format!("{base}/api/v1/models/credit_grade/report"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(html, "<html>v2</html>");
 
-    let r = client.post(format!("{base}/api/v1/models/credit_grade/score")).json(&record).send().await.unwrap();
+    let r = client
+        .post(format!("{base}/api/v1/models/credit_grade/score"))
+        .json(&record)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["version"], 2);
     let sc = &v["scores"][0];
     let mut row = std::collections::HashMap::new();
     for (k, val) in record.as_object().unwrap() {
-        row.insert(k.clone(), val.as_str().map(str::to_string).unwrap_or_else(|| val.to_string()));
+        row.insert(
+            k.clone(),
+            val.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| val.to_string()),
+        );
     }
     let expected = model.score_row(&row).unwrap();
-    assert!((sc["score"].as_f64().unwrap() - expected.total).abs() < 1e-9, "{sc}");
+    assert!(
+        (sc["score"].as_f64().unwrap() - expected.total).abs() < 1e-9,
+        "{sc}"
+    );
     assert!((sc["p_event"].as_f64().unwrap() - expected.p_event).abs() < 1e-12);
     let reasons = sc["reasons"].as_array().unwrap();
     assert_eq!(reasons.len(), model.variables.len());
@@ -196,9 +293,22 @@ async fn models(base: &str, store: &kehu_store::Store) {
 
     // Activating version 1 switches scoring to it.
     assert!(store.activate_model("credit_grade", 1).await.unwrap());
-    let r = client.post(format!("{base}/api/v1/models/credit_grade/score")).json(&serde_json::json!([record, record])).send().await.unwrap();
+    let r = client
+        .post(format!("{base}/api/v1/models/credit_grade/score"))
+        .json(&serde_json::json!([record, record]))
+        .send()
+        .await
+        .unwrap();
     let v: Value = r.json().await.unwrap();
-    assert_eq!((v["version"].as_i64(), v["scores"].as_array().unwrap().len()), (Some(1), 2));
-    let r = client.post(format!("{base}/api/v1/models/credit_grade/score")).json(&serde_json::json!({"duration_in_month": [1]})).send().await.unwrap();
+    assert_eq!(
+        (v["version"].as_i64(), v["scores"].as_array().unwrap().len()),
+        (Some(1), 2)
+    );
+    let r = client
+        .post(format!("{base}/api/v1/models/credit_grade/score"))
+        .json(&serde_json::json!({"duration_in_month": [1]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 400);
 }

@@ -4,8 +4,8 @@
 //! PostgreSQL). Domain rules live in `kehu-domain`; this crate only stores and fetches.
 
 pub mod load;
-mod read;
 pub mod models;
+mod read;
 mod rows;
 mod sqlite_bulk;
 pub mod testing;
@@ -15,7 +15,9 @@ pub use models::{ModelInfo, NewModel};
 pub use read::*;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -31,7 +33,11 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
     #[error("stored data is not valid: table {table}, column {column}, value {value:?}")]
-    Corrupt { table: &'static str, column: &'static str, value: String },
+    Corrupt {
+        table: &'static str,
+        column: &'static str,
+        value: String,
+    },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -71,7 +77,11 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { max_connections: 8, sqlite_cache_kib: 65_536, connect_timeout: Duration::from_secs(5) }
+        StoreOptions {
+            max_connections: 8,
+            sqlite_cache_kib: 65_536,
+            connect_timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -84,10 +94,18 @@ impl Store {
     /// Opens (creating if needed) and migrates the database at `url`.
     pub async fn open(url: &str, opts: &StoreOptions) -> Result<Store> {
         let shown = redact_url(url);
-        let connect_err = |e: sqlx::Error| StoreError::Connect { url: shown.clone(), reason: e.to_string() };
+        let connect_err = |e: sqlx::Error| StoreError::Connect {
+            url: shown.clone(),
+            reason: e.to_string(),
+        };
         let backend = if url.starts_with("sqlite:") {
-            let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-            if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            let path = url
+                .trim_start_matches("sqlite://")
+                .trim_start_matches("sqlite:");
+            if let Some(parent) = Path::new(path)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
                 std::fs::create_dir_all(parent).map_err(|e| StoreError::Connect {
                     url: shown.clone(),
                     reason: format!("cannot create directory {}: {e}", parent.display()),
@@ -123,7 +141,10 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl { url: shown });
         };
-        Ok(Store { backend, url: shown })
+        Ok(Store {
+            backend,
+            url: shown,
+        })
     }
 
     /// `sqlite` or `postgres`.
@@ -151,7 +172,9 @@ impl Store {
 
 /// Hides the password in a database URL: `postgres://kehu:***@db:5432/kehu`.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
     let (authority, path) = match rest.find('/') {
         Some(i) => rest.split_at(i),
         None => (rest, ""),
@@ -170,8 +193,17 @@ pub fn redact_url(url: &str) -> String {
 mod tests {
     #[test]
     fn passwords_are_hidden() {
-        assert_eq!(super::redact_url("postgres://kehu:s3cret@db:5432/kehu"), "postgres://kehu:***@db:5432/kehu");
-        assert_eq!(super::redact_url("postgres://db/kehu"), "postgres://db/kehu");
-        assert_eq!(super::redact_url("sqlite:///tmp/k.db"), "sqlite:///tmp/k.db");
+        assert_eq!(
+            super::redact_url("postgres://kehu:s3cret@db:5432/kehu"),
+            "postgres://kehu:***@db:5432/kehu"
+        );
+        assert_eq!(
+            super::redact_url("postgres://db/kehu"),
+            "postgres://db/kehu"
+        );
+        assert_eq!(
+            super::redact_url("sqlite:///tmp/k.db"),
+            "sqlite:///tmp/k.db"
+        );
     }
 }

@@ -29,9 +29,15 @@ impl SkipReason {
     }
     pub fn message(&self) -> String {
         match self {
-            SkipReason::DuplicateInFile => "an external id not used earlier in the same file (duplicate)".into(),
-            SkipReason::UnknownCustomer(c) => format!("a known customer id (no customer {c:?}; import customers first)"),
-            SkipReason::UnknownProduct(p) => format!("a known product code (no product {p:?}; import products first)"),
+            SkipReason::DuplicateInFile => {
+                "an external id not used earlier in the same file (duplicate)".into()
+            }
+            SkipReason::UnknownCustomer(c) => {
+                format!("a known customer id (no customer {c:?}; import customers first)")
+            }
+            SkipReason::UnknownProduct(p) => {
+                format!("a known product code (no product {p:?}; import products first)")
+            }
         }
     }
 }
@@ -152,19 +158,42 @@ pub struct LoadCounts {
 impl Store {
     /// Starts a load of `kind` from `source` (a file name or `api`/`demo`). The run is
     /// recorded in `import_runs` whatever its outcome.
-    pub async fn begin_load(&self, kind: EntityKind, source: &str, now: DateTime<Utc>) -> Result<Load> {
-        let sql = "INSERT INTO import_runs (kind, source, started_at) VALUES ($1, $2, $3) RETURNING id";
+    pub async fn begin_load(
+        &self,
+        kind: EntityKind,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Load> {
+        let sql =
+            "INSERT INTO import_runs (kind, source, started_at) VALUES ($1, $2, $3) RETURNING id";
         let (run_id, tx) = match &self.backend {
             Backend::Sqlite(p) => {
-                let id: i64 = sqlx::query_scalar(sql).bind(kind.name()).bind(source).bind(now).fetch_one(p).await?;
+                let id: i64 = sqlx::query_scalar(sql)
+                    .bind(kind.name())
+                    .bind(source)
+                    .bind(now)
+                    .fetch_one(p)
+                    .await?;
                 (id, Tx::Sqlite(p.begin().await?))
             }
             Backend::Postgres(p) => {
-                let id: i64 = sqlx::query_scalar(sql).bind(kind.name()).bind(source).bind(now).fetch_one(p).await?;
+                let id: i64 = sqlx::query_scalar(sql)
+                    .bind(kind.name())
+                    .bind(source)
+                    .bind(now)
+                    .fetch_one(p)
+                    .await?;
                 (id, Tx::Postgres(p.begin().await?))
             }
         };
-        let mut load = Load { tx, run_id, kind, now, store: self.clone(), deferred: Vec::new() };
+        let mut load = Load {
+            tx,
+            run_id,
+            kind,
+            now,
+            store: self.clone(),
+            deferred: Vec::new(),
+        };
         load.defer_indexes().await?;
         Ok(load)
     }
@@ -234,7 +263,10 @@ impl Load {
             if seen.insert(r.external_id()) {
                 keep.push(i);
             } else {
-                skips.push(Skip { index: i, reason: SkipReason::DuplicateInFile });
+                skips.push(Skip {
+                    index: i,
+                    reason: SkipReason::DuplicateInFile,
+                });
             }
         }
         let written = if keep.len() == rows.len() {
@@ -244,16 +276,30 @@ impl Load {
             self.write_rows(R::batch(&kept)).await?
         };
         if let Some(written) = written {
-            let missing: Vec<usize> = keep.iter().copied().filter(|&i| !written.contains(rows[i].external_id())).collect();
-            let custs: Vec<&str> = missing.iter().filter_map(|&i| rows[i].customer_ref()).collect();
-            let prods: Vec<&str> = missing.iter().filter_map(|&i| rows[i].product_ref()).collect();
+            let missing: Vec<usize> = keep
+                .iter()
+                .copied()
+                .filter(|&i| !written.contains(rows[i].external_id()))
+                .collect();
+            let custs: Vec<&str> = missing
+                .iter()
+                .filter_map(|&i| rows[i].customer_ref())
+                .collect();
+            let prods: Vec<&str> = missing
+                .iter()
+                .filter_map(|&i| rows[i].product_ref())
+                .collect();
             let known_c = self.existing("customers", "external_id", &custs).await?;
             let known_p = self.existing("products", "code", &prods).await?;
             for i in missing {
                 let r = &rows[i];
                 let reason = match (r.customer_ref(), r.product_ref()) {
-                    (Some(c), _) if !known_c.contains(c) => SkipReason::UnknownCustomer(c.to_string()),
-                    (_, Some(p)) if !known_p.contains(p) => SkipReason::UnknownProduct(p.to_string()),
+                    (Some(c), _) if !known_c.contains(c) => {
+                        SkipReason::UnknownCustomer(c.to_string())
+                    }
+                    (_, Some(p)) if !known_p.contains(p) => {
+                        SkipReason::UnknownProduct(p.to_string())
+                    }
                     _ => SkipReason::DuplicateInFile,
                 };
                 skips.push(Skip { index: i, reason });
@@ -270,7 +316,10 @@ impl Load {
                 continue;
             }
             let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!("SELECT {col} FROM {table} WHERE {col} IN ({})", ph.join(","));
+            let sql = format!(
+                "SELECT {col} FROM {table} WHERE {col} IN ({})",
+                ph.join(",")
+            );
             let found: Vec<String> = match &mut self.tx {
                 Tx::Sqlite(tx) => {
                     let mut q = sqlx::query_scalar(&sql);
@@ -308,17 +357,32 @@ impl Load {
                 if flags.iter().all(|w| *w) {
                     return Ok(None);
                 }
-                Ok(Some(batch.keys().zip(flags).filter(|(_, w)| *w).map(|(k, _)| k.to_string()).collect()))
+                Ok(Some(
+                    batch
+                        .keys()
+                        .zip(flags)
+                        .filter(|(_, w)| *w)
+                        .map(|(k, _)| k.to_string())
+                        .collect(),
+                ))
             }
             Tx::Postgres(tx) => {
-                sqlx::query("SAVEPOINT kehu_batch").execute(&mut **tx).await?;
+                sqlx::query("SAVEPOINT kehu_batch")
+                    .execute(&mut **tx)
+                    .await?;
                 let (affected, _) = postgres::write(tx, run, now, batch, false).await?;
                 if affected == n {
-                    sqlx::query("RELEASE SAVEPOINT kehu_batch").execute(&mut **tx).await?;
+                    sqlx::query("RELEASE SAVEPOINT kehu_batch")
+                        .execute(&mut **tx)
+                        .await?;
                     return Ok(None);
                 }
-                sqlx::query("ROLLBACK TO SAVEPOINT kehu_batch").execute(&mut **tx).await?;
-                sqlx::query("RELEASE SAVEPOINT kehu_batch").execute(&mut **tx).await?;
+                sqlx::query("ROLLBACK TO SAVEPOINT kehu_batch")
+                    .execute(&mut **tx)
+                    .await?;
+                sqlx::query("RELEASE SAVEPOINT kehu_batch")
+                    .execute(&mut **tx)
+                    .await?;
                 let (_, keys) = postgres::write(tx, run, now, batch, true).await?;
                 Ok(Some(keys.into_iter().collect()))
             }
@@ -375,7 +439,10 @@ macro_rules! run_chunk {
 }
 
 fn last4(phone: &Option<String>) -> Option<&str> {
-    phone.as_deref().filter(|p| p.len() >= 4).map(|p| &p[p.len() - 4..])
+    phone
+        .as_deref()
+        .filter(|p| p.len() >= 4)
+        .map(|p| &p[p.len() - 4..])
 }
 
 mod postgres {
@@ -415,24 +482,36 @@ mod postgres {
                          WHERE customers.import_run <> excluded.import_run {ret} external_id"
                     );
                     let q = sqlx::query(&sql)
-                    .bind(c.iter().map(|r| r.external_id.as_str()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.name.as_str()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.gender.code()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.birth_date).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.phone.as_deref()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| last4(&r.phone)).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.id_number.as_deref()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.income_band.map(|b| b.code())).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.occupation.as_deref()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.branch.as_deref()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.manager_id.as_deref()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.vip_tier.code()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.consent_sms).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.consent_push).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.consent_call).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.personalization).collect::<Vec<_>>())
-                    .bind(run)
-                    .bind(now);
+                        .bind(c.iter().map(|r| r.external_id.as_str()).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.name.as_str()).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.gender.code()).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.birth_date).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.phone.as_deref()).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| last4(&r.phone)).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.id_number.as_deref()).collect::<Vec<_>>())
+                        .bind(
+                            c.iter()
+                                .map(|r| r.income_band.map(|b| b.code()))
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(
+                            c.iter()
+                                .map(|r| r.occupation.as_deref())
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(c.iter().map(|r| r.branch.as_deref()).collect::<Vec<_>>())
+                        .bind(
+                            c.iter()
+                                .map(|r| r.manager_id.as_deref())
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(c.iter().map(|r| r.vip_tier.code()).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.consent_sms).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.consent_push).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.consent_call).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.personalization).collect::<Vec<_>>())
+                        .bind(run)
+                        .bind(now);
                     run_chunk!(q, tx, returning, keys, affected);
                 }
             }
@@ -446,12 +525,12 @@ mod postgres {
                          WHERE staff.import_run <> excluded.import_run {ret} external_id"
                     );
                     let q = sqlx::query(&sql)
-                    .bind(c.iter().map(|r| r.external_id.as_str()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.name.as_str()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.role.code()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.branch.as_deref()).collect::<Vec<_>>())
-                    .bind(run)
-                    .bind(now);
+                        .bind(c.iter().map(|r| r.external_id.as_str()).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.name.as_str()).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.role.code()).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.branch.as_deref()).collect::<Vec<_>>())
+                        .bind(run)
+                        .bind(now);
                     run_chunk!(q, tx, returning, keys, affected);
                 }
             }
@@ -470,18 +549,26 @@ mod postgres {
                          WHERE products.import_run <> excluded.import_run {ret} code"
                     );
                     let q = sqlx::query(&sql)
-                    .bind(c.iter().map(|r| r.code.as_str()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.name.as_str()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.kind.code()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.risk_level.code()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.min_purchase.0).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.term_days.map(i64::from)).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.expected_yield.map(|b| i64::from(b.0))).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.sale_start).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.sale_end).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.repeatable).collect::<Vec<_>>())
-                    .bind(run)
-                    .bind(now);
+                        .bind(c.iter().map(|r| r.code.as_str()).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.name.as_str()).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.kind.code()).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.risk_level.code()).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.min_purchase.0).collect::<Vec<_>>())
+                        .bind(
+                            c.iter()
+                                .map(|r| r.term_days.map(i64::from))
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(
+                            c.iter()
+                                .map(|r| r.expected_yield.map(|b| i64::from(b.0)))
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(c.iter().map(|r| r.sale_start).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.sale_end).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.repeatable).collect::<Vec<_>>())
+                        .bind(run)
+                        .bind(now);
                     run_chunk!(q, tx, returning, keys, affected);
                 }
             }
@@ -502,15 +589,19 @@ mod postgres {
                          WHERE holdings.import_run <> excluded.import_run {ret} external_id"
                     );
                     let q = sqlx::query(&sql)
-                    .bind(c.iter().map(|r| r.external_id.as_str()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.customer_id.as_str()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.product_code.as_deref()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.asset_class.code()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.balance.0).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.opened_on).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.as_of).collect::<Vec<_>>())
-                    .bind(run)
-                    .bind(now);
+                        .bind(c.iter().map(|r| r.external_id.as_str()).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.customer_id.as_str()).collect::<Vec<_>>())
+                        .bind(
+                            c.iter()
+                                .map(|r| r.product_code.as_deref())
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(c.iter().map(|r| r.asset_class.code()).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.balance.0).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.opened_on).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.as_of).collect::<Vec<_>>())
+                        .bind(run)
+                        .bind(now);
                     run_chunk!(q, tx, returning, keys, affected);
                 }
             }
@@ -531,16 +622,24 @@ mod postgres {
                          WHERE transactions.import_run <> excluded.import_run {ret} external_id"
                     );
                     let q = sqlx::query(&sql)
-                    .bind(c.iter().map(|r| r.external_id.as_str()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.customer_id.as_str()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.amount.0).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.direction.code()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.category.code()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.channel.code()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.occurred_at).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.product_code.as_deref()).collect::<Vec<_>>())
-                    .bind(c.iter().map(|r| r.description.as_deref()).collect::<Vec<_>>())
-                    .bind(run);
+                        .bind(c.iter().map(|r| r.external_id.as_str()).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.customer_id.as_str()).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.amount.0).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.direction.code()).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.category.code()).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.channel.code()).collect::<Vec<_>>())
+                        .bind(c.iter().map(|r| r.occurred_at).collect::<Vec<_>>())
+                        .bind(
+                            c.iter()
+                                .map(|r| r.product_code.as_deref())
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(
+                            c.iter()
+                                .map(|r| r.description.as_deref())
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(run);
                     run_chunk!(q, tx, returning, keys, affected);
                 }
             }

@@ -36,7 +36,9 @@ pub struct NewModel<'a> {
 pub fn valid_purpose(p: &str) -> bool {
     !p.is_empty()
         && p.len() <= 64
-        && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.' | ':'))
+        && p.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.' | ':')
+        })
 }
 
 fn info(r: &impl RowExt) -> Result<ModelInfo> {
@@ -47,8 +49,11 @@ fn info(r: &impl RowExt) -> Result<ModelInfo> {
         name: r.s("name")?,
         description: r.s("description")?,
         created_at: r.t("created_at")?,
-        metrics: serde_json::from_str(&metrics)
-            .map_err(|_| StoreError::Corrupt { table: "models", column: "metrics", value: metrics })?,
+        metrics: serde_json::from_str(&metrics).map_err(|_| StoreError::Corrupt {
+            table: "models",
+            column: "metrics",
+            value: metrics,
+        })?,
         active: r.b("active")?,
     })
 }
@@ -58,7 +63,12 @@ const INFO_COLS: &str = "purpose, version, name, description, created_at, metric
 impl Store {
     /// Registers a new version (the next number for its purpose); returns it. With
     /// `activate`, it becomes the active version at once.
-    pub async fn register_model(&self, m: &NewModel<'_>, activate: bool, now: DateTime<Utc>) -> Result<i64> {
+    pub async fn register_model(
+        &self,
+        m: &NewModel<'_>,
+        activate: bool,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
         let metrics = m.metrics.to_string();
         let insert = "INSERT INTO models (purpose, version, name, description, created_at, metrics, model, report) \
              VALUES ($1, (SELECT COALESCE(MAX(version), 0) + 1 FROM models WHERE purpose = $1), $2, $3, $4, $5, $6, $7) \
@@ -130,7 +140,11 @@ impl Store {
     }
 
     /// The HTML report of a version (the active one when `version` is none).
-    pub async fn model_report(&self, purpose: &str, version: Option<i64>) -> Result<Option<String>> {
+    pub async fn model_report(
+        &self,
+        purpose: &str,
+        version: Option<i64>,
+    ) -> Result<Option<String>> {
         let sql = "SELECT report FROM models WHERE purpose = $1 AND (($2 IS NULL AND active) OR version = $2)";
         with_pool!(self, p => {
             let r: Option<Option<String>> = sqlx::query_scalar(sql).bind(purpose).bind(version).fetch_optional(p).await?;

@@ -61,7 +61,8 @@ pub struct ProductRow {
     pub product: Product,
 }
 
-const CUSTOMER_COLS: &str = "id, external_id, name, gender, birth_date, phone, id_number, income_band, occupation, \
+const CUSTOMER_COLS: &str =
+    "id, external_id, name, gender, birth_date, phone, id_number, income_band, occupation, \
     branch, manager_id, vip_tier, consent_sms, consent_push, consent_call, personalization";
 const HOLDING_SELECT: &str = "SELECT h.id, h.external_id, c.external_id AS customer_ext, p.code AS product_code, \
     p.name AS product_name, h.asset_class, h.balance_fen, h.opened_on, h.as_of \
@@ -134,8 +135,11 @@ impl Store {
 
     pub async fn customer_360(&self, id: i64, recent: i64) -> Result<Option<Customer360>> {
         let csql = format!("SELECT {CUSTOMER_COLS} FROM customers WHERE id = $1");
-        let hsql = format!("{HOLDING_SELECT} WHERE h.customer_id = $1 ORDER BY h.asset_class, h.id");
-        let tsql = format!("{TXN_SELECT} WHERE t.customer_id = $1 ORDER BY t.occurred_at DESC, t.id DESC LIMIT $2");
+        let hsql =
+            format!("{HOLDING_SELECT} WHERE h.customer_id = $1 ORDER BY h.asset_class, h.id");
+        let tsql = format!(
+            "{TXN_SELECT} WHERE t.customer_id = $1 ORDER BY t.occurred_at DESC, t.id DESC LIMIT $2"
+        );
         with_pool!(self, p => {
             let Some(row) = sqlx::query(&csql).bind(id).fetch_optional(p).await? else { return Ok(None) };
             let customer = rows::customer(&row)?;
@@ -184,14 +188,27 @@ impl Store {
 
     /// Rows of a kind in id order after `after`, as the values of their import format.
     /// Returns the last id of the page with the rows.
-    pub async fn export_page(&self, kind: EntityKind, after: i64, limit: i64) -> Result<(i64, Vec<Vec<String>>)> {
+    pub async fn export_page(
+        &self,
+        kind: EntityKind,
+        after: i64,
+        limit: i64,
+    ) -> Result<(i64, Vec<Vec<String>>)> {
         use kehu_domain::ingest::Record;
         let sql = match kind {
-            EntityKind::Customers => format!("SELECT {CUSTOMER_COLS} FROM customers WHERE id > $1 ORDER BY id LIMIT $2"),
+            EntityKind::Customers => {
+                format!("SELECT {CUSTOMER_COLS} FROM customers WHERE id > $1 ORDER BY id LIMIT $2")
+            }
             EntityKind::Staff => "SELECT * FROM staff WHERE id > $1 ORDER BY id LIMIT $2".into(),
-            EntityKind::Products => "SELECT * FROM products WHERE id > $1 ORDER BY id LIMIT $2".into(),
-            EntityKind::Holdings => format!("{HOLDING_SELECT} WHERE h.id > $1 ORDER BY h.id LIMIT $2"),
-            EntityKind::Transactions => format!("{TXN_SELECT} WHERE t.id > $1 ORDER BY t.id LIMIT $2"),
+            EntityKind::Products => {
+                "SELECT * FROM products WHERE id > $1 ORDER BY id LIMIT $2".into()
+            }
+            EntityKind::Holdings => {
+                format!("{HOLDING_SELECT} WHERE h.id > $1 ORDER BY h.id LIMIT $2")
+            }
+            EntityKind::Transactions => {
+                format!("{TXN_SELECT} WHERE t.id > $1 ORDER BY t.id LIMIT $2")
+            }
         };
         with_pool!(self, p => {
             let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(p).await?;

@@ -52,7 +52,9 @@ impl Drop for Stmt {
 
 fn error(db: *mut ffi::sqlite3, what: &str) -> StoreError {
     // SAFETY: `db` is a valid open connection; errmsg returns a NUL-terminated string it owns.
-    let msg = unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db)) }.to_string_lossy().into_owned();
+    let msg = unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db)) }
+        .to_string_lossy()
+        .into_owned();
     StoreError::Db(sqlx::Error::Protocol(format!("{what}: {msg}")))
 }
 
@@ -61,7 +63,13 @@ impl Stmt {
         let mut st = ptr::null_mut();
         // SAFETY: valid connection, SQL pointer and length; `st` receives the statement.
         let rc = unsafe {
-            ffi::sqlite3_prepare_v2(db, sql.as_ptr() as *const c_char, sql.len() as c_int, &mut st, ptr::null_mut())
+            ffi::sqlite3_prepare_v2(
+                db,
+                sql.as_ptr() as *const c_char,
+                sql.len() as c_int,
+                &mut st,
+                ptr::null_mut(),
+            )
         };
         if rc != ffi::SQLITE_OK {
             return Err(error(db, "preparing the bulk statement"));
@@ -163,7 +171,11 @@ pub(crate) async fn write(
             let st = Stmt::prepare(db, CUSTOMERS)?;
             for c in rows {
                 let birth = date(c.birth_date);
-                let last4 = c.phone.as_deref().filter(|p| p.len() >= 4).map(|p| &p[p.len() - 4..]);
+                let last4 = c
+                    .phone
+                    .as_deref()
+                    .filter(|p| p.len() >= 4)
+                    .map(|p| &p[p.len() - 4..]);
                 out.push(st.row(&[
                     V::Text(&c.external_id),
                     V::Text(&c.name),

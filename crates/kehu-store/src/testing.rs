@@ -5,7 +5,6 @@
 use crate::{Store, StoreOptions};
 use sqlx::Connection;
 
-
 /// A store under test and what keeps it alive.
 pub struct TestStore {
     pub store: Store,
@@ -27,30 +26,59 @@ pub mod tempfile_dir {
 fn unique() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{}_{}_{}", std::process::id(), t % 1_000_000_000, N.fetch_add(1, Ordering::Relaxed))
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        t % 1_000_000_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 pub async fn sqlite() -> TestStore {
     let dir = std::env::temp_dir().join(format!("kehu-test-{}", unique()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let store = Store::open(&Store::sqlite_url_for_dir(&dir), &StoreOptions::default()).await.expect("open sqlite");
-    TestStore { store, name: "sqlite", dir: Some(tempfile_dir::Dir(dir)) }
+    let store = Store::open(&Store::sqlite_url_for_dir(&dir), &StoreOptions::default())
+        .await
+        .expect("open sqlite");
+    TestStore {
+        store,
+        name: "sqlite",
+        dir: Some(tempfile_dir::Dir(dir)),
+    }
 }
 
 /// A fresh PostgreSQL database, if `KEHU_TEST_DATABASE_URL` is set.
 pub async fn postgres() -> Option<TestStore> {
-    let base = std::env::var("KEHU_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
+    let base = std::env::var("KEHU_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())?;
     let db = format!("kehu_test_{}", unique());
-    let mut admin = sqlx::PgConnection::connect(&base).await.expect("connect to KEHU_TEST_DATABASE_URL");
-    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut admin).await.expect("create test database");
+    let mut admin = sqlx::PgConnection::connect(&base)
+        .await
+        .expect("connect to KEHU_TEST_DATABASE_URL");
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
     admin.close().await.ok();
     let url = match base.rfind('/') {
-        Some(i) if base[..i].contains("://") && i > base.find("://").unwrap() + 2 => format!("{}/{db}", &base[..i]),
+        Some(i) if base[..i].contains("://") && i > base.find("://").unwrap() + 2 => {
+            format!("{}/{db}", &base[..i])
+        }
         _ => format!("{base}/{db}"),
     };
-    let store = Store::open(&url, &StoreOptions::default()).await.expect("open postgres");
-    Some(TestStore { store, name: "postgres", dir: None })
+    let store = Store::open(&url, &StoreOptions::default())
+        .await
+        .expect("open postgres");
+    Some(TestStore {
+        store,
+        name: "postgres",
+        dir: None,
+    })
 }
 
 /// Every backend this run can test.
@@ -61,4 +89,3 @@ pub async fn all() -> Vec<TestStore> {
     }
     v
 }
-

@@ -81,14 +81,25 @@ async fn load_all<R: kehu_store::LoadRecord>(store: &Store, rows: &[R]) -> Vec<k
 }
 
 async fn count(store: &Store, kind: EntityKind) -> i64 {
-    store.counts().await.unwrap().into_iter().find(|(k, _)| *k == kind).unwrap().1
+    store
+        .counts()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| *k == kind)
+        .unwrap()
+        .1
 }
 
 #[tokio::test]
 async fn store_story_on_every_backend() {
     let stores = testing::all().await;
     if std::env::var("KEHU_TEST_DATABASE_URL").is_ok() {
-        assert_eq!(stores.len(), 2, "KEHU_TEST_DATABASE_URL is set, so PostgreSQL must be tested too");
+        assert_eq!(
+            stores.len(),
+            2,
+            "KEHU_TEST_DATABASE_URL is set, so PostgreSQL must be tested too"
+        );
     }
     for t in &stores {
         story(&t.store).await;
@@ -109,13 +120,26 @@ async fn story(s: &Store) {
     )
     .await;
     assert_eq!(skips.len(), 1);
-    assert_eq!((skips[0].index, &skips[0].reason), (2, &SkipReason::DuplicateInFile));
+    assert_eq!(
+        (skips[0].index, &skips[0].reason),
+        (2, &SkipReason::DuplicateInFile)
+    );
     assert_eq!(count(s, EntityKind::Customers).await, 3);
 
     // A duplicate across batches of the same load is refused too.
-    let mut l = s.begin_load(EntityKind::Customers, "test", Utc::now()).await.unwrap();
-    assert!(l.write(&[cust("C4", "赵敏", "13500004444", None)]).await.unwrap().is_empty());
-    let again = l.write(&[cust("C4", "赵敏二", "13500004444", None)]).await.unwrap();
+    let mut l = s
+        .begin_load(EntityKind::Customers, "test", Utc::now())
+        .await
+        .unwrap();
+    assert!(l
+        .write(&[cust("C4", "赵敏", "13500004444", None)])
+        .await
+        .unwrap()
+        .is_empty());
+    let again = l
+        .write(&[cust("C4", "赵敏二", "13500004444", None)])
+        .await
+        .unwrap();
     assert_eq!(again[0].reason, SkipReason::DuplicateInFile);
     // …and a rolled-back load leaves nothing behind.
     l.finish(false, LoadCounts::default()).await.unwrap();
@@ -127,8 +151,24 @@ async fn story(s: &Store) {
     assert!(load_all(s, &[renamed.clone()]).await.is_empty());
     assert_eq!(count(s, EntityKind::Customers).await, 3);
 
-    load_all(s, &[product("WM1", ProductKind::Wealth, RiskLevel::R2), product("FD1", ProductKind::Fund, RiskLevel::R4)]).await;
-    load_all(s, &[Staff { external_id: "S01".into(), name: "周经理".into(), role: Role::CustomerManager, branch: Some("B001".into()) }]).await;
+    load_all(
+        s,
+        &[
+            product("WM1", ProductKind::Wealth, RiskLevel::R2),
+            product("FD1", ProductKind::Fund, RiskLevel::R4),
+        ],
+    )
+    .await;
+    load_all(
+        s,
+        &[Staff {
+            external_id: "S01".into(),
+            name: "周经理".into(),
+            role: Role::CustomerManager,
+            branch: Some("B001".into()),
+        }],
+    )
+    .await;
 
     // Holdings: unknown customer and unknown product are reported, not written.
     let skips = load_all(
@@ -142,12 +182,24 @@ async fn story(s: &Store) {
         ],
     )
     .await;
-    let reasons: Vec<(usize, SkipReason)> = skips.into_iter().map(|k| (k.index, k.reason)).collect();
+    let reasons: Vec<(usize, SkipReason)> =
+        skips.into_iter().map(|k| (k.index, k.reason)).collect();
     assert_eq!(
         reasons,
-        vec![(3, SkipReason::UnknownCustomer("C9".into())), (4, SkipReason::UnknownProduct("NOPE".into()))]
+        vec![
+            (3, SkipReason::UnknownCustomer("C9".into())),
+            (4, SkipReason::UnknownProduct("NOPE".into()))
+        ]
     );
-    let skips = load_all(s, &[txn("T1", "C1", 3_500, 3), txn("T2", "C1", 8_800, 5), txn("T3", "C2", 100, 4)]).await;
+    let skips = load_all(
+        s,
+        &[
+            txn("T1", "C1", 3_500, 3),
+            txn("T2", "C1", 8_800, 5),
+            txn("T3", "C2", 100, 4),
+        ],
+    )
+    .await;
     assert!(skips.is_empty());
 
     // The 360 view: totals by class, net worth, recent transactions newest first.
@@ -157,37 +209,114 @@ async fn story(s: &Store) {
     let v = s.customer_360(id, 10).await.unwrap().unwrap();
     assert_eq!(v.customer.name, "王芳");
     assert_eq!(v.holdings.len(), 3);
-    assert_eq!(v.holdings.iter().find(|h| h.holding.external_id == "A2").unwrap().product_name.as_deref(), Some("产品WM1"));
-    let totals: Vec<(AssetClass, Fen)> = v.totals.iter().map(|t| (t.asset_class, t.total)).collect();
+    assert_eq!(
+        v.holdings
+            .iter()
+            .find(|h| h.holding.external_id == "A2")
+            .unwrap()
+            .product_name
+            .as_deref(),
+        Some("产品WM1")
+    );
+    let totals: Vec<(AssetClass, Fen)> =
+        v.totals.iter().map(|t| (t.asset_class, t.total)).collect();
     assert_eq!(
         totals,
-        vec![(AssetClass::CurrentDeposit, Fen(123_456)), (AssetClass::Wealth, Fen(5_000_000)), (AssetClass::Loan, Fen(2_000_000))]
+        vec![
+            (AssetClass::CurrentDeposit, Fen(123_456)),
+            (AssetClass::Wealth, Fen(5_000_000)),
+            (AssetClass::Loan, Fen(2_000_000))
+        ]
     );
     assert_eq!(v.net_worth, Fen(123_456 + 5_000_000 - 2_000_000));
-    let ids: Vec<&str> = v.recent_transactions.iter().map(|t| t.external_id.as_str()).collect();
+    let ids: Vec<&str> = v
+        .recent_transactions
+        .iter()
+        .map(|t| t.external_id.as_str())
+        .collect();
     assert_eq!(ids, ["T2", "T1"]);
-    assert_eq!(v.recent_transactions[0].occurred_at, Utc.with_ymd_and_hms(2026, 11, 1, 5, 0, 0).unwrap());
+    assert_eq!(
+        v.recent_transactions[0].occurred_at,
+        Utc.with_ymd_and_hms(2026, 11, 1, 5, 0, 0).unwrap()
+    );
 
     // Search: name prefix, phone suffix, external id, manager's book, keyset paging.
-    let search = |text: Option<&str>, manager: Option<&str>, after: Option<i64>, limit: i64| CustomerQuery {
-        text: text.map(Into::into),
-        manager_id: manager.map(Into::into),
-        branch: None,
-        after,
-        limit,
+    let search =
+        |text: Option<&str>, manager: Option<&str>, after: Option<i64>, limit: i64| CustomerQuery {
+            text: text.map(Into::into),
+            manager_id: manager.map(Into::into),
+            branch: None,
+            after,
+            limit,
+        };
+    let names = |rows: Vec<kehu_store::CustomerRow>| {
+        rows.into_iter()
+            .map(|r| r.customer.external_id)
+            .collect::<Vec<_>>()
     };
-    let names = |rows: Vec<kehu_store::CustomerRow>| rows.into_iter().map(|r| r.customer.external_id).collect::<Vec<_>>();
-    assert_eq!(names(s.search_customers(&search(Some("王"), None, None, 10)).await.unwrap()), ["C1", "C2"]);
-    assert_eq!(names(s.search_customers(&search(Some("王晓"), None, None, 10)).await.unwrap()), ["C2"]);
-    assert_eq!(names(s.search_customers(&search(Some("1111"), None, None, 10)).await.unwrap()), ["C1", "C3"]);
-    assert_eq!(names(s.search_customers(&search(Some("C3"), None, None, 10)).await.unwrap()), ["C3"]);
-    assert_eq!(names(s.search_customers(&search(Some("1111"), Some("S01"), None, 10)).await.unwrap()), ["C1", "C3"]);
-    assert_eq!(names(s.search_customers(&search(None, Some("S01"), None, 10)).await.unwrap()), ["C1", "C3"]);
-    let first = s.search_customers(&search(None, None, None, 2)).await.unwrap();
+    assert_eq!(
+        names(
+            s.search_customers(&search(Some("王"), None, None, 10))
+                .await
+                .unwrap()
+        ),
+        ["C1", "C2"]
+    );
+    assert_eq!(
+        names(
+            s.search_customers(&search(Some("王晓"), None, None, 10))
+                .await
+                .unwrap()
+        ),
+        ["C2"]
+    );
+    assert_eq!(
+        names(
+            s.search_customers(&search(Some("1111"), None, None, 10))
+                .await
+                .unwrap()
+        ),
+        ["C1", "C3"]
+    );
+    assert_eq!(
+        names(
+            s.search_customers(&search(Some("C3"), None, None, 10))
+                .await
+                .unwrap()
+        ),
+        ["C3"]
+    );
+    assert_eq!(
+        names(
+            s.search_customers(&search(Some("1111"), Some("S01"), None, 10))
+                .await
+                .unwrap()
+        ),
+        ["C1", "C3"]
+    );
+    assert_eq!(
+        names(
+            s.search_customers(&search(None, Some("S01"), None, 10))
+                .await
+                .unwrap()
+        ),
+        ["C1", "C3"]
+    );
+    let first = s
+        .search_customers(&search(None, None, None, 2))
+        .await
+        .unwrap();
     assert_eq!(first.len(), 2);
-    let rest = s.search_customers(&search(None, None, Some(first[1].id), 2)).await.unwrap();
+    let rest = s
+        .search_customers(&search(None, None, Some(first[1].id), 2))
+        .await
+        .unwrap();
     assert_eq!(names(rest), ["C3"]);
-    assert!(s.search_customers(&search(Some("nobody"), None, None, 10)).await.unwrap().is_empty());
+    assert!(s
+        .search_customers(&search(Some("nobody"), None, None, 10))
+        .await
+        .unwrap()
+        .is_empty());
 
     // Export pages give back the import values, and what was stored is what was loaded.
     let (_, rows) = s.export_page(EntityKind::Customers, 0, 10).await.unwrap();
@@ -196,25 +325,40 @@ async fn story(s: &Store) {
     assert_eq!(c2, &renamed.to_values());
     let (_, hs) = s.export_page(EntityKind::Holdings, 0, 10).await.unwrap();
     let a1 = hs.iter().find(|r| r[0] == "A1").unwrap();
-    assert_eq!(a1, &holding("A1", "C1", None, AssetClass::CurrentDeposit, 1_234_56).to_values());
+    assert_eq!(
+        a1,
+        &holding("A1", "C1", None, AssetClass::CurrentDeposit, 1_234_56).to_values()
+    );
 
     let prods = s.list_products(Some(ProductKind::Fund)).await.unwrap();
     assert_eq!(prods.len(), 1);
-    assert_eq!(prods[0].product, product("FD1", ProductKind::Fund, RiskLevel::R4));
+    assert_eq!(
+        prods[0].product,
+        product("FD1", ProductKind::Fund, RiskLevel::R4)
+    );
     assert!(s.product("nope").await.unwrap().is_none());
 }
 
 #[tokio::test]
 async fn unreachable_database_is_named_with_the_password_hidden() {
-    let err = Store::open("postgres://kehu:s3cret@127.0.0.1:9/kehu", &kehu_store::StoreOptions {
-        connect_timeout: std::time::Duration::from_secs(2),
-        ..Default::default()
-    })
+    let err = Store::open(
+        "postgres://kehu:s3cret@127.0.0.1:9/kehu",
+        &kehu_store::StoreOptions {
+            connect_timeout: std::time::Duration::from_secs(2),
+            ..Default::default()
+        },
+    )
     .await
     .unwrap_err()
     .to_string();
-    assert!(err.contains("postgres://kehu:***@127.0.0.1:9/kehu"), "{err}");
+    assert!(
+        err.contains("postgres://kehu:***@127.0.0.1:9/kehu"),
+        "{err}"
+    );
     assert!(!err.contains("s3cret"), "{err}");
-    let err = Store::open("mysql://x", &Default::default()).await.unwrap_err().to_string();
+    let err = Store::open("mysql://x", &Default::default())
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not supported"), "{err}");
 }

@@ -50,8 +50,14 @@ impl Default for Config {
             utc_offset: "+08:00".into(),
             mask_personal_data: true,
             recent_transactions: 20,
-            import: ImportConfig { max_errors: 100, batch_rows: 2_000 },
-            store: StoreConfig { max_connections: 8, sqlite_cache_kib: 65_536 },
+            import: ImportConfig {
+                max_errors: 100,
+                batch_rows: 2_000,
+            },
+            store: StoreConfig {
+                max_connections: 8,
+                sqlite_cache_kib: 65_536,
+            },
         }
     }
 }
@@ -67,7 +73,9 @@ impl Config {
                 Some(f.to_path_buf())
             }
             None => {
-                let dir = data_dir.map(Path::to_path_buf).unwrap_or_else(|| Config::default().data_dir);
+                let dir = data_dir
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| Config::default().data_dir);
                 Some(dir.join("kehu.toml")).filter(|p| p.exists())
             }
         };
@@ -95,7 +103,8 @@ impl Config {
         let mut cfg: Config = fig.extract().map_err(|e| format!("configuration: {e}"))?;
         if cfg.database_url.as_deref().map_or(true, str::is_empty) {
             if let Some(f) = &cfg.database_url_file {
-                let url = std::fs::read_to_string(f).map_err(|e| format!("database_url_file {}: {e}", f.display()))?;
+                let url = std::fs::read_to_string(f)
+                    .map_err(|e| format!("database_url_file {}: {e}", f.display()))?;
                 cfg.database_url = Some(url.trim().to_string());
             }
         }
@@ -109,9 +118,16 @@ impl Config {
             Some(b'-') => (-1, &s[1..]),
             _ => return Err(format!("utc_offset {s:?}: expected like +08:00")),
         };
-        let (h, m) = rest.split_once(':').ok_or_else(|| format!("utc_offset {s:?}: expected like +08:00"))?;
-        let secs = h.parse::<i32>().ok().zip(m.parse::<i32>().ok()).map(|(h, m)| sign * (h * 3600 + m * 60));
-        secs.and_then(chrono::FixedOffset::east_opt).ok_or_else(|| format!("utc_offset {s:?}: expected like +08:00"))
+        let (h, m) = rest
+            .split_once(':')
+            .ok_or_else(|| format!("utc_offset {s:?}: expected like +08:00"))?;
+        let secs = h
+            .parse::<i32>()
+            .ok()
+            .zip(m.parse::<i32>().ok())
+            .map(|(h, m)| sign * (h * 3600 + m * 60));
+        secs.and_then(chrono::FixedOffset::east_opt)
+            .ok_or_else(|| format!("utc_offset {s:?}: expected like +08:00"))
     }
 
     pub fn database_url(&self) -> String {
@@ -129,7 +145,10 @@ mod tests {
     #[test]
     fn file_then_environment_then_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("k.toml", "listen = \"0.0.0.0:9000\"\n[import]\nmax_errors = 5\nbatch_rows = 10\n")?;
+            jail.create_file(
+                "k.toml",
+                "listen = \"0.0.0.0:9000\"\n[import]\nmax_errors = 5\nbatch_rows = 10\n",
+            )?;
             jail.set_env("KEHU_IMPORT__MAX_ERRORS", "7");
             jail.set_env("KEHU_TEST_DATABASE_URL", "postgres://not-config");
             jail.set_env("KEHU_LOG", "debug");

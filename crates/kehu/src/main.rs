@@ -15,7 +15,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "kehu", version, about = "kehu 客户 — customer operations for banks and power suppliers")]
+#[command(
+    name = "kehu",
+    version,
+    about = "kehu 客户 — customer operations for banks and power suppliers"
+)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -106,11 +110,15 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KEHU_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("KEHU_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match rt.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
@@ -121,7 +129,8 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
-    let mut cfg = Config::load(cli.global.config.as_deref(), cli.global.data_dir.as_deref()).map_err(anyhow::Error::msg)?;
+    let mut cfg = Config::load(cli.global.config.as_deref(), cli.global.data_dir.as_deref())
+        .map_err(anyhow::Error::msg)?;
     if let Some(d) = cli.global.data_dir {
         cfg.data_dir = d;
     }
@@ -133,7 +142,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let ctx = ParseContext { today, offset };
     let ok = std::process::ExitCode::SUCCESS;
 
-    if let Command::Demo { csv_dir: Some(dir), customers, seed, spend_per_month, customers_only } = &cli.command {
+    if let Command::Demo {
+        csv_dir: Some(dir),
+        customers,
+        seed,
+        spend_per_month,
+        customers_only,
+    } = &cli.command
+    {
         let mut spec = DemoSpec::new(*customers, *seed, today);
         spec.spend_per_month = *spend_per_month;
         let sum = kehu_ingest::demo::write_csv(dir, &spec, *customers_only, Some(demo_progress()))
@@ -143,7 +159,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     }
 
     let command = match cli.command {
-        Command::Model(m @ (model_cmd::ModelCommand::List { .. } | model_cmd::ModelCommand::Activate { .. })) => {
+        Command::Model(
+            m @ (model_cmd::ModelCommand::List { .. } | model_cmd::ModelCommand::Activate { .. }),
+        ) => {
             let store = open_store(&cfg).await?;
             model_cmd::registry(&store, Some(m), None).await?;
             return Ok(ok);
@@ -159,19 +177,37 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     };
     let store = open_store(&cfg).await?;
     match command {
-        Command::Serve { listen, demo, demo_customers } => {
+        Command::Serve {
+            listen,
+            demo,
+            demo_customers,
+        } => {
             if demo {
-                let has = store.counts().await?.iter().any(|(k, n)| *k == EntityKind::Customers && *n > 0);
+                let has = store
+                    .counts()
+                    .await?
+                    .iter()
+                    .any(|(k, n)| *k == EntityKind::Customers && *n > 0);
                 if !has {
                     eprintln!("generating a demo bank with {demo_customers} customers (seed 42)…");
-                    let sum = kehu_ingest::demo::load(&store, &DemoSpec::new(demo_customers, 42, today), Some(demo_progress())).await?;
+                    let sum = kehu_ingest::demo::load(
+                        &store,
+                        &DemoSpec::new(demo_customers, 42, today),
+                        Some(demo_progress()),
+                    )
+                    .await?;
                     eprintln!("demo bank ready: {sum:?}");
                 }
             }
             let addr = listen.unwrap_or(cfg.listen.clone());
-            let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+            let listener = tokio::net::TcpListener::bind(&addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
             let local = listener.local_addr()?;
-            eprintln!("kehu is serving on http://{local}  (database: {})", store.url());
+            eprintln!(
+                "kehu is serving on http://{local}  (database: {})",
+                store.url()
+            );
             eprintln!("  try: curl http://{local}/api/v1/customers?limit=5   ·   API description: http://{local}/api/openapi.json");
             let state = kehu_server::AppState::new(
                 store.clone(),
@@ -188,15 +224,28 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             eprintln!("kehu stopped");
             Ok(ok)
         }
-        Command::Import { kind, file, format, encoding, skip_invalid, rejects, max_errors } => {
+        Command::Import {
+            kind,
+            file,
+            format,
+            encoding,
+            skip_invalid,
+            rejects,
+            max_errors,
+        } => {
             let kind = parse_kind(&kind)?;
             let mut opts = kehu_ingest::ImportOptions::new(kind, ctx);
             opts.format = match format.as_deref() {
-                Some(f) => Some(Format::parse(f).with_context(|| format!("--format {f:?}: expected csv or jsonl"))?),
+                Some(f) => Some(
+                    Format::parse(f)
+                        .with_context(|| format!("--format {f:?}: expected csv or jsonl"))?,
+                ),
                 None => None,
             };
             opts.encoding = match encoding.as_deref() {
-                Some(e) => Some(encoding_by_name(e).with_context(|| format!("--encoding {e:?}: expected utf-8, gbk or gb18030"))?),
+                Some(e) => Some(encoding_by_name(e).with_context(|| {
+                    format!("--encoding {e:?}: expected utf-8, gbk or gb18030")
+                })?),
                 None => None,
             };
             opts.skip_invalid = skip_invalid;
@@ -206,8 +255,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let total = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
             let bar = ProgressBar::new(total);
             bar.set_style(
-                ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {wide_bar} {per_sec} eta {eta} {msg}")
-                    .expect("template"),
+                ProgressStyle::with_template(
+                    "{spinner} {bytes}/{total_bytes} {wide_bar} {per_sec} eta {eta} {msg}",
+                )
+                .expect("template"),
             );
             let b = bar.clone();
             opts.progress = Some(Arc::new(move |bytes, rows| {
@@ -222,7 +273,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 eprintln!("{e}");
             }
             if report.rows_rejected as usize > report.errors.len() {
-                eprintln!("… {} more errors not listed", report.rows_rejected as usize - report.errors.len());
+                eprintln!(
+                    "… {} more errors not listed",
+                    report.rows_rejected as usize - report.errors.len()
+                );
             }
             let secs = started.elapsed().as_secs_f64();
             let rate = report.rows_read as f64 / secs.max(1e-9);
@@ -239,7 +293,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     rate,
                     report.rejects_file.as_ref().map(|f| format!("; rejected rows in {f}")).unwrap_or_default()
                 );
-                Ok(if report.rows_rejected > 0 { std::process::ExitCode::from(1) } else { ok })
+                Ok(if report.rows_rejected > 0 {
+                    std::process::ExitCode::from(1)
+                } else {
+                    ok
+                })
             } else {
                 eprintln!(
                     "nothing imported from {}: {} rows read, {} with errors{}; fix them, or pass --skip-invalid to load the valid rows",
@@ -253,26 +311,44 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Export { kind, format, out } => {
             let kind = parse_kind(&kind)?;
-            let format = Format::parse(&format).with_context(|| format!("--format {format:?}: expected csv or jsonl"))?;
+            let format = Format::parse(&format)
+                .with_context(|| format!("--format {format:?}: expected csv or jsonl"))?;
             let n = match out {
                 Some(path) => {
-                    let f = std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+                    let f = std::fs::File::create(&path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
                     kehu_ingest::export::export(&store, kind, format, f).await?
                 }
-                None => kehu_ingest::export::export(&store, kind, format, std::io::stdout().lock()).await?,
+                None => {
+                    kehu_ingest::export::export(&store, kind, format, std::io::stdout().lock())
+                        .await?
+                }
             };
             eprintln!("exported {n} {}", kind.name());
             Ok(ok)
         }
-        Command::Demo { customers, seed, spend_per_month, csv_dir: None, .. } => {
+        Command::Demo {
+            customers,
+            seed,
+            spend_per_month,
+            csv_dir: None,
+            ..
+        } => {
             let mut spec = DemoSpec::new(customers, seed, today);
             spec.spend_per_month = spend_per_month;
             let started = std::time::Instant::now();
             let sum = kehu_ingest::demo::load(&store, &spec, Some(demo_progress())).await?;
-            eprintln!("demo bank generated in {:.1} s: {sum:?} (database: {})", started.elapsed().as_secs_f64(), store.url());
+            eprintln!(
+                "demo bank generated in {:.1} s: {sum:?} (database: {})",
+                started.elapsed().as_secs_f64(),
+                store.url()
+            );
             Ok(ok)
         }
-        Command::Demo { csv_dir: Some(_), .. } | Command::Model(_) => unreachable!("handled above"),
+        Command::Demo {
+            csv_dir: Some(_), ..
+        }
+        | Command::Model(_) => unreachable!("handled above"),
     }
 }
 
@@ -288,13 +364,18 @@ async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
 fn parse_kind(k: &str) -> anyhow::Result<EntityKind> {
     match EntityKind::parse(k) {
         Some(kind) => Ok(kind),
-        None => bail!("unknown kind {k:?}: expected customers, staff, products, holdings or transactions"),
+        None => bail!(
+            "unknown kind {k:?}: expected customers, staff, products, holdings or transactions"
+        ),
     }
 }
 
 fn demo_progress() -> DemoProgress {
     let bar = ProgressBar::new(0);
-    bar.set_style(ProgressStyle::with_template("{msg:>14} {wide_bar} {pos}/{len} customers eta {eta}").expect("template"));
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>14} {wide_bar} {pos}/{len} customers eta {eta}")
+            .expect("template"),
+    );
     Arc::new(move |stage: &str, done, total| {
         bar.set_length(total);
         bar.set_position(done);
@@ -312,7 +393,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

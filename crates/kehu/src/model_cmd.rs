@@ -107,8 +107,21 @@ pub struct Trained {
 /// Runs the commands that need no database; the registry commands come back as `Err(cmd)`.
 pub fn run(cmd: ModelCommand) -> anyhow::Result<Option<Trained>> {
     match cmd {
-        ModelCommand::List { .. } | ModelCommand::Activate { .. } => unreachable!("registry commands run with a store"),
-        ModelCommand::Train { data, target, event, config, out, test, report, register, activate, description } => {
+        ModelCommand::List { .. } | ModelCommand::Activate { .. } => {
+            unreachable!("registry commands run with a store")
+        }
+        ModelCommand::Train {
+            data,
+            target,
+            event,
+            config,
+            out,
+            test,
+            report,
+            register,
+            activate,
+            description,
+        } => {
             if let Some(p) = &register {
                 anyhow::ensure!(
                     kehu_store::models::valid_purpose(p),
@@ -121,7 +134,10 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<Option<Trained>> {
             };
             eprintln!("reading {}", data.display());
             let train_ds = Dataset::from_csv(&data, &target, &event)?;
-            let test_ds = test.as_ref().map(|t| Dataset::from_csv(t, &target, &event)).transpose()?;
+            let test_ds = test
+                .as_ref()
+                .map(|t| Dataset::from_csv(t, &target, &event))
+                .transpose()?;
             let model = train(&train_ds, &cfg, &mut |m: &str| step(m))?;
             model.save(&out)?;
             let mut samples = vec![("train", &train_ds)];
@@ -130,23 +146,38 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<Option<Trained>> {
             }
             let v = validate(&model, &samples)?;
             for s in &v.samples {
-                eprintln!("{}: AUC {:.4}  KS {:.4}  Gini {:.4}  ({} rows)", s.name, s.auc, s.ks, s.gini, s.rows);
+                eprintln!(
+                    "{}: AUC {:.4}  KS {:.4}  Gini {:.4}  ({} rows)",
+                    s.name, s.auc, s.ks, s.gini, s.rows
+                );
             }
             let html = report_html(&model, &v);
             if let Some(r) = report {
                 std::fs::write(&r, &html).with_context(|| format!("writing {}", r.display()))?;
                 eprintln!("report: {}", r.display());
             }
-            eprintln!("model: {} ({} variables)", out.display(), model.variables.len());
+            eprintln!(
+                "model: {} ({} variables)",
+                out.display(),
+                model.variables.len()
+            );
             if let Some(purpose) = register {
                 let metrics = serde_json::json!(v
                     .samples
                     .iter()
-                    .map(|s| serde_json::json!({"sample": s.name, "rows": s.rows, "events": s.events,
-                        "auc": s.auc, "ks": s.ks, "gini": s.gini}))
+                    .map(
+                        |s| serde_json::json!({"sample": s.name, "rows": s.rows, "events": s.events,
+                        "auc": s.auc, "ks": s.ks, "gini": s.gini})
+                    )
                     .collect::<Vec<_>>());
                 let description = if description.is_empty() {
-                    format!("{} ({} rows, target {} = {})", data.display(), train_ds.n_rows(), target, event)
+                    format!(
+                        "{} ({} rows, target {} = {})",
+                        data.display(),
+                        train_ds.n_rows(),
+                        target,
+                        event
+                    )
                 } else {
                     description
                 };
@@ -154,23 +185,37 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<Option<Trained>> {
                     purpose,
                     activate,
                     description,
-                    name: out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+                    name: out
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
                     model_json: serde_json::to_string(&model)?,
                     metrics,
                     report: html,
                 }));
             }
         }
-        ModelCommand::Report { model, data, test, target, event, out } => {
+        ModelCommand::Report {
+            model,
+            data,
+            test,
+            target,
+            event,
+            out,
+        } => {
             let model = Model::load(&model)?;
             let a = Dataset::from_csv(&data, &target, &event)?;
-            let b = test.as_ref().map(|t| Dataset::from_csv(t, &target, &event)).transpose()?;
+            let b = test
+                .as_ref()
+                .map(|t| Dataset::from_csv(t, &target, &event))
+                .transpose()?;
             let mut samples = vec![("train", &a)];
             if let Some(b) = &b {
                 samples.push(("test", b));
             }
             let v = validate(&model, &samples)?;
-            std::fs::write(&out, report_html(&model, &v)).with_context(|| format!("writing {}", out.display()))?;
+            std::fs::write(&out, report_html(&model, &v))
+                .with_context(|| format!("writing {}", out.display()))?;
             eprintln!("report: {}", out.display());
         }
         ModelCommand::Score { model, data, out } => {
@@ -178,14 +223,29 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<Option<Trained>> {
             let totals = model.score_csv(&data, &out, &mut |m: &str| step(m))?;
             eprintln!("scored {} rows into {}", totals.len(), out.display());
         }
-        ModelCommand::Psi { model, expected, actual, bins } => {
+        ModelCommand::Psi {
+            model,
+            expected,
+            actual,
+            bins,
+        } => {
             let model = Model::load(&model)?;
             let tmp = std::env::temp_dir().join(format!("kehu-psi-{}.csv", std::process::id()));
             let e = model.score_csv(&expected, &tmp, &mut |_: &str| {})?;
             let a = model.score_csv(&actual, &tmp, &mut |_: &str| {})?;
             let _ = std::fs::remove_file(&tmp);
             let r = kehu_scorecard::psi(&e, &a, bins);
-            println!("PSI {:.4} ({})", r.psi, if r.psi < 0.1 { "stable" } else if r.psi < 0.25 { "some shift" } else { "significant shift" });
+            println!(
+                "PSI {:.4} ({})",
+                r.psi,
+                if r.psi < 0.1 {
+                    "stable"
+                } else if r.psi < 0.25 {
+                    "some shift"
+                } else {
+                    "significant shift"
+                }
+            );
             for b in &r.bins {
                 println!(
                     "  ({}, {}]  expected {:.3}  actual {:.3}  contribution {:.4}",
@@ -202,7 +262,11 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<Option<Trained>> {
 }
 
 /// The registry commands and the registration after training.
-pub async fn registry(store: &kehu_store::Store, cmd: Option<ModelCommand>, trained: Option<Trained>) -> anyhow::Result<()> {
+pub async fn registry(
+    store: &kehu_store::Store,
+    cmd: Option<ModelCommand>,
+    trained: Option<Trained>,
+) -> anyhow::Result<()> {
     if let Some(t) = trained {
         let m = kehu_store::NewModel {
             purpose: &t.purpose,
@@ -212,8 +276,14 @@ pub async fn registry(store: &kehu_store::Store, cmd: Option<ModelCommand>, trai
             model_json: &t.model_json,
             report_html: Some(&t.report),
         };
-        let v = store.register_model(&m, t.activate, chrono::Utc::now()).await?;
-        eprintln!("registered {} version {v}{}", t.purpose, if t.activate { " (active)" } else { "" });
+        let v = store
+            .register_model(&m, t.activate, chrono::Utc::now())
+            .await?;
+        eprintln!(
+            "registered {} version {v}{}",
+            t.purpose,
+            if t.activate { " (active)" } else { "" }
+        );
     }
     match cmd {
         Some(ModelCommand::List { purpose }) => {
@@ -230,7 +300,10 @@ pub async fn registry(store: &kehu_store::Store, cmd: Option<ModelCommand>, trai
             }
         }
         Some(ModelCommand::Activate { purpose, version }) => {
-            anyhow::ensure!(store.activate_model(&purpose, version).await?, "no model {purpose} version {version}");
+            anyhow::ensure!(
+                store.activate_model(&purpose, version).await?,
+                "no model {purpose} version {version}"
+            );
             eprintln!("{purpose} version {version} is now active");
         }
         _ => {}

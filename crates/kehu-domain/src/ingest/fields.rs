@@ -38,12 +38,26 @@ pub struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    pub fn new(columns: &'static [Column], values: &'a [Option<&'a str>], ctx: ParseContext) -> Self {
-        Fields { columns, values, ctx, errors: Vec::new() }
+    pub fn new(
+        columns: &'static [Column],
+        values: &'a [Option<&'a str>],
+        ctx: ParseContext,
+    ) -> Self {
+        Fields {
+            columns,
+            values,
+            ctx,
+            errors: Vec::new(),
+        }
     }
 
     fn raw(&self, i: usize) -> Option<&'a str> {
-        self.values.get(i).copied().flatten().map(str::trim).filter(|s| !s.is_empty())
+        self.values
+            .get(i)
+            .copied()
+            .flatten()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
     }
 
     pub fn fail(&mut self, i: usize, value: &str, expected: impl Into<String>) {
@@ -100,7 +114,11 @@ impl<'a> Fields<'a> {
 
     pub fn opt_id(&mut self, i: usize) -> Option<String> {
         let v = self.raw(i)?;
-        if v.len() > 64 || !v.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        if v.len() > 64
+            || !v
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
             self.fail(i, v, "an identifier: letters, digits, - _ . (at most 64)");
             return None;
         }
@@ -174,7 +192,11 @@ impl<'a> Fields<'a> {
         match self.opt_money(i) {
             Some(f) if f.0 < 0 || (positive && f.0 == 0) => {
                 let v = self.raw(i).unwrap_or_default();
-                let what = if positive { "greater than zero" } else { "zero or more (negative balances are not allowed here)" };
+                let what = if positive {
+                    "greater than zero"
+                } else {
+                    "zero or more (negative balances are not allowed here)"
+                };
                 self.fail(i, v, format!("an amount {what}"));
                 Fen::ZERO
             }
@@ -243,7 +265,12 @@ impl<'a> Fields<'a> {
         }
     }
 
-    pub fn opt_code<T: Copy>(&mut self, i: usize, parse: fn(&str) -> Option<T>, expected: fn() -> String) -> Option<T> {
+    pub fn opt_code<T: Copy>(
+        &mut self,
+        i: usize,
+        parse: fn(&str) -> Option<T>,
+        expected: fn() -> String,
+    ) -> Option<T> {
         let v = self.raw(i)?;
         let r = parse(v);
         if r.is_none() {
@@ -256,13 +283,20 @@ impl<'a> Fields<'a> {
     /// Stored as digits only.
     pub fn opt_phone(&mut self, i: usize) -> Option<String> {
         let v = self.raw(i)?;
-        let body = v.strip_prefix("+86").or_else(|| v.strip_prefix("0086")).unwrap_or(v);
+        let body = v
+            .strip_prefix("+86")
+            .or_else(|| v.strip_prefix("0086"))
+            .unwrap_or(v);
         let digits: String = body.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
         let ok = digits.chars().all(|c| c.is_ascii_digit())
             && ((digits.len() == 11 && digits.starts_with('1'))
                 || (7..=12).contains(&digits.len()) && digits.starts_with('0'));
         if !ok {
-            self.fail(i, v, "a phone number: 11-digit mobile starting with 1, or a landline with area code");
+            self.fail(
+                i,
+                v,
+                "a phone number: 11-digit mobile starting with 1, or a landline with area code",
+            );
             return None;
         }
         Some(digits)
@@ -273,7 +307,11 @@ impl<'a> Fields<'a> {
         let v = self.raw(i)?;
         let up = v.to_ascii_uppercase();
         if !id_number_valid(&up) {
-            self.fail(i, v, "an 18-character resident ID number with a valid check digit (GB 11643)");
+            self.fail(
+                i,
+                v,
+                "an 18-character resident ID number with a valid check digit (GB 11643)",
+            );
             return None;
         }
         Some(up)
@@ -306,9 +344,18 @@ pub fn parse_timestamp(s: &str, offset: FixedOffset) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y/%m/%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y/%m/%d %H:%M",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(s, fmt) {
-            return offset.from_local_datetime(&n).single().map(|t| t.with_timezone(&Utc));
+            return offset
+                .from_local_datetime(&n)
+                .single()
+                .map(|t| t.with_timezone(&Utc));
         }
     }
     let d = parse_date(s)?;

@@ -57,8 +57,18 @@ pub trait Record: Sized + Send + Clone + 'static {
     fn external_id(&self) -> &str;
 }
 
-const fn col(name: &'static str, aliases: &'static [&'static str], required: bool, doc: &'static str) -> Column {
-    Column { name, aliases, required, doc }
+const fn col(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    required: bool,
+    doc: &'static str,
+) -> Column {
+    Column {
+        name,
+        aliases,
+        required,
+        doc,
+    }
 }
 
 fn opt<T: ToString>(v: &Option<T>) -> String {
@@ -80,21 +90,76 @@ fn finish<T>(f: Fields<'_>, value: T) -> Result<T, Vec<FieldError>> {
 impl Record for Customer {
     const KIND: EntityKind = EntityKind::Customers;
     const COLUMNS: &'static [Column] = &[
-        col("external_id", &["客户号", "customer_id"], true, "the bank's customer number"),
+        col(
+            "external_id",
+            &["客户号", "customer_id"],
+            true,
+            "the bank's customer number",
+        ),
         col("name", &["姓名"], true, "full name, at most 64 characters"),
         col("gender", &["性别"], false, "M|F|U or 男|女 (default U)"),
-        col("birth_date", &["出生日期"], false, "date of birth, not in the future"),
-        col("phone", &["手机号", "电话"], false, "11-digit mobile or landline with area code"),
-        col("id_number", &["证件号码", "身份证号"], false, "18-character resident ID with check digit"),
-        col("income_band", &["收入区间"], false, "lt5k|5k-10k|10k-20k|20k-50k|50k+ (monthly)"),
+        col(
+            "birth_date",
+            &["出生日期"],
+            false,
+            "date of birth, not in the future",
+        ),
+        col(
+            "phone",
+            &["手机号", "电话"],
+            false,
+            "11-digit mobile or landline with area code",
+        ),
+        col(
+            "id_number",
+            &["证件号码", "身份证号"],
+            false,
+            "18-character resident ID with check digit",
+        ),
+        col(
+            "income_band",
+            &["收入区间"],
+            false,
+            "lt5k|5k-10k|10k-20k|20k-50k|50k+ (monthly)",
+        ),
         col("occupation", &["职业"], false, "free text"),
         col("branch", &["网点", "所属机构"], false, "branch code"),
-        col("manager_id", &["客户经理"], false, "staff external id of the assigned customer manager"),
-        col("vip_tier", &["客户等级"], false, "standard|gold|platinum|diamond|private (default standard)"),
-        col("consent_sms", &["短信营销同意"], false, "true|false (default false)"),
-        col("consent_push", &["推送同意"], false, "true|false (default false)"),
-        col("consent_call", &["电话营销同意"], false, "true|false (default false)"),
-        col("personalization", &["个性化推荐"], false, "true|false (default true)"),
+        col(
+            "manager_id",
+            &["客户经理"],
+            false,
+            "staff external id of the assigned customer manager",
+        ),
+        col(
+            "vip_tier",
+            &["客户等级"],
+            false,
+            "standard|gold|platinum|diamond|private (default standard)",
+        ),
+        col(
+            "consent_sms",
+            &["短信营销同意"],
+            false,
+            "true|false (default false)",
+        ),
+        col(
+            "consent_push",
+            &["推送同意"],
+            false,
+            "true|false (default false)",
+        ),
+        col(
+            "consent_call",
+            &["电话营销同意"],
+            false,
+            "true|false (default false)",
+        ),
+        col(
+            "personalization",
+            &["个性化推荐"],
+            false,
+            "true|false (default true)",
+        ),
     ];
 
     fn parse(values: &[Option<&str>], ctx: ParseContext) -> Result<Self, Vec<FieldError>> {
@@ -102,7 +167,9 @@ impl Record for Customer {
         let c = Customer {
             external_id: f.id(0),
             name: f.text(1, 64),
-            gender: f.code(2, Gender::parse, Gender::expected, Some(Gender::Unknown)).unwrap_or(Gender::Unknown),
+            gender: f
+                .code(2, Gender::parse, Gender::expected, Some(Gender::Unknown))
+                .unwrap_or(Gender::Unknown),
             birth_date: f.opt_past_date(3),
             phone: f.opt_phone(4),
             id_number: f.opt_id_number(5),
@@ -110,7 +177,14 @@ impl Record for Customer {
             occupation: f.opt_text(7, 64),
             branch: f.opt_id(8),
             manager_id: f.opt_id(9),
-            vip_tier: f.code(10, VipTier::parse, VipTier::expected, Some(VipTier::Standard)).unwrap_or(VipTier::Standard),
+            vip_tier: f
+                .code(
+                    10,
+                    VipTier::parse,
+                    VipTier::expected,
+                    Some(VipTier::Standard),
+                )
+                .unwrap_or(VipTier::Standard),
             consent_sms: f.flag(11, false),
             consent_push: f.flag(12, false),
             consent_call: f.flag(13, false),
@@ -127,7 +201,9 @@ impl Record for Customer {
             opt(&self.birth_date),
             opt(&self.phone),
             opt(&self.id_number),
-            self.income_band.map(|b| b.code().to_string()).unwrap_or_default(),
+            self.income_band
+                .map(|b| b.code().to_string())
+                .unwrap_or_default(),
             opt(&self.occupation),
             opt(&self.branch),
             opt(&self.manager_id),
@@ -149,7 +225,12 @@ impl Record for Staff {
     const COLUMNS: &'static [Column] = &[
         col("external_id", &["工号", "staff_id"], true, "staff number"),
         col("name", &["姓名"], true, "full name"),
-        col("role", &["角色"], true, "admin|customer_manager|marketer|service_agent|collector|analyst|branch_head"),
+        col(
+            "role",
+            &["角色"],
+            true,
+            "admin|customer_manager|marketer|service_agent|collector|analyst|branch_head",
+        ),
         col("branch", &["网点", "所属机构"], false, "branch code"),
     ];
 
@@ -158,14 +239,21 @@ impl Record for Staff {
         let s = Staff {
             external_id: f.id(0),
             name: f.text(1, 64),
-            role: f.code(2, Role::parse, Role::expected, None).unwrap_or(Role::CustomerManager),
+            role: f
+                .code(2, Role::parse, Role::expected, None)
+                .unwrap_or(Role::CustomerManager),
             branch: f.opt_id(3),
         };
         finish(f, s)
     }
 
     fn to_values(&self) -> Vec<String> {
-        vec![self.external_id.clone(), self.name.clone(), self.role.code().into(), opt(&self.branch)]
+        vec![
+            self.external_id.clone(),
+            self.name.clone(),
+            self.role.code().into(),
+            opt(&self.branch),
+        ]
     }
 
     fn external_id(&self) -> &str {
@@ -178,19 +266,49 @@ impl Record for Product {
     const COLUMNS: &'static [Column] = &[
         col("code", &["产品代码", "external_id"], true, "product code"),
         col("name", &["产品名称"], true, "product name"),
-        col("kind", &["产品类型"], true, "deposit|wealth|fund|insurance|card|loan"),
+        col(
+            "kind",
+            &["产品类型"],
+            true,
+            "deposit|wealth|fund|insurance|card|loan",
+        ),
         col("risk_level", &["风险等级"], true, "R1|R2|R3|R4|R5"),
-        col("min_purchase", &["起购金额"], false, "yuan, zero or more (default 0)"),
+        col(
+            "min_purchase",
+            &["起购金额"],
+            false,
+            "yuan, zero or more (default 0)",
+        ),
         col("term_days", &["期限天数"], false, "whole days, 1 to 36500"),
-        col("expected_yield", &["业绩比较基准"], false, "annual percentage like 3.85"),
+        col(
+            "expected_yield",
+            &["业绩比较基准"],
+            false,
+            "annual percentage like 3.85",
+        ),
         col("sale_start", &["募集开始"], false, "first day on sale"),
-        col("sale_end", &["募集结束"], false, "last day on sale, not before sale_start"),
-        col("repeatable", &["可重复购买"], false, "true|false (default true)"),
+        col(
+            "sale_end",
+            &["募集结束"],
+            false,
+            "last day on sale, not before sale_start",
+        ),
+        col(
+            "repeatable",
+            &["可重复购买"],
+            false,
+            "true|false (default true)",
+        ),
     ];
 
     fn parse(values: &[Option<&str>], ctx: ParseContext) -> Result<Self, Vec<FieldError>> {
         let mut f = Fields::new(Self::COLUMNS, values, ctx);
-        let min_purchase = if values.get(4).copied().flatten().is_some_and(|v| !v.trim().is_empty()) {
+        let min_purchase = if values
+            .get(4)
+            .copied()
+            .flatten()
+            .is_some_and(|v| !v.trim().is_empty())
+        {
             f.money_non_negative(4, false)
         } else {
             Fen::ZERO
@@ -198,8 +316,12 @@ impl Record for Product {
         let p = Product {
             code: f.id(0),
             name: f.text(1, 128),
-            kind: f.code(2, ProductKind::parse, ProductKind::expected, None).unwrap_or(ProductKind::Deposit),
-            risk_level: f.code(3, RiskLevel::parse, RiskLevel::expected, None).unwrap_or(RiskLevel::R1),
+            kind: f
+                .code(2, ProductKind::parse, ProductKind::expected, None)
+                .unwrap_or(ProductKind::Deposit),
+            risk_level: f
+                .code(3, RiskLevel::parse, RiskLevel::expected, None)
+                .unwrap_or(RiskLevel::R1),
             min_purchase,
             term_days: f.opt_int(5, 1, 36_500).map(|n| n as i32),
             expected_yield: f.opt_percent(6),
@@ -209,7 +331,11 @@ impl Record for Product {
         };
         if let (Some(s), Some(e)) = (p.sale_start, p.sale_end) {
             if e < s {
-                f.fail(8, &e.to_string(), format!("a date not before sale_start ({s})"));
+                f.fail(
+                    8,
+                    &e.to_string(),
+                    format!("a date not before sale_start ({s})"),
+                );
             }
         }
         finish(f, p)
@@ -223,7 +349,9 @@ impl Record for Product {
             self.risk_level.code().into(),
             self.min_purchase.to_plain(),
             opt(&self.term_days),
-            self.expected_yield.map(|b| Fen(i64::from(b.0)).to_plain()).unwrap_or_default(),
+            self.expected_yield
+                .map(|b| Fen(i64::from(b.0)).to_plain())
+                .unwrap_or_default(),
             opt(&self.sale_start),
             opt(&self.sale_end),
             yes(self.repeatable),
@@ -238,13 +366,43 @@ impl Record for Product {
 impl Record for Holding {
     const KIND: EntityKind = EntityKind::Holdings;
     const COLUMNS: &'static [Column] = &[
-        col("external_id", &["账号", "持仓编号"], true, "account or position number"),
-        col("customer_id", &["客户号"], true, "external id of a known customer"),
-        col("product_code", &["产品代码"], false, "code of a known product"),
-        col("asset_class", &["资产类别"], true, "current_deposit|time_deposit|wealth|fund|insurance|loan|other"),
-        col("balance", &["余额"], true, "yuan, zero or more (a loan's balance is what is owed)"),
+        col(
+            "external_id",
+            &["账号", "持仓编号"],
+            true,
+            "account or position number",
+        ),
+        col(
+            "customer_id",
+            &["客户号"],
+            true,
+            "external id of a known customer",
+        ),
+        col(
+            "product_code",
+            &["产品代码"],
+            false,
+            "code of a known product",
+        ),
+        col(
+            "asset_class",
+            &["资产类别"],
+            true,
+            "current_deposit|time_deposit|wealth|fund|insurance|loan|other",
+        ),
+        col(
+            "balance",
+            &["余额"],
+            true,
+            "yuan, zero or more (a loan's balance is what is owed)",
+        ),
         col("opened_on", &["开户日期"], false, "date, not in the future"),
-        col("as_of", &["余额日期"], true, "date of the balance, not in the future"),
+        col(
+            "as_of",
+            &["余额日期"],
+            true,
+            "date of the balance, not in the future",
+        ),
     ];
 
     fn parse(values: &[Option<&str>], ctx: ParseContext) -> Result<Self, Vec<FieldError>> {
@@ -259,7 +417,11 @@ impl Record for Holding {
             balance: f.money_non_negative(4, false),
             opened_on: f.opt_past_date(5),
             as_of: {
-                let missing = values.get(6).copied().flatten().map_or(true, |v| v.trim().is_empty());
+                let missing = values
+                    .get(6)
+                    .copied()
+                    .flatten()
+                    .map_or(true, |v| v.trim().is_empty());
                 if missing {
                     f.date(6)
                 } else {
@@ -307,11 +469,20 @@ impl Record for Transaction {
             external_id: f.id(0),
             customer_id: f.id(1),
             amount: f.money_non_negative(2, true),
-            direction: f.code(3, Direction::parse, Direction::expected, None).unwrap_or(Direction::In),
+            direction: f
+                .code(3, Direction::parse, Direction::expected, None)
+                .unwrap_or(Direction::In),
             category: f
-                .code(4, TxnCategory::parse, TxnCategory::expected, Some(TxnCategory::Other))
+                .code(
+                    4,
+                    TxnCategory::parse,
+                    TxnCategory::expected,
+                    Some(TxnCategory::Other),
+                )
                 .unwrap_or(TxnCategory::Other),
-            channel: f.code(5, Channel::parse, Channel::expected, Some(Channel::Other)).unwrap_or(Channel::Other),
+            channel: f
+                .code(5, Channel::parse, Channel::expected, Some(Channel::Other))
+                .unwrap_or(Channel::Other),
             occurred_at: f.timestamp(6),
             product_code: f.opt_id(7),
             description: f.opt_text(8, 200),
@@ -327,7 +498,8 @@ impl Record for Transaction {
             self.direction.code().into(),
             self.category.code().into(),
             self.channel.code().into(),
-            self.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            self.occurred_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             opt(&self.product_code),
             opt(&self.description),
         ]
@@ -358,8 +530,21 @@ mod tests {
     #[test]
     fn customer_round_trips_through_values() {
         let c: Customer = parse(&[
-            "C001", "张三", "男", "1990/1/2", "+86 138-1234-5678", "11010519491231002x", "10k-20k", "教师", "B01",
-            "S01", "金卡", "是", "0", "no", "",
+            "C001",
+            "张三",
+            "男",
+            "1990/1/2",
+            "+86 138-1234-5678",
+            "11010519491231002x",
+            "10k-20k",
+            "教师",
+            "B01",
+            "S01",
+            "金卡",
+            "是",
+            "0",
+            "no",
+            "",
         ])
         .unwrap();
         assert_eq!(c.gender, Gender::Male);
@@ -375,11 +560,36 @@ mod tests {
     #[test]
     fn every_bad_field_is_reported_with_column_value_and_expectation() {
         let errs = parse::<Customer>(&[
-            "", "李四", "X", "2030-01-01", "12345", "110105194912310021", "rich", "", "", "", "", "maybe", "", "", "",
+            "",
+            "李四",
+            "X",
+            "2030-01-01",
+            "12345",
+            "110105194912310021",
+            "rich",
+            "",
+            "",
+            "",
+            "",
+            "maybe",
+            "",
+            "",
+            "",
         ])
         .unwrap_err();
         let cols: Vec<&str> = errs.iter().map(|e| e.column.as_str()).collect();
-        assert_eq!(cols, ["external_id", "gender", "birth_date", "phone", "id_number", "income_band", "consent_sms"]);
+        assert_eq!(
+            cols,
+            [
+                "external_id",
+                "gender",
+                "birth_date",
+                "phone",
+                "id_number",
+                "income_band",
+                "consent_sms"
+            ]
+        );
         assert!(errs[1].expected.contains("M|F|U"), "{:?}", errs[1]);
         assert_eq!(errs[2].value, "2030-01-01");
         assert!(errs[2].expected.contains("not after today"));
@@ -387,20 +597,37 @@ mod tests {
 
     #[test]
     fn holdings_refuse_negative_balances_and_transactions_zero_amounts() {
-        let e = parse::<Holding>(&["A1", "C1", "", "current_deposit", "-5.00", "", "2026-01-01"]).unwrap_err();
+        let e = parse::<Holding>(&["A1", "C1", "", "current_deposit", "-5.00", "", "2026-01-01"])
+            .unwrap_err();
         assert_eq!(e[0].column, "balance");
         assert!(e[0].expected.contains("negative"));
-        let e = parse::<Transaction>(&["T1", "C1", "0", "in", "", "", "2026-01-01 10:00:00", "", ""]).unwrap_err();
+        let e =
+            parse::<Transaction>(&["T1", "C1", "0", "in", "", "", "2026-01-01 10:00:00", "", ""])
+                .unwrap_err();
         assert_eq!(e[0].column, "amount");
     }
 
     #[test]
     fn product_sale_window_must_be_ordered() {
-        let e = parse::<Product>(&["P1", "稳利", "wealth", "R2", "1,000", "90", "3.1", "2026-02-01", "2026-01-01", ""])
-            .unwrap_err();
+        let e = parse::<Product>(&[
+            "P1",
+            "稳利",
+            "wealth",
+            "R2",
+            "1,000",
+            "90",
+            "3.1",
+            "2026-02-01",
+            "2026-01-01",
+            "",
+        ])
+        .unwrap_err();
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].column, "sale_end");
-        let p: Product = parse(&["P1", "稳利", "理财", "r2", "1,000", "90", "3.1%", "", "", "否"]).unwrap();
+        let p: Product = parse(&[
+            "P1", "稳利", "理财", "r2", "1,000", "90", "3.1%", "", "", "否",
+        ])
+        .unwrap();
         assert_eq!(p.min_purchase, Fen(100_000));
         assert!(!p.repeatable);
         assert_eq!(p.risk_level, RiskLevel::R2);

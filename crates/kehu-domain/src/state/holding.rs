@@ -43,7 +43,9 @@ pub struct Holding {
 }
 
 /// Total per asset class; the input of "my assets" and the 360 view.
-pub fn totals_by_class<'a>(holdings: impl IntoIterator<Item = &'a Holding>) -> Vec<(AssetClass, Fen)> {
+pub fn totals_by_class<'a>(
+    holdings: impl IntoIterator<Item = &'a Holding>,
+) -> Vec<(AssetClass, Fen)> {
     let mut totals: Vec<(AssetClass, Fen)> = Vec::new();
     for h in holdings {
         match totals.iter_mut().find(|(c, _)| *c == h.asset_class) {
@@ -90,7 +92,11 @@ mod tests {
         let t = totals_by_class(&hs);
         assert_eq!(
             t,
-            vec![(AssetClass::CurrentDeposit, Fen(125)), (AssetClass::Fund, Fen(50)), (AssetClass::Loan, Fen(70))]
+            vec![
+                (AssetClass::CurrentDeposit, Fen(125)),
+                (AssetClass::Fund, Fen(50)),
+                (AssetClass::Loan, Fen(70))
+            ]
         );
         assert_eq!(net_worth(&t), Fen(105));
     }

@@ -2,10 +2,10 @@
 //! Plain data; invariants are checked where records enter (see `ingest`).
 
 pub mod customer;
-pub mod product;
 pub mod holding;
-pub mod transaction;
+pub mod product;
 pub mod staff;
+pub mod transaction;
 
 pub use customer::*;
 pub use holding::*;
