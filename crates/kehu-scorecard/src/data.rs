@@ -1122,13 +1122,21 @@ mod tests {
         // A quote anywhere sends the file through the CSV state machine instead of the
         // direct splitter: the same data must come out.
         let quoted_text = text.replacen("a,b,c,y", "\"a\",b,c,y", 1);
-        let quoted =
-            Dataset::from_csv_bytes(quoted_text.as_bytes(), "t.csv", "y", "1", &CsvOptions::default())
-                .unwrap();
+        let quoted = Dataset::from_csv_bytes(
+            quoted_text.as_bytes(),
+            "t.csv",
+            "y",
+            "1",
+            &CsvOptions::default(),
+        )
+        .unwrap();
         assert_eq!(one.n_rows(), n);
         assert_eq!(one.target, two.target);
         assert_eq!(one.target, quoted.target);
-        assert_eq!(format!("{:?}", one.columns), format!("{:?}", quoted.columns));
+        assert_eq!(
+            format!("{:?}", one.columns),
+            format!("{:?}", quoted.columns)
+        );
         assert_eq!(one.columns.len(), 3);
         // numeric columns equal (NaN-aware)
         match (&one.columns[0].data, &two.columns[0].data) {

@@ -606,23 +606,34 @@ impl NumericScorer {
     /// `cols[v]` holds the values of model variable `v` (`NaN` = missing).
     pub fn score_columns(&self, cols: &[&[f64]], out: &mut [f64]) {
         assert_eq!(cols.len(), self.vars.len(), "one column per model variable");
-        out.fill(self.base);
-        for (v, col) in self.vars.iter().zip(cols) {
-            let col = &col[..out.len()];
-            if v.specials.is_empty() {
-                for (t, &x) in out.iter_mut().zip(col) {
-                    let p = if x.is_nan() {
-                        v.missing_points
-                    } else {
-                        v.interval_points[v.interval(x)]
-                    };
-                    *t += p;
-                }
-            } else {
-                for (t, &x) in out.iter_mut().zip(col) {
-                    *t += v.points_of(x);
+        // Rows in blocks small enough that the block's totals stay in L1 while every
+        // variable adds to them: the totals make one trip through memory, not one per
+        // variable.
+        const BLOCK: usize = 2048;
+        let n = out.len();
+        let mut start = 0;
+        while start < n {
+            let end = (start + BLOCK).min(n);
+            let block = &mut out[start..end];
+            block.fill(self.base);
+            for (v, col) in self.vars.iter().zip(cols) {
+                let col = &col[start..end];
+                if v.specials.is_empty() {
+                    for (t, &x) in block.iter_mut().zip(col) {
+                        let p = if x.is_nan() {
+                            v.missing_points
+                        } else {
+                            v.interval_points[v.interval(x)]
+                        };
+                        *t += p;
+                    }
+                } else {
+                    for (t, &x) in block.iter_mut().zip(col) {
+                        *t += v.points_of(x);
+                    }
                 }
             }
+            start = end;
         }
     }
 }

@@ -149,9 +149,11 @@ pub(crate) async fn score(
                 serde_json::Value::String(s) => s,
                 serde_json::Value::Number(n) => n.to_string(),
                 serde_json::Value::Bool(b) => b.to_string(),
-                other => return Err(ApiError::BadRequest(format!(
+                other => {
+                    return Err(ApiError::BadRequest(format!(
                     "record {i}, field {k:?}: expected a string, number or boolean, found {other}"
-                ))),
+                )))
+                }
             };
             row.insert(k, text);
         }

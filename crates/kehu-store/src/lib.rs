@@ -14,10 +14,11 @@ pub use load::{Load, LoadRecord, Skip, SkipReason};
 pub use models::{ModelInfo, NewModel};
 pub use read::*;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::ConnectOptions;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -120,7 +121,10 @@ impl Store {
                 .busy_timeout(Duration::from_secs(30))
                 .pragma("cache_size", format!("-{}", opts.sqlite_cache_kib))
                 // Helper threads for the sorter: index builds after a bulk load use both cores.
-                .pragma("threads", "2");
+                .pragma("threads", "2")
+                // Index builds after a bulk load take seconds by design: only flag the
+                // truly slow.
+                .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(60));
             let pool = SqlitePoolOptions::new()
                 .max_connections(opts.max_connections)
                 .acquire_timeout(Duration::from_secs(60))
@@ -130,10 +134,13 @@ impl Store {
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
             Backend::Sqlite(pool)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let co = PgConnectOptions::from_str(url)
+                .map_err(connect_err)?
+                .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(60));
             let pool = PgPoolOptions::new()
                 .max_connections(opts.max_connections)
                 .acquire_timeout(opts.connect_timeout)
-                .connect(url)
+                .connect_with(co)
                 .await
                 .map_err(connect_err)?;
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;

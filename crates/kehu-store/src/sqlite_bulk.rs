@@ -1,8 +1,10 @@
 //! The SQLite bulk path: one prepared single-row upsert, bound and stepped per row through
 //! the raw handle of the load's own connection (inside its transaction). Whether a row was
 //! written is `sqlite3_changes()` after its step: 0 means the key was already written by
-//! this load (a duplicate in the file) or a reference was unknown. No per-row allocation
-//! in sqlx, no statement journal, no key lists.
+//! this load (a duplicate in the file). Customer and product references are resolved by
+//! prepared lookups (the last customer and every product remembered), an unknown one
+//! leaves the row unwritten. No per-row allocation in sqlx, no statement journal, no key
+//! lists.
 //!
 //! Values are encoded exactly as sqlx encodes them (dates `%Y-%m-%d`, times RFC 3339 with
 //! `+00:00`, booleans as integers), so the rest of the store reads them unchanged.
@@ -59,6 +61,34 @@ fn error(db: *mut ffi::sqlite3, what: &str) -> StoreError {
 }
 
 impl Stmt {
+    /// Runs a one-parameter query returning at most one integer.
+    fn lookup(&self, key: &str) -> Result<Option<i64>> {
+        // SAFETY: live statement; the key is bound SQLITE_STATIC and outlives the step.
+        unsafe {
+            let rc = ffi::sqlite3_bind_text(
+                self.st,
+                1,
+                key.as_ptr() as *const c_char,
+                key.len() as c_int,
+                ffi::SQLITE_STATIC(),
+            );
+            if rc != ffi::SQLITE_OK {
+                return Err(error(self.db, "binding a key"));
+            }
+            let rc = ffi::sqlite3_step(self.st);
+            let out = if rc == ffi::SQLITE_ROW {
+                Some(ffi::sqlite3_column_int64(self.st, 0))
+            } else {
+                None
+            };
+            ffi::sqlite3_reset(self.st);
+            if rc != ffi::SQLITE_ROW && rc != ffi::SQLITE_DONE {
+                return Err(error(self.db, "looking up a reference"));
+            }
+            Ok(out)
+        }
+    }
+
     fn prepare(db: *mut ffi::sqlite3, sql: &str) -> Result<Stmt> {
         let mut st = ptr::null_mut();
         // SAFETY: valid connection, SQL pointer and length; `st` receives the statement.
@@ -137,22 +167,60 @@ const PRODUCTS: &str = "INSERT INTO products (code, name, kind, risk_level, min_
     WHERE products.import_run <> excluded.import_run";
 
 const HOLDINGS: &str = "INSERT INTO holdings (external_id, customer_id, product_id, asset_class, balance_fen, \
-    opened_on, as_of, import_run, updated_at) \
-    SELECT ?1, c.id, p.id, ?4, ?5, ?6, ?7, ?8, ?9 FROM customers c LEFT JOIN products p ON p.code = ?3 \
-    WHERE c.external_id = ?2 AND (?3 IS NULL OR p.id IS NOT NULL) \
+    opened_on, as_of, import_run, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
     ON CONFLICT (external_id) DO UPDATE SET customer_id = excluded.customer_id, product_id = excluded.product_id, \
     asset_class = excluded.asset_class, balance_fen = excluded.balance_fen, opened_on = excluded.opened_on, \
     as_of = excluded.as_of, import_run = excluded.import_run, updated_at = excluded.updated_at \
     WHERE holdings.import_run <> excluded.import_run";
 
 const TRANSACTIONS: &str = "INSERT INTO transactions (external_id, customer_id, amount_fen, direction, category, \
-    channel, occurred_at, product_id, description, import_run) \
-    SELECT ?1, c.id, ?3, ?4, ?5, ?6, ?7, p.id, ?9, ?10 FROM customers c LEFT JOIN products p ON p.code = ?8 \
-    WHERE c.external_id = ?2 AND (?8 IS NULL OR p.id IS NOT NULL) \
+    channel, occurred_at, product_id, description, import_run) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
     ON CONFLICT (external_id) DO UPDATE SET customer_id = excluded.customer_id, amount_fen = excluded.amount_fen, \
     direction = excluded.direction, category = excluded.category, channel = excluded.channel, \
     occurred_at = excluded.occurred_at, product_id = excluded.product_id, description = excluded.description, \
     import_run = excluded.import_run WHERE transactions.import_run <> excluded.import_run";
+
+/// Resolves the external keys of customers and products to internal ids, remembering the
+/// last customer (rows of one customer come together) and every product (a short list).
+struct Refs {
+    customer: Stmt,
+    product: Stmt,
+    last_customer: Option<(String, Option<i64>)>,
+    products: std::collections::HashMap<String, Option<i64>>,
+}
+
+impl Refs {
+    fn new(db: *mut ffi::sqlite3) -> Result<Refs> {
+        Ok(Refs {
+            customer: Stmt::prepare(db, "SELECT id FROM customers WHERE external_id = ?1")?,
+            product: Stmt::prepare(db, "SELECT id FROM products WHERE code = ?1")?,
+            last_customer: None,
+            products: Default::default(),
+        })
+    }
+
+    fn customer(&mut self, ext: &str) -> Result<Option<i64>> {
+        if let Some((k, id)) = &self.last_customer {
+            if k == ext {
+                return Ok(*id);
+            }
+        }
+        let id = self.customer.lookup(ext)?;
+        self.last_customer = Some((ext.to_string(), id));
+        Ok(id)
+    }
+
+    /// `Ok(None)` for no product, `Ok(Some(None))` for an unknown one.
+    fn product(&mut self, code: Option<&str>) -> Result<Option<Option<i64>>> {
+        let Some(code) = code else { return Ok(None) };
+        if let Some(id) = self.products.get(code) {
+            return Ok(Some(*id));
+        }
+        let id = self.product.lookup(code)?;
+        self.products.insert(code.to_string(), id);
+        Ok(Some(id))
+    }
+}
 
 /// Writes every row of `batch`; for each, whether it was written.
 pub(crate) async fn write(
@@ -233,12 +301,24 @@ pub(crate) async fn write(
         }
         Batch::Holdings(rows) => {
             let st = Stmt::prepare(db, HOLDINGS)?;
+            let mut refs = Refs::new(db)?;
             for h in rows {
+                let (Some(cust), product) = (
+                    refs.customer(&h.customer_id)?,
+                    refs.product(h.product_code.as_deref())?,
+                ) else {
+                    out.push(false);
+                    continue;
+                };
+                if product == Some(None) {
+                    out.push(false);
+                    continue;
+                }
                 let (opened, as_of) = (date(h.opened_on), date(Some(h.as_of)));
                 out.push(st.row(&[
                     V::Text(&h.external_id),
-                    V::Text(&h.customer_id),
-                    opt(&h.product_code),
+                    V::Int(cust),
+                    int(product.flatten()),
                     V::Text(h.asset_class.code()),
                     V::Int(h.balance.0),
                     opt(&opened),
@@ -250,17 +330,29 @@ pub(crate) async fn write(
         }
         Batch::Transactions(rows) => {
             let st = Stmt::prepare(db, TRANSACTIONS)?;
+            let mut refs = Refs::new(db)?;
             for t in rows {
+                let (Some(cust), product) = (
+                    refs.customer(&t.customer_id)?,
+                    refs.product(t.product_code.as_deref())?,
+                ) else {
+                    out.push(false);
+                    continue;
+                };
+                if product == Some(None) {
+                    out.push(false);
+                    continue;
+                }
                 let at = time(t.occurred_at);
                 out.push(st.row(&[
                     V::Text(&t.external_id),
-                    V::Text(&t.customer_id),
+                    V::Int(cust),
                     V::Int(t.amount.0),
                     V::Text(t.direction.code()),
                     V::Text(t.category.code()),
                     V::Text(t.channel.code()),
                     V::Text(&at),
-                    opt(&t.product_code),
+                    int(product.flatten()),
                     opt(&t.description),
                     V::Int(run),
                 ])?);
