@@ -145,6 +145,8 @@ pub struct Load {
     store: Store,
     /// Secondary indexes dropped for this load, recreated before commit.
     deferred: Vec<String>,
+    /// The table had no rows when the load began.
+    empty_at_start: bool,
 }
 
 /// Counts recorded with the load in `import_runs`.
@@ -193,6 +195,7 @@ impl Store {
             now,
             store: self.clone(),
             deferred: Vec::new(),
+            empty_at_start: false,
         };
         load.defer_indexes().await?;
         Ok(load)
@@ -218,6 +221,7 @@ impl Load {
                 if n > 0 {
                     return Ok(());
                 }
+                self.empty_at_start = true;
                 sqlx::query_as(
                     "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 \
                      AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%'",
@@ -231,6 +235,7 @@ impl Load {
                 if n > 0 {
                     return Ok(());
                 }
+                self.empty_at_start = true;
                 sqlx::query_as(
                     "SELECT indexname::text, indexdef FROM pg_indexes WHERE schemaname = current_schema() \
                      AND tablename = $1 AND indexdef NOT LIKE 'CREATE UNIQUE%'",
@@ -367,15 +372,23 @@ impl Load {
                 ))
             }
             Tx::Postgres(tx) => {
+                // Into a table that was empty when the load began, a plain INSERT is enough
+                // unless the file repeats a key, which the unique index then refuses.
+                let plain = self.empty_at_start;
                 sqlx::query("SAVEPOINT kehu_batch")
                     .execute(&mut **tx)
                     .await?;
-                let (affected, _) = postgres::write(tx, run, now, batch, false).await?;
-                if affected == n {
-                    sqlx::query("RELEASE SAVEPOINT kehu_batch")
-                        .execute(&mut **tx)
-                        .await?;
-                    return Ok(None);
+                match postgres::write(tx, run, now, batch, false, plain).await {
+                    Ok((affected, _)) if affected == n => {
+                        sqlx::query("RELEASE SAVEPOINT kehu_batch")
+                            .execute(&mut **tx)
+                            .await?;
+                        return Ok(None);
+                    }
+                    Ok(_) => {}
+                    Err(crate::StoreError::Db(sqlx::Error::Database(e)))
+                        if plain && e.code().as_deref() == Some("23505") => {}
+                    Err(e) => return Err(e),
                 }
                 sqlx::query("ROLLBACK TO SAVEPOINT kehu_batch")
                     .execute(&mut **tx)
@@ -383,7 +396,7 @@ impl Load {
                 sqlx::query("RELEASE SAVEPOINT kehu_batch")
                     .execute(&mut **tx)
                     .await?;
-                let (_, keys) = postgres::write(tx, run, now, batch, true).await?;
+                let (_, keys) = postgres::write(tx, run, now, batch, true, false).await?;
                 Ok(Some(keys.into_iter().collect()))
             }
         }
@@ -458,6 +471,7 @@ mod postgres {
         now: DateTime<Utc>,
         batch: Batch<'_>,
         returning: bool,
+        plain: bool,
     ) -> Result<(u64, Vec<String>)> {
         let mut keys = Vec::new();
         let mut affected = 0u64;
@@ -465,6 +479,14 @@ mod postgres {
         match batch {
             Batch::Customers(rows) => {
                 for c in rows.chunks(CHUNK) {
+                    let conflict = "ON CONFLICT (external_id) DO UPDATE SET name = excluded.name, gender = excluded.gender, \
+                         birth_date = excluded.birth_date, phone = excluded.phone, phone_last4 = excluded.phone_last4, \
+                         id_number = excluded.id_number, income_band = excluded.income_band, occupation = excluded.occupation, \
+                         branch = excluded.branch, manager_id = excluded.manager_id, vip_tier = excluded.vip_tier, \
+                         consent_sms = excluded.consent_sms, consent_push = excluded.consent_push, \
+                         consent_call = excluded.consent_call, personalization = excluded.personalization, \
+                         import_run = excluded.import_run, updated_at = excluded.updated_at \
+                         WHERE customers.import_run <> excluded.import_run";
                     let sql = format!(
                         "INSERT INTO customers (external_id, name, gender, birth_date, phone, phone_last4, id_number, \
                          income_band, occupation, branch, manager_id, vip_tier, consent_sms, consent_push, consent_call, \
@@ -472,14 +494,8 @@ mod postgres {
                          SELECT v.*, $17::bigint, $18::timestamptz FROM UNNEST($1::text[], $2::text[], $3::text[], \
                          $4::date[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
                          $12::text[], $13::bool[], $14::bool[], $15::bool[], $16::bool[]) AS v \
-                         ON CONFLICT (external_id) DO UPDATE SET name = excluded.name, gender = excluded.gender, \
-                         birth_date = excluded.birth_date, phone = excluded.phone, phone_last4 = excluded.phone_last4, \
-                         id_number = excluded.id_number, income_band = excluded.income_band, occupation = excluded.occupation, \
-                         branch = excluded.branch, manager_id = excluded.manager_id, vip_tier = excluded.vip_tier, \
-                         consent_sms = excluded.consent_sms, consent_push = excluded.consent_push, \
-                         consent_call = excluded.consent_call, personalization = excluded.personalization, \
-                         import_run = excluded.import_run, updated_at = excluded.updated_at \
-                         WHERE customers.import_run <> excluded.import_run {ret} external_id"
+                         {} {ret} external_id",
+                        if plain { "" } else { conflict }
                     );
                     let q = sqlx::query(&sql)
                         .bind(c.iter().map(|r| r.external_id.as_str()).collect::<Vec<_>>())
@@ -517,12 +533,14 @@ mod postgres {
             }
             Batch::Staff(rows) => {
                 for c in rows.chunks(CHUNK) {
+                    let conflict = "ON CONFLICT (external_id) DO UPDATE SET name = excluded.name, role = excluded.role, \
+                         branch = excluded.branch, import_run = excluded.import_run, updated_at = excluded.updated_at \
+                         WHERE staff.import_run <> excluded.import_run";
                     let sql = format!(
                         "INSERT INTO staff (external_id, name, role, branch, import_run, updated_at) \
                          SELECT v.*, $5::bigint, $6::timestamptz FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS v \
-                         ON CONFLICT (external_id) DO UPDATE SET name = excluded.name, role = excluded.role, \
-                         branch = excluded.branch, import_run = excluded.import_run, updated_at = excluded.updated_at \
-                         WHERE staff.import_run <> excluded.import_run {ret} external_id"
+                         {} {ret} external_id",
+                        if plain { "" } else { conflict }
                     );
                     let q = sqlx::query(&sql)
                         .bind(c.iter().map(|r| r.external_id.as_str()).collect::<Vec<_>>())
@@ -536,17 +554,19 @@ mod postgres {
             }
             Batch::Products(rows) => {
                 for c in rows.chunks(CHUNK) {
+                    let conflict = "ON CONFLICT (code) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
+                         risk_level = excluded.risk_level, min_purchase_fen = excluded.min_purchase_fen, \
+                         term_days = excluded.term_days, expected_yield_bp = excluded.expected_yield_bp, \
+                         sale_start = excluded.sale_start, sale_end = excluded.sale_end, repeatable = excluded.repeatable, \
+                         import_run = excluded.import_run, updated_at = excluded.updated_at \
+                         WHERE products.import_run <> excluded.import_run";
                     let sql = format!(
                         "INSERT INTO products (code, name, kind, risk_level, min_purchase_fen, term_days, expected_yield_bp, \
                          sale_start, sale_end, repeatable, import_run, updated_at) \
                          SELECT v.*, $11::bigint, $12::timestamptz FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
                          $5::bigint[], $6::bigint[], $7::bigint[], $8::date[], $9::date[], $10::bool[]) AS v \
-                         ON CONFLICT (code) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
-                         risk_level = excluded.risk_level, min_purchase_fen = excluded.min_purchase_fen, \
-                         term_days = excluded.term_days, expected_yield_bp = excluded.expected_yield_bp, \
-                         sale_start = excluded.sale_start, sale_end = excluded.sale_end, repeatable = excluded.repeatable, \
-                         import_run = excluded.import_run, updated_at = excluded.updated_at \
-                         WHERE products.import_run <> excluded.import_run {ret} code"
+                         {} {ret} code",
+                        if plain { "" } else { conflict }
                     );
                     let q = sqlx::query(&sql)
                         .bind(c.iter().map(|r| r.code.as_str()).collect::<Vec<_>>())
@@ -574,6 +594,11 @@ mod postgres {
             }
             Batch::Holdings(rows) => {
                 for c in rows.chunks(CHUNK) {
+                    let conflict = "ON CONFLICT (external_id) DO UPDATE SET customer_id = excluded.customer_id, \
+                         product_id = excluded.product_id, asset_class = excluded.asset_class, \
+                         balance_fen = excluded.balance_fen, opened_on = excluded.opened_on, as_of = excluded.as_of, \
+                         import_run = excluded.import_run, updated_at = excluded.updated_at \
+                         WHERE holdings.import_run <> excluded.import_run";
                     let sql = format!(
                         "INSERT INTO holdings (external_id, customer_id, product_id, asset_class, balance_fen, opened_on, \
                          as_of, import_run, updated_at) \
@@ -582,11 +607,8 @@ mod postgres {
                          AS v(ext, cust, prod, class, bal, opened, asof) \
                          JOIN customers c ON c.external_id = v.cust LEFT JOIN products p ON p.code = v.prod \
                          WHERE v.prod IS NULL OR p.id IS NOT NULL \
-                         ON CONFLICT (external_id) DO UPDATE SET customer_id = excluded.customer_id, \
-                         product_id = excluded.product_id, asset_class = excluded.asset_class, \
-                         balance_fen = excluded.balance_fen, opened_on = excluded.opened_on, as_of = excluded.as_of, \
-                         import_run = excluded.import_run, updated_at = excluded.updated_at \
-                         WHERE holdings.import_run <> excluded.import_run {ret} external_id"
+                         {} {ret} external_id",
+                        if plain { "" } else { conflict }
                     );
                     let q = sqlx::query(&sql)
                         .bind(c.iter().map(|r| r.external_id.as_str()).collect::<Vec<_>>())
@@ -607,6 +629,11 @@ mod postgres {
             }
             Batch::Transactions(rows) => {
                 for c in rows.chunks(CHUNK) {
+                    let conflict = "ON CONFLICT (external_id) DO UPDATE SET customer_id = excluded.customer_id, \
+                         amount_fen = excluded.amount_fen, direction = excluded.direction, category = excluded.category, \
+                         channel = excluded.channel, occurred_at = excluded.occurred_at, product_id = excluded.product_id, \
+                         description = excluded.description, import_run = excluded.import_run \
+                         WHERE transactions.import_run <> excluded.import_run";
                     let sql = format!(
                         "INSERT INTO transactions (external_id, customer_id, amount_fen, direction, category, channel, \
                          occurred_at, product_id, description, import_run) \
@@ -615,11 +642,8 @@ mod postgres {
                          $7::timestamptz[], $8::text[], $9::text[]) AS v(ext, cust, amount, dir, cat, chan, at, prod, descr) \
                          JOIN customers c ON c.external_id = v.cust LEFT JOIN products p ON p.code = v.prod \
                          WHERE v.prod IS NULL OR p.id IS NOT NULL \
-                         ON CONFLICT (external_id) DO UPDATE SET customer_id = excluded.customer_id, \
-                         amount_fen = excluded.amount_fen, direction = excluded.direction, category = excluded.category, \
-                         channel = excluded.channel, occurred_at = excluded.occurred_at, product_id = excluded.product_id, \
-                         description = excluded.description, import_run = excluded.import_run \
-                         WHERE transactions.import_run <> excluded.import_run {ret} external_id"
+                         {} {ret} external_id",
+                        if plain { "" } else { conflict }
                     );
                     let q = sqlx::query(&sql)
                         .bind(c.iter().map(|r| r.external_id.as_str()).collect::<Vec<_>>())
