@@ -7,7 +7,7 @@ use crate::{Backend, Result, Store};
 use chrono::{DateTime, Utc};
 use kehu_domain::ingest::{EntityKind, Record};
 use kehu_domain::state::*;
-use sqlx::{Postgres, Sqlite, Transaction as DbTx};
+use sqlx::{Postgres, Transaction as DbTx};
 use std::collections::HashSet;
 
 /// Why a valid row was not written.
@@ -132,7 +132,10 @@ impl LoadRecord for Transaction {
 }
 
 enum Tx {
-    Sqlite(DbTx<'static, Sqlite>),
+    /// A connection of its own, taken out of the pool, with an explicit transaction:
+    /// foreign keys are off on it, since the load resolves every reference itself.
+    /// Dropped unfinished, it closes and SQLite rolls the transaction back.
+    Sqlite(sqlx::SqliteConnection),
     Postgres(DbTx<'static, Postgres>),
 }
 
@@ -176,7 +179,10 @@ impl Store {
                     .bind(now)
                     .fetch_one(p)
                     .await?;
-                (id, Tx::Sqlite(p.begin().await?))
+                let mut conn = p.acquire().await?.detach();
+                sqlx::query("PRAGMA foreign_keys = OFF").execute(&mut conn).await?;
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await?;
+                (id, Tx::Sqlite(conn))
             }
             Backend::Postgres(p) => {
                 let id: i64 = sqlx::query_scalar(sql)
@@ -217,7 +223,7 @@ impl Load {
         let probe = format!("SELECT COUNT(*) FROM (SELECT 1 FROM {table} LIMIT 1) t");
         let ddl: Vec<(String, String)> = match &mut self.tx {
             Tx::Sqlite(tx) => {
-                let n: i64 = sqlx::query_scalar(&probe).fetch_one(&mut **tx).await?;
+                let n: i64 = sqlx::query_scalar(&probe).fetch_one(&mut *tx).await?;
                 if n > 0 {
                     return Ok(());
                 }
@@ -227,7 +233,7 @@ impl Load {
                      AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%'",
                 )
                 .bind(table)
-                .fetch_all(&mut **tx)
+                .fetch_all(&mut *tx)
                 .await?
             }
             Tx::Postgres(tx) => {
@@ -248,7 +254,7 @@ impl Load {
         for (name, create) in ddl {
             let drop = format!("DROP INDEX {name}");
             match &mut self.tx {
-                Tx::Sqlite(tx) => drop_result(sqlx::query(&drop).execute(&mut **tx).await?),
+                Tx::Sqlite(tx) => drop_result(sqlx::query(&drop).execute(&mut *tx).await?),
                 Tx::Postgres(tx) => drop_result(sqlx::query(&drop).execute(&mut **tx).await?),
             }
             self.deferred.push(create);
@@ -331,7 +337,7 @@ impl Load {
                     for k in chunk {
                         q = q.bind(*k);
                     }
-                    q.fetch_all(&mut **tx).await?
+                    q.fetch_all(&mut *tx).await?
                 }
                 Tx::Postgres(tx) => {
                     let mut q = sqlx::query_scalar(&sql);
@@ -358,7 +364,7 @@ impl Load {
         let n = batch.len() as u64;
         match &mut self.tx {
             Tx::Sqlite(tx) => {
-                let flags = crate::sqlite_bulk::write(&mut **tx, run, now, batch).await?;
+                let flags = crate::sqlite_bulk::write(&mut *tx, run, now, batch).await?;
                 if flags.iter().all(|w| *w) {
                     return Ok(None);
                 }
@@ -407,15 +413,18 @@ impl Load {
         if commit {
             for create in std::mem::take(&mut self.deferred) {
                 match &mut self.tx {
-                    Tx::Sqlite(tx) => drop_result(sqlx::query(&create).execute(&mut **tx).await?),
+                    Tx::Sqlite(tx) => drop_result(sqlx::query(&create).execute(&mut *tx).await?),
                     Tx::Postgres(tx) => drop_result(sqlx::query(&create).execute(&mut **tx).await?),
                 }
             }
         }
         match self.tx {
-            Tx::Sqlite(tx) if commit => tx.commit().await?,
+            Tx::Sqlite(mut conn) => {
+                let end = if commit { "COMMIT" } else { "ROLLBACK" };
+                sqlx::query(end).execute(&mut conn).await?;
+                sqlx::Connection::close(conn).await?;
+            }
             Tx::Postgres(tx) if commit => tx.commit().await?,
-            Tx::Sqlite(tx) => tx.rollback().await?,
             Tx::Postgres(tx) => tx.rollback().await?,
         }
         let status = if commit { "committed" } else { "rolled_back" };
