@@ -180,7 +180,9 @@ impl Store {
                     .fetch_one(p)
                     .await?;
                 let mut conn = p.acquire().await?.detach();
-                sqlx::query("PRAGMA foreign_keys = OFF").execute(&mut conn).await?;
+                sqlx::query("PRAGMA foreign_keys = OFF")
+                    .execute(&mut conn)
+                    .await?;
                 sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await?;
                 (id, Tx::Sqlite(conn))
             }

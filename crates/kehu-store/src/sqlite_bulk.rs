@@ -11,7 +11,7 @@
 
 use crate::load::Batch;
 use crate::{Result, StoreError};
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Timelike, Utc};
 use libsqlite3_sys as ffi;
 use std::ffi::{c_char, c_int, CStr};
 use std::ptr;
@@ -31,11 +31,51 @@ fn int(v: Option<i64>) -> V<'static> {
 }
 
 fn date(d: Option<NaiveDate>) -> Option<String> {
-    d.map(|d| d.format("%Y-%m-%d").to_string())
+    d.map(|d| {
+        let mut s = String::with_capacity(10);
+        push_date(&mut s, d);
+        s
+    })
 }
 
+/// `2026-11-28`, written digit by digit (chrono's formatter costs more than the insert).
+fn push_date(s: &mut String, d: NaiveDate) {
+    let y = d.year();
+    if !(0..=9999).contains(&y) {
+        s.push_str(&d.format("%Y-%m-%d").to_string());
+        return;
+    }
+    push_digits(s, y as u32, 4);
+    s.push('-');
+    push_digits(s, d.month(), 2);
+    s.push('-');
+    push_digits(s, d.day(), 2);
+}
+
+fn push_digits(s: &mut String, mut v: u32, width: usize) {
+    let mut buf = [b'0'; 4];
+    for i in (0..width).rev() {
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    s.push_str(std::str::from_utf8(&buf[..width]).expect("digits"));
+}
+
+/// As sqlx writes a UTC time: `2026-11-28T06:05:00+00:00` (fractions only when present).
 fn time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+    if t.timestamp_subsec_nanos() != 0 || !(0..=9999).contains(&t.year()) {
+        return t.to_rfc3339_opts(SecondsFormat::AutoSi, false);
+    }
+    let mut s = String::with_capacity(25);
+    push_date(&mut s, t.date_naive());
+    s.push('T');
+    push_digits(&mut s, t.hour(), 2);
+    s.push(':');
+    push_digits(&mut s, t.minute(), 2);
+    s.push(':');
+    push_digits(&mut s, t.second(), 2);
+    s.push_str("+00:00");
+    s
 }
 
 struct Stmt {
@@ -360,4 +400,28 @@ pub(crate) async fn write(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn hand_written_times_match_the_encoding_sqlx_uses() {
+        for t in [
+            Utc.with_ymd_and_hms(2026, 11, 28, 6, 5, 0).unwrap(),
+            Utc.with_ymd_and_hms(1999, 1, 2, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(2024, 2, 29, 0, 0, 0).unwrap(),
+            Utc.timestamp_opt(1_700_000_000, 123_000_000).unwrap(),
+        ] {
+            assert_eq!(time(t), t.to_rfc3339_opts(SecondsFormat::AutoSi, false));
+        }
+        let d = NaiveDate::from_ymd_opt(987, 3, 4).unwrap();
+        assert_eq!(date(Some(d)).unwrap(), d.format("%Y-%m-%d").to_string());
+        assert_eq!(
+            date(NaiveDate::from_ymd_opt(2023, 12, 1)).unwrap(),
+            "2023-12-01"
+        );
+    }
 }
