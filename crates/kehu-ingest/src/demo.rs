@@ -648,7 +648,8 @@ fn profile(spec: &DemoSpec, i: u64) -> Profile {
     let months_saved = 3.0 + f64::from(age.saturating_sub(20)) * 1.2 + f64::from(years) * 0.1;
     // A quarter of income is saved, and only part of it is kept at this bank.
     let share_here = rng.gen_range(0.1..0.6);
-    let mut assets = (income_fen as f64 * months_saved * 0.25 * share_here * spread(&mut rng, 0.9)) as i64;
+    let mut assets =
+        (income_fen as f64 * months_saved * 0.25 * share_here * spread(&mut rng, 0.9)) as i64;
     if rng.gen_bool(0.01) {
         assets *= rng.gen_range(10..40);
     }
@@ -1026,7 +1027,10 @@ mod tests {
         }
         let share = |t| f64::from(*tiers.get(&t).unwrap_or(&0)) / 2_000.0;
         assert!(share(VipTier::Standard) > 0.6, "{tiers:?}");
-        assert!(share(VipTier::Gold) > 0.05 && share(VipTier::Private) < 0.02, "{tiers:?}");
+        assert!(
+            share(VipTier::Gold) > 0.05 && share(VipTier::Private) < 0.02,
+            "{tiers:?}"
+        );
         assert!(with_salary > 1_500, "salaried {with_salary} of 2000");
     }
 }

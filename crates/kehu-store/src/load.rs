@@ -259,6 +259,13 @@ impl Load {
                 Tx::Sqlite(tx) => drop_result(sqlx::query(&drop).execute(&mut *tx).await?),
                 Tx::Postgres(tx) => drop_result(sqlx::query(&drop).execute(&mut **tx).await?),
             }
+            if let Tx::Sqlite(tx) = &mut self.tx {
+                sqlx::query("INSERT INTO pending_indexes (name, ddl) VALUES ($1, $2)")
+                    .bind(&name)
+                    .bind(&create)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             self.deferred.push(create);
         }
         Ok(())
@@ -412,22 +419,36 @@ impl Load {
 
     /// Makes the load visible (or discards it) and records the outcome.
     pub async fn finish(mut self, commit: bool, counts: LoadCounts) -> Result<()> {
-        if commit {
-            for create in std::mem::take(&mut self.deferred) {
-                match &mut self.tx {
-                    Tx::Sqlite(tx) => drop_result(sqlx::query(&create).execute(&mut *tx).await?),
-                    Tx::Postgres(tx) => drop_result(sqlx::query(&create).execute(&mut **tx).await?),
-                }
-            }
-        }
         match self.tx {
             Tx::Sqlite(mut conn) => {
-                let end = if commit { "COMMIT" } else { "ROLLBACK" };
-                sqlx::query(end).execute(&mut conn).await?;
+                if commit {
+                    sqlx::query("COMMIT").execute(&mut conn).await?;
+                    if !self.deferred.is_empty() {
+                        // The rows are committed; the indexes are built from the database
+                        // file (after a checkpoint), which is much faster than from the
+                        // write-ahead log inside the load's transaction. Until then the
+                        // table answers without them, and `pending_indexes` makes sure a
+                        // crash in between cannot lose them.
+                        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                            .execute(&mut conn)
+                            .await?;
+                        crate::build_pending_indexes(&mut conn).await?;
+                    }
+                } else {
+                    sqlx::query("ROLLBACK").execute(&mut conn).await?;
+                }
                 sqlx::Connection::close(conn).await?;
             }
-            Tx::Postgres(tx) if commit => tx.commit().await?,
-            Tx::Postgres(tx) => tx.rollback().await?,
+            Tx::Postgres(mut tx) => {
+                if commit {
+                    for create in std::mem::take(&mut self.deferred) {
+                        sqlx::query(&create).execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                } else {
+                    tx.rollback().await?;
+                }
+            }
         }
         let status = if commit { "committed" } else { "rolled_back" };
         let sql = "UPDATE import_runs SET finished_at = $1, status = $2, rows_read = $3, rows_loaded = $4, rows_rejected = $5 WHERE id = $6";

@@ -362,3 +362,62 @@ async fn unreachable_database_is_named_with_the_password_hidden() {
         .to_string();
     assert!(err.contains("not supported"), "{err}");
 }
+
+#[tokio::test]
+async fn sqlite_bulk_load_rebuilds_its_indexes_even_after_a_crash() {
+    use sqlx::Connection;
+    let t = testing::sqlite().await;
+    let s = &t.store;
+    let indexes = |url: String| async move {
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'customers' AND sql IS NOT NULL ORDER BY name",
+        )
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+        let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pending_indexes")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        (names, pending, c)
+    };
+    let url = s.url().to_string();
+    // A load into the empty table drops the indexes and builds them again after commit.
+    assert!(load_all(s, &[cust("C1", "王芳", "13800001111", None)])
+        .await
+        .is_empty());
+    let (names, pending, mut c) = indexes(url.clone()).await;
+    assert_eq!(
+        names,
+        [
+            "customers_manager",
+            "customers_name",
+            "customers_phone_last4"
+        ]
+    );
+    assert_eq!(pending, 0);
+    // A crash between the commit and the rebuild leaves the record: the next open builds it.
+    sqlx::query("DROP INDEX customers_name")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO pending_indexes VALUES ('customers_name', 'CREATE INDEX customers_name ON customers (name)')")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+    s.close().await;
+    let reopened = Store::open(&url, &Default::default()).await.unwrap();
+    let (names, pending, _) = indexes(url.clone()).await;
+    assert_eq!(
+        names,
+        [
+            "customers_manager",
+            "customers_name",
+            "customers_phone_last4"
+        ]
+    );
+    assert_eq!(pending, 0);
+    reopened.close().await;
+}
