@@ -146,7 +146,8 @@ pub struct Load {
     kind: EntityKind,
     now: DateTime<Utc>,
     store: Store,
-    /// Secondary indexes dropped for this load, recreated before commit.
+    /// Non-unique indexes dropped for this load (their `CREATE INDEX`), built again at
+    /// the end: inside the transaction on PostgreSQL, right after commit on SQLite.
     deferred: Vec<String>,
     /// The table had no rows when the load began.
     empty_at_start: bool,
@@ -216,10 +217,12 @@ impl Load {
     }
 
     /// Loading into an empty table: its non-unique indexes are dropped inside the load's
-    /// transaction and built again (sorted, far faster than row by row) before commit.
-    /// A rollback brings them back with everything else. The unique key stays, since the
-    /// upsert needs it. The index definitions are read from the database, so they always
-    /// match the migrations.
+    /// transaction and built again at the end (sorted, far faster than row by row). On
+    /// PostgreSQL that happens before commit; on SQLite right after it, from a record in
+    /// `pending_indexes` written in the load's transaction (so a crash in between is
+    /// repaired when the store is next opened). A rollback brings them back with
+    /// everything else. The unique key stays, since the upsert needs it. The index
+    /// definitions are read from the database, so they always match the migrations.
     async fn defer_indexes(&mut self) -> Result<()> {
         let table = self.kind.name();
         let probe = format!("SELECT COUNT(*) FROM (SELECT 1 FROM {table} LIMIT 1) t");
