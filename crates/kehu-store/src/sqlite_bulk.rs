@@ -250,15 +250,29 @@ impl Refs {
         Ok(id)
     }
 
-    /// `Ok(None)` for no product, `Ok(Some(None))` for an unknown one.
-    fn product(&mut self, code: Option<&str>) -> Result<Option<Option<i64>>> {
-        let Some(code) = code else { return Ok(None) };
+    fn product(&mut self, code: &str) -> Result<Option<i64>> {
         if let Some(id) = self.products.get(code) {
-            return Ok(Some(*id));
+            return Ok(*id);
         }
         let id = self.product.lookup(code)?;
         self.products.insert(code.to_string(), id);
-        Ok(Some(id))
+        Ok(id)
+    }
+
+    /// The customer's id and the product's (if the row names one); `None` when either
+    /// reference is unknown, and the row is then not written.
+    fn resolve(
+        &mut self,
+        customer: &str,
+        product: Option<&str>,
+    ) -> Result<Option<(i64, Option<i64>)>> {
+        let Some(c) = self.customer(customer)? else {
+            return Ok(None);
+        };
+        match product {
+            None => Ok(Some((c, None))),
+            Some(code) => Ok(self.product(code)?.map(|p| (c, Some(p)))),
+        }
     }
 }
 
@@ -343,22 +357,17 @@ pub(crate) async fn write(
             let st = Stmt::prepare(db, HOLDINGS)?;
             let mut refs = Refs::new(db)?;
             for h in rows {
-                let (Some(cust), product) = (
-                    refs.customer(&h.customer_id)?,
-                    refs.product(h.product_code.as_deref())?,
-                ) else {
+                let Some((cust, product)) =
+                    refs.resolve(&h.customer_id, h.product_code.as_deref())?
+                else {
                     out.push(false);
                     continue;
                 };
-                if product == Some(None) {
-                    out.push(false);
-                    continue;
-                }
                 let (opened, as_of) = (date(h.opened_on), date(Some(h.as_of)));
                 out.push(st.row(&[
                     V::Text(&h.external_id),
                     V::Int(cust),
-                    int(product.flatten()),
+                    int(product),
                     V::Text(h.asset_class.code()),
                     V::Int(h.balance.0),
                     opt(&opened),
@@ -372,17 +381,12 @@ pub(crate) async fn write(
             let st = Stmt::prepare(db, TRANSACTIONS)?;
             let mut refs = Refs::new(db)?;
             for t in rows {
-                let (Some(cust), product) = (
-                    refs.customer(&t.customer_id)?,
-                    refs.product(t.product_code.as_deref())?,
-                ) else {
+                let Some((cust, product)) =
+                    refs.resolve(&t.customer_id, t.product_code.as_deref())?
+                else {
                     out.push(false);
                     continue;
                 };
-                if product == Some(None) {
-                    out.push(false);
-                    continue;
-                }
                 let at = time(t.occurred_at);
                 out.push(st.row(&[
                     V::Text(&t.external_id),
@@ -392,7 +396,7 @@ pub(crate) async fn write(
                     V::Text(t.category.code()),
                     V::Text(t.channel.code()),
                     V::Text(&at),
-                    int(product.flatten()),
+                    int(product),
                     opt(&t.description),
                     V::Int(run),
                 ])?);
