@@ -214,27 +214,20 @@ async fn run<R: LoadRecord>(
     let fname = file_name.clone();
     let reader = std::thread::spawn(move || {
         let send = |m: Msg<R>| tx.blocking_send(m).is_ok();
+        let sink = Sink {
+            file: &fname,
+            ctx,
+            keep_raw,
+            batch,
+            counter: &counter,
+            stop: &reader_stop,
+            send: &send,
+            chunk: Chunk::new(batch),
+            last_bytes: 0,
+        };
         let result = match format {
-            Format::Csv => read_csv::<R, _>(
-                decoded,
-                &fname,
-                ctx,
-                keep_raw,
-                batch,
-                &counter,
-                &reader_stop,
-                &send,
-            ),
-            Format::JsonLines => read_jsonl::<R, _>(
-                decoded,
-                &fname,
-                ctx,
-                keep_raw,
-                batch,
-                &counter,
-                &reader_stop,
-                &send,
-            ),
+            Format::Csv => read_csv::<R, _>(decoded, sink),
+            Format::JsonLines => read_jsonl::<R, _>(decoded, sink),
         };
         if let Err(e) = result {
             send(Msg::Fatal(e));
@@ -386,17 +379,49 @@ fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn read_csv<R: Record, S: Read>(
-    src: S,
-    file: &str,
+/// What both readers share: the file, the parse context, and where full chunks go.
+struct Sink<'a, R> {
+    file: &'a str,
     ctx: ParseContext,
     keep_raw: bool,
     batch: usize,
-    counter: &std::sync::atomic::AtomicU64,
-    stop: &AtomicBool,
-    send: &dyn Fn(Msg<R>) -> bool,
-) -> Result<(), ImportError> {
+    counter: &'a std::sync::atomic::AtomicU64,
+    stop: &'a AtomicBool,
+    send: &'a dyn Fn(Msg<R>) -> bool,
+    chunk: Chunk<R>,
+    last_bytes: u64,
+}
+
+impl<R> Sink<'_, R> {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn take(&mut self) -> Chunk<R> {
+        let bytes = self.counter.load(Ordering::Relaxed);
+        let mut c = std::mem::replace(&mut self.chunk, Chunk::new(self.batch));
+        c.bytes = bytes - self.last_bytes;
+        self.last_bytes = bytes;
+        c
+    }
+
+    /// Sends the chunk once it is full; false when nobody listens any more.
+    fn flush_if_full(&mut self) -> bool {
+        if self.chunk.rows.len() + self.chunk.errors.len() < self.batch {
+            return true;
+        }
+        let c = self.take();
+        (self.send)(Msg::Chunk(c))
+    }
+
+    fn finish(mut self) {
+        let c = self.take();
+        (self.send)(Msg::Chunk(c));
+    }
+}
+
+fn read_csv<R: Record, S: Read>(src: S, mut sink: Sink<'_, R>) -> Result<(), ImportError> {
+    let (file, ctx, keep_raw) = (sink.file, sink.ctx, sink.keep_raw);
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -420,12 +445,11 @@ fn read_csv<R: Record, S: Read>(
     let header: Vec<&str> = rec.iter().collect();
     let map = map_header(&header, R::COLUMNS).map_err(|m| header_err(1, m))?;
     let width = header.len();
-    let mut chunk = Chunk::new(batch);
-    let mut last_bytes = 0;
     loop {
-        if stop.load(Ordering::Relaxed) {
+        if sink.stopped() {
             return Ok(());
         }
+        let chunk = &mut sink.chunk;
         let res = rdr.read_record(&mut rec);
         let line = rec.position().map_or(0, |p| p.line());
         match res {
@@ -452,14 +476,7 @@ fn read_csv<R: Record, S: Read>(
                 } else {
                     let values: Vec<Option<&str>> =
                         map.iter().map(|m| m.and_then(|i| rec.get(i))).collect();
-                    push_parsed(
-                        &mut chunk,
-                        R::parse(&values, ctx),
-                        line,
-                        raw,
-                        file,
-                        keep_raw,
-                    );
+                    push_parsed(chunk, R::parse(&values, ctx), line, raw, file, keep_raw);
                 }
             }
             Err(e) => {
@@ -487,17 +504,11 @@ fn read_csv<R: Record, S: Read>(
                 chunk.errors.push((err, String::new()));
             }
         }
-        if chunk.rows.len() + chunk.errors.len() >= batch {
-            let bytes = counter.load(Ordering::Relaxed);
-            chunk.bytes = bytes - last_bytes;
-            last_bytes = bytes;
-            if !send(Msg::Chunk(std::mem::replace(&mut chunk, Chunk::new(batch)))) {
-                return Ok(());
-            }
+        if !sink.flush_if_full() {
+            return Ok(());
         }
     }
-    chunk.bytes = counter.load(Ordering::Relaxed) - last_bytes;
-    send(Msg::Chunk(chunk));
+    sink.finish();
     Ok(())
 }
 
@@ -550,27 +561,17 @@ fn csv_message(e: &csv::Error) -> String {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn read_jsonl<R: Record, S: Read>(
-    src: S,
-    file: &str,
-    ctx: ParseContext,
-    keep_raw: bool,
-    batch: usize,
-    counter: &std::sync::atomic::AtomicU64,
-    stop: &AtomicBool,
-    send: &dyn Fn(Msg<R>) -> bool,
-) -> Result<(), ImportError> {
+fn read_jsonl<R: Record, S: Read>(src: S, mut sink: Sink<'_, R>) -> Result<(), ImportError> {
+    let (file, ctx, keep_raw) = (sink.file, sink.ctx, sink.keep_raw);
     let mut rdr = BufReader::with_capacity(256 * 1024, src);
     let mut buf = Vec::new();
     let mut line_no = 0u64;
-    let mut chunk = Chunk::new(batch);
-    let mut last_bytes = 0;
     let mut any = false;
     loop {
-        if stop.load(Ordering::Relaxed) {
+        if sink.stopped() {
             return Ok(());
         }
+        let chunk = &mut sink.chunk;
         buf.clear();
         let n = rdr
             .read_until(b'\n', &mut buf)
@@ -621,33 +622,20 @@ fn read_jsonl<R: Record, S: Read>(
                 Err(m) => chunk.errors.push((err(m), raw)),
                 Ok(vals) => {
                     let values: Vec<Option<&str>> = vals.iter().map(|v| v.as_deref()).collect();
-                    push_parsed(
-                        &mut chunk,
-                        R::parse(&values, ctx),
-                        line_no,
-                        raw,
-                        file,
-                        keep_raw,
-                    );
+                    push_parsed(chunk, R::parse(&values, ctx), line_no, raw, file, keep_raw);
                 }
             },
         }
-        if chunk.rows.len() + chunk.errors.len() >= batch {
-            let bytes = counter.load(Ordering::Relaxed);
-            chunk.bytes = bytes - last_bytes;
-            last_bytes = bytes;
-            if !send(Msg::Chunk(std::mem::replace(&mut chunk, Chunk::new(batch)))) {
-                return Ok(());
-            }
+        if !sink.flush_if_full() {
+            return Ok(());
         }
     }
-    if !any && chunk.errors.is_empty() {
+    if !any && sink.chunk.errors.is_empty() {
         return Err(ImportError::Empty {
             file: file.to_string(),
         });
     }
-    chunk.bytes = counter.load(Ordering::Relaxed) - last_bytes;
-    send(Msg::Chunk(chunk));
+    sink.finish();
     Ok(())
 }
 
