@@ -1178,47 +1178,36 @@ pub fn write_csv(
         Ok(w)
     }
     let mut sum = DemoSummary::default();
-    if customers_only {
-        let mut wc = file::<Customer>(dir)?;
-        for i in 0..spec.customers {
-            wc.write_record(customer(spec, i).to_values())?;
-            sum.customers += 1;
-            if let Some(p) = &progress {
-                if (i + 1) % 10_000 == 0 || i + 1 == spec.customers {
-                    p("customers.csv", i + 1, spec.customers);
-                }
-            }
+    // With `customers_only`, only customers.csv is written.
+    let mut others = None;
+    if !customers_only {
+        let mut w = file::<Staff>(dir)?;
+        for s in staff(spec) {
+            w.write_record(s.to_values())?;
+            sum.staff += 1;
         }
-        wc.flush()?;
-        return Ok(sum);
+        w.flush()?;
+        let mut w = file::<Product>(dir)?;
+        for p in products(spec.today) {
+            w.write_record(p.to_values())?;
+            sum.products += 1;
+        }
+        w.flush()?;
+        others = Some((file::<Holding>(dir)?, file::<Transaction>(dir)?));
     }
-    let mut w = file::<Staff>(dir)?;
-    for s in staff(spec) {
-        w.write_record(s.to_values())?;
-        sum.staff += 1;
-    }
-    w.flush()?;
-    let mut w = file::<Product>(dir)?;
-    for p in products(spec.today) {
-        w.write_record(p.to_values())?;
-        sum.products += 1;
-    }
-    w.flush()?;
-    let (mut wc, mut wh, mut wt) = (
-        file::<Customer>(dir)?,
-        file::<Holding>(dir)?,
-        file::<Transaction>(dir)?,
-    );
+    let mut wc = file::<Customer>(dir)?;
     for i in 0..spec.customers {
         wc.write_record(customer(spec, i).to_values())?;
         sum.customers += 1;
-        for h in holdings(spec, i) {
-            wh.write_record(h.to_values())?;
-            sum.holdings += 1;
-        }
-        for t in transactions(spec, i) {
-            wt.write_record(t.to_values())?;
-            sum.transactions += 1;
+        if let Some((wh, wt)) = &mut others {
+            for h in holdings(spec, i) {
+                wh.write_record(h.to_values())?;
+                sum.holdings += 1;
+            }
+            for t in transactions(spec, i) {
+                wt.write_record(t.to_values())?;
+                sum.transactions += 1;
+            }
         }
         if let Some(p) = &progress {
             if (i + 1) % 10_000 == 0 || i + 1 == spec.customers {
@@ -1227,7 +1216,9 @@ pub fn write_csv(
         }
     }
     wc.flush()?;
-    wh.flush()?;
-    wt.flush()?;
+    if let Some((mut wh, mut wt)) = others {
+        wh.flush()?;
+        wt.flush()?;
+    }
     Ok(sum)
 }

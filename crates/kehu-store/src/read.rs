@@ -72,11 +72,13 @@ const TXN_SELECT: &str = "SELECT t.id, t.external_id, c.external_id AS customer_
     FROM transactions t JOIN customers c ON c.id = t.customer_id LEFT JOIN products p ON p.id = t.product_id";
 
 /// How a search text is read: digits-only of length 4 may be a phone suffix.
-fn search_terms(text: &str) -> (String, Option<String>, String, String) {
+/// Returns (the text, as a phone suffix if it can be one, the upper end of the name-prefix
+/// range); the text itself is both the exact key and the range's lower end.
+fn search_terms(text: &str) -> (String, Option<String>, String) {
     let t = text.trim().to_string();
     let last4 = (t.len() == 4 && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.clone());
     let hi = format!("{t}\u{10FFFF}");
-    (t.clone(), last4, t, hi)
+    (t, last4, hi)
 }
 
 impl Store {
@@ -101,18 +103,18 @@ impl Store {
                  AND $4 IS NULL AND {filters}"
             ),
         };
-        let (exact, last4, lo, hi) = match text {
+        let (exact, last4, hi) = match text {
             Some(t) => {
-                let (a, b, c, d) = search_terms(t);
-                (Some(a), b, Some(c), Some(d))
+                let (t, last4, hi) = search_terms(t);
+                (Some(t), last4, Some(hi))
             }
-            None => (None, None, None, None),
+            None => (None, None, None),
         };
         with_pool!(self, p => {
             let rows = sqlx::query(&sql)
-                .bind(exact)
+                .bind(&exact)
                 .bind(last4)
-                .bind(lo)
+                .bind(&exact)
                 .bind(hi)
                 .bind(q.manager_id.as_deref())
                 .bind(q.branch.as_deref())

@@ -84,20 +84,14 @@ impl Config {
         }
         // Only kehu's own settings: other KEHU_* variables (KEHU_LOG, test and benchmark
         // variables) are not configuration.
-        const KEYS: [&str; 9] = [
-            "data_dir",
-            "database_url",
-            "database_url_file",
-            "listen",
-            "utc_offset",
-            "mask_personal_data",
-            "recent_transactions",
-            "import",
-            "store",
-        ];
-        let env = Env::prefixed("KEHU_").split("__").filter(|k| {
+        // The settings' names come from the struct itself, so the list cannot drift.
+        let keys: Vec<String> = match serde_json::to_value(Config::default()) {
+            Ok(serde_json::Value::Object(m)) => m.into_iter().map(|(k, _)| k).collect(),
+            _ => Vec::new(),
+        };
+        let env = Env::prefixed("KEHU_").split("__").filter(move |k| {
             let top = k.as_str().split('.').next().unwrap_or_default();
-            KEYS.iter().any(|key| key.eq_ignore_ascii_case(top))
+            keys.iter().any(|key| key.eq_ignore_ascii_case(top))
         });
         fig = fig.merge(env);
         let mut cfg: Config = fig.extract().map_err(|e| format!("configuration: {e}"))?;
