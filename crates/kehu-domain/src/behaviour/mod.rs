@@ -1,0 +1,4 @@
+//! Behaviour: events as apps send them (`event`) and the state kept from them (`state`).
+
+pub mod event;
+pub mod state;
