@@ -18,7 +18,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 #[openapi(
     info(
         title = "kehu API",
-        description = "Customer operations platform: customers, products, imports."
+        description = "Customer operations platform: customers, products, imports, behaviour events, suitability, recommendations."
     ),
     paths(
         healthz,
@@ -30,7 +30,24 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
         export,
         crate::models::list,
         crate::models::report,
-        crate::models::score
+        crate::models::score,
+        crate::behaviour::http::collect,
+        crate::behaviour::http::questionnaire,
+        crate::behaviour::http::assess,
+        crate::behaviour::http::get_assessment,
+        crate::behaviour::http::purchase,
+        crate::behaviour::http::recommendations,
+        crate::behaviour::http::decisions,
+        crate::behaviour::http::get_personalization,
+        crate::behaviour::http::set_personalization,
+        crate::behaviour::http::tags,
+        crate::behaviour::http::delete_tag,
+        crate::behaviour::http::customer_behaviour,
+        crate::behaviour::http::product_behaviour,
+        crate::behaviour::http::funnel,
+        crate::behaviour::http::checks,
+        crate::behaviour::http::app_keys,
+        crate::behaviour::http::snapshot
     ),
     components(schemas(
         CustomerPage,
@@ -40,7 +57,14 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
         Health,
         ImportResult,
         kehu_store::ModelInfo,
-        crate::models::ScoreResponse
+        crate::models::ScoreResponse,
+        crate::behaviour::http::CollectResponse,
+        crate::behaviour::http::EventResult,
+        crate::behaviour::http::AnswersBody,
+        crate::behaviour::http::PurchaseBody,
+        crate::behaviour::http::RecResponse,
+        crate::behaviour::http::PersonalizationBody,
+        crate::behaviour::http::Tag
     ))
 )]
 pub struct ApiDoc;
@@ -61,6 +85,7 @@ pub fn router(state: AppState) -> Router {
             get(crate::models::report),
         )
         .route("/api/v1/models/{purpose}/score", post(crate::models::score))
+        .merge(crate::behaviour::http::routes())
         .layer(DefaultBodyLimit::max(256 * 1024 * 1024))
         .with_state(state)
 }
@@ -311,6 +336,10 @@ async fn import(
     let mut report = result?;
     for e in &mut report.errors {
         e.file = "upload".into();
+    }
+    if report.committed {
+        // New products, holdings or profiles change what may be recommended.
+        s.behaviour.refresh_shelf().await?;
     }
     let status = if report.committed {
         axum::http::StatusCode::OK

@@ -9,6 +9,13 @@ pub enum ApiError {
     NotFound { what: &'static str, key: String },
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    TooLarge(String),
+    /// Refused by a business rule; the body is `{"code": …, "message": …}`.
+    #[error("{0}")]
+    Unprocessable(serde_json::Value),
     #[error(transparent)]
     Store(#[from] kehu_store::StoreError),
     #[error(transparent)]
@@ -20,6 +27,13 @@ impl IntoResponse for ApiError {
         let (status, code) = match &self {
             ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::Store(kehu_store::StoreError::Conflict(_)) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Unprocessable(v) => {
+                let body = serde_json::json!({ "error": v });
+                return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+            }
             ApiError::Import(kehu_ingest::ImportError::Store { .. }) | ApiError::Store(_) => {
                 tracing::error!(error = %self, "store error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "store_error")

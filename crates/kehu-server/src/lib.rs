@@ -2,12 +2,14 @@
 //! response unless the server is configured otherwise.
 
 mod api;
+pub mod behaviour;
 mod error;
 mod models;
 
 pub use models::ModelCache;
 
 pub use api::{router, ApiDoc};
+pub use behaviour::BehaviourConfig;
 pub use error::ApiError;
 
 use kehu_store::Store;
@@ -25,6 +27,7 @@ pub struct ServerConfig {
     pub spool_dir: PathBuf,
     pub import_max_errors: usize,
     pub offset: chrono::FixedOffset,
+    pub behaviour: behaviour::BehaviourConfig,
 }
 
 #[derive(Clone)]
@@ -32,15 +35,27 @@ pub struct AppState {
     pub store: Store,
     pub cfg: ServerConfig,
     pub models: std::sync::Arc<ModelCache>,
+    pub behaviour: std::sync::Arc<behaviour::Engine>,
 }
 
 impl AppState {
+    /// Panics on an invalid behaviour configuration; `try_new` says what is wrong.
     pub fn new(store: Store, cfg: ServerConfig) -> Self {
-        AppState {
+        Self::try_new(store, cfg).expect("valid behaviour configuration")
+    }
+
+    pub fn try_new(store: Store, cfg: ServerConfig) -> Result<Self, String> {
+        let engine = behaviour::Engine::new(
+            store.clone(),
+            cfg.behaviour.clone(),
+            cfg.offset.local_minus_utc(),
+        )?;
+        Ok(AppState {
             store,
             cfg,
             models: Default::default(),
-        }
+            behaviour: std::sync::Arc::new(engine),
+        })
     }
 }
 
@@ -50,7 +65,19 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    state
+        .behaviour
+        .start()
+        .await
+        .map_err(|e| std::io::Error::other(format!("starting the behaviour engine: {e}")))?;
+    let engine = state.behaviour.clone();
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await?;
+    // Acknowledged events are already committed; this saves the derived state so the
+    // next start replays less.
+    if let Err(e) = engine.snapshot().await {
+        tracing::error!(error = %e, "saving the behaviour snapshot at shutdown");
+    }
+    Ok(())
 }

@@ -25,6 +25,7 @@ async fn start(
             spool_dir: spool,
             import_max_errors: 100,
             offset: FixedOffset::east_opt(8 * 3600).unwrap(),
+            behaviour: Default::default(),
         },
     );
     let h = tokio::spawn(async move {

@@ -3,6 +3,7 @@
 //! dialects agree; bulk loading differs (multi-row VALUES on SQLite, UNNEST arrays on
 //! PostgreSQL). Domain rules live in `kehu-domain`; this crate only stores and fetches.
 
+pub mod behaviour;
 pub mod load;
 pub mod models;
 mod read;
@@ -31,6 +32,9 @@ pub enum StoreError {
     UnsupportedUrl { url: String },
     #[error("migrating the database schema failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A request the stored data refuses (a name taken, an unknown segment…).
+    #[error("{0}")]
+    Conflict(String),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
     #[error("stored data is not valid: table {table}, column {column}, value {value:?}")]

@@ -15,6 +15,7 @@ pub(crate) trait RowExt {
     fn od(&self, c: &str) -> Result<Option<NaiveDate>>;
     fn d(&self, c: &str) -> Result<NaiveDate>;
     fn t(&self, c: &str) -> Result<DateTime<Utc>>;
+    fn f(&self, c: &str) -> Result<f64>;
 }
 
 macro_rules! row_ext {
@@ -44,13 +45,16 @@ macro_rules! row_ext {
             fn t(&self, c: &str) -> Result<DateTime<Utc>> {
                 Ok(self.try_get(c)?)
             }
+            fn f(&self, c: &str) -> Result<f64> {
+                Ok(self.try_get(c)?)
+            }
         }
     };
 }
 row_ext!(sqlx::sqlite::SqliteRow);
 row_ext!(sqlx::postgres::PgRow);
 
-fn code<T>(
+pub(crate) fn code<T>(
     table: &'static str,
     column: &'static str,
     v: String,

@@ -16,9 +16,10 @@ use libsqlite3_sys as ffi;
 use std::ffi::{c_char, c_int, CStr};
 use std::ptr;
 
-enum V<'a> {
+pub(crate) enum V<'a> {
     Null,
     Int(i64),
+    Real(f64),
     Text(&'a str),
 }
 
@@ -78,7 +79,7 @@ fn time(t: DateTime<Utc>) -> String {
     s
 }
 
-struct Stmt {
+pub(crate) struct Stmt {
     db: *mut ffi::sqlite3,
     st: *mut ffi::sqlite3_stmt,
 }
@@ -129,7 +130,7 @@ impl Stmt {
         }
     }
 
-    fn prepare(db: *mut ffi::sqlite3, sql: &str) -> Result<Stmt> {
+    pub(crate) fn prepare(db: *mut ffi::sqlite3, sql: &str) -> Result<Stmt> {
         let mut st = ptr::null_mut();
         // SAFETY: valid connection, SQL pointer and length; `st` receives the statement.
         let rc = unsafe {
@@ -148,7 +149,17 @@ impl Stmt {
     }
 
     /// Binds `vals` to ?1…?n, steps once, resets; true when the row was written.
-    fn row(&self, vals: &[V<'_>]) -> Result<bool> {
+    /// Like `row`, and the rowid of the written row.
+    pub(crate) fn insert(&self, vals: &[V<'_>]) -> Result<Option<i64>> {
+        if self.row(vals)? {
+            // SAFETY: valid connection; the step above ran on it.
+            Ok(Some(unsafe { ffi::sqlite3_last_insert_rowid(self.db) }))
+        } else {
+            Ok(None)
+        }
+    }
+
+    pub(crate) fn row(&self, vals: &[V<'_>]) -> Result<bool> {
         // SAFETY: the statement is live; text is bound with SQLITE_STATIC and stays
         // borrowed until after the step and reset below.
         unsafe {
@@ -157,6 +168,7 @@ impl Stmt {
                 let rc = match v {
                     V::Null => ffi::sqlite3_bind_null(self.st, idx),
                     V::Int(n) => ffi::sqlite3_bind_int64(self.st, idx, *n),
+                    V::Real(x) => ffi::sqlite3_bind_double(self.st, idx, *x),
                     V::Text(s) => ffi::sqlite3_bind_text(
                         self.st,
                         idx,

@@ -24,6 +24,9 @@ pub struct Config {
     pub recent_transactions: i64,
     pub import: ImportConfig,
     pub store: StoreConfig,
+    /// Behaviour events, state, suitability and recommendation (docs/behaviour.md).
+    #[serde(default)]
+    pub behaviour: kehu_server::BehaviourConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,6 +61,7 @@ impl Default for Config {
                 max_connections: 8,
                 sqlite_cache_kib: 65_536,
             },
+            behaviour: kehu_server::BehaviourConfig::default(),
         }
     }
 }

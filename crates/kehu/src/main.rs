@@ -1,5 +1,6 @@
 //! The `kehu` command: serve, import, export, demo.
 
+mod behaviour_cmd;
 mod config;
 mod model_cmd;
 
@@ -104,6 +105,12 @@ enum Command {
     /// Scorecards and propensity models: train, report, score, psi.
     #[command(subcommand)]
     Model(model_cmd::ModelCommand),
+    /// Keys for apps that send behaviour events.
+    #[command(subcommand, name = "app-key")]
+    AppKey(behaviour_cmd::AppKeyCommand),
+    /// The behaviour state (features) derived from events.
+    #[command(subcommand)]
+    Features(behaviour_cmd::FeaturesCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -199,6 +206,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     eprintln!("demo bank ready: {sum:?}");
                 }
             }
+            if demo {
+                store.ensure_app_key(DEMO_APP, DEMO_APP_KEY).await?;
+                eprintln!("demo app {DEMO_APP:?}: send events with  Authorization: Bearer {DEMO_APP_KEY}");
+            }
             let addr = listen.unwrap_or(cfg.listen.clone());
             let listener = tokio::net::TcpListener::bind(&addr)
                 .await
@@ -209,7 +220,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 store.url()
             );
             eprintln!("  try: curl http://{local}/api/v1/customers?limit=5   ·   API description: http://{local}/api/openapi.json");
-            let state = kehu_server::AppState::new(
+            let state = kehu_server::AppState::try_new(
                 store.clone(),
                 kehu_server::ServerConfig {
                     mask_personal_data: cfg.mask_personal_data,
@@ -217,8 +228,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     spool_dir: cfg.data_dir.join("spool"),
                     import_max_errors: cfg.import.max_errors,
                     offset,
+                    behaviour: cfg.behaviour.clone(),
                 },
-            );
+            )
+            .map_err(anyhow::Error::msg)?;
             kehu_server::serve(listener, state, shutdown_signal()).await?;
             store.close().await;
             eprintln!("kehu stopped");
@@ -345,12 +358,28 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             );
             Ok(ok)
         }
+        Command::AppKey(cmd) => {
+            behaviour_cmd::app_key(&store, cmd).await?;
+            Ok(ok)
+        }
+        Command::Features(cmd) => {
+            let state_cfg = kehu_domain::behaviour::state::StateConfig {
+                half_life_days: cfg.behaviour.half_life_days,
+                utc_offset_secs: offset.local_minus_utc(),
+            };
+            behaviour_cmd::features(&store, cmd, state_cfg).await?;
+            Ok(ok)
+        }
         Command::Demo {
             csv_dir: Some(_), ..
         }
         | Command::Model(_) => unreachable!("handled above"),
     }
 }
+
+/// The demo app and its key (demo data only: a real app gets `kehu app-key create`).
+const DEMO_APP: &str = "demo-app";
+const DEMO_APP_KEY: &str = "kehu_demo_app_key";
 
 async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
     let opts = StoreOptions {

@@ -308,6 +308,9 @@ impl BehaviourState {
                     p.purchases -= pair.purchases as u64;
                     p.buyers -= (pair.purchases > 0) as u32;
                     p.amount_fen -= pair.amount_fen;
+                    if *p == ProductBehaviour::default() {
+                        self.products.remove(&product);
+                    }
                 }
             }
         }
@@ -402,7 +405,7 @@ mod tests {
         s.apply(1, &view(T0, 4, 0, 0));
         s.forget(1, &[3]);
         assert!(s.customer(1).unwrap().pair(3).is_none());
-        assert_eq!(s.products[&3], ProductBehaviour::default());
+        assert!(!s.products.contains_key(&3));
         assert!(s.customer(1).unwrap().pair(4).is_some());
     }
 

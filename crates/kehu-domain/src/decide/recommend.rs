@@ -5,6 +5,7 @@
 //! ```text
 //! personal = propensity × value × context × lever
 //! score    = h · personal + w_c · collab · value · lever + (1 − h) · w_p · popular · value · lever
+//! collab   = max over held X of (P(Y | X) − P(Y)) / (1 − P(Y))   (added value, 0..1)
 //! h        = min(1, product views of the customer ÷ cold_start_views)
 //! ```
 //!
@@ -45,6 +46,8 @@ pub struct Catalogue {
     /// co[i * n + j]: customers who bought both i and j.
     pub co: Vec<u32>,
     pub max_buyers: u32,
+    /// Customers with at least one product (the baskets counted).
+    pub customers: u32,
 }
 
 impl Catalogue {
@@ -56,7 +59,9 @@ impl Catalogue {
         let mut buyers = vec![0u32; n];
         let mut co = vec![0u32; n * n];
         let mut idx = Vec::new();
+        let mut customers = 0u32;
         for basket in baskets {
+            customers += 1;
             idx.clear();
             idx.extend(basket.iter().filter_map(|p| index.get(p).copied()));
             idx.sort_unstable();
@@ -76,6 +81,7 @@ impl Catalogue {
             buyers,
             co,
             max_buyers,
+            customers,
         }
     }
     pub fn offer(&self, id: u32) -> Option<&Offer> {
@@ -405,12 +411,17 @@ pub fn recommend(ctx: &Context, c: &CustomerView, placement: &Placement, n: usiz
                 Placement::ProductPage(k) if *k == o.kind => cfg.same_kind_context,
                 _ => 1.0,
             };
+            // Added value of holding X for buying Y: how much more likely Y is among
+            // holders of X than among all customers, scaled to 0..1. A product everyone
+            // holds adds nothing.
+            let base = cat.buyers[i] as f64 / cat.customers.max(1) as f64;
             for &h in &held_idx {
                 let co = cat.co[h * nprod + i];
-                if co >= cfg.collab_min_support && cat.buyers[h] > 0 {
+                if co >= cfg.collab_min_support && cat.buyers[h] > 0 && base < 1.0 {
                     let conf = co as f64 / cat.buyers[h] as f64;
-                    if conf > comp.collab {
-                        comp.collab = conf;
+                    let added = ((conf - base) / (1.0 - base)).max(0.0);
+                    if added > comp.collab {
+                        comp.collab = added;
                         best_collab = h;
                     }
                 }

@@ -1,0 +1,611 @@
+//! The live behaviour engine: one writer task commits event batches (grouping concurrent
+//! requests into one transaction) and then applies them to the in-memory state; a
+//! snapshot task saves what changed; recommendations read the state under a read lock.
+
+use kehu_domain::behaviour::event::EventKind;
+use kehu_domain::behaviour::state::{BehaviourState, StateConfig, Touch};
+use kehu_domain::decide::recommend::{
+    self, Catalogue, CustomerView, Decision, Offer, Placement, PropensityWeights,
+    RecommendConfig,
+};
+use kehu_domain::decide::suitability::{Assessment, Questionnaire, RiskTolerance, SuitabilityConfig};
+use kehu_domain::money::Fen;
+use kehu_domain::state::{IncomeBand, ProductKind};
+use kehu_store::behaviour::{DecisionLog, DecisionProfile, Inserted, NewEvent, StoredEvent};
+use kehu_store::{Store, StoreError};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::{mpsc, oneshot};
+
+/// Behaviour settings (the `[behaviour]` section of the configuration).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BehaviourConfig {
+    /// Most events in one request.
+    pub max_batch: usize,
+    /// How far ahead of the server clock an event time may be, seconds.
+    pub max_future_secs: i64,
+    /// Interest half-life, days.
+    pub half_life_days: f64,
+    /// Seconds between snapshots of the behaviour state.
+    pub snapshot_secs: u64,
+    /// A product view counts as a detail read from this visible time (ms)…
+    pub detail_dwell_ms: i64,
+    /// …or this scroll depth (%).
+    pub detail_depth: i64,
+    /// Interest from which a product becomes a tag ("my tags").
+    pub tag_min_interest: f64,
+    /// A file with a questionnaire (JSON) replacing the default one.
+    pub questionnaire_file: Option<std::path::PathBuf>,
+    pub suitability: SuitabilityConfig,
+    pub recommend: RecommendConfig,
+}
+
+impl Default for BehaviourConfig {
+    fn default() -> Self {
+        BehaviourConfig {
+            max_batch: 1000,
+            max_future_secs: 300,
+            half_life_days: 14.0,
+            snapshot_secs: 30,
+            detail_dwell_ms: 10_000,
+            detail_depth: 50,
+            tag_min_interest: 0.5,
+            questionnaire_file: None,
+            suitability: SuitabilityConfig::default(),
+            recommend: RecommendConfig::default(),
+        }
+    }
+}
+
+/// A deleted tag: `product:CODE` or `kind:CODE`, with when it was deleted.
+#[derive(Clone, Debug, PartialEq)]
+struct Deletion {
+    tag: String,
+    deleted_ms: i64,
+}
+
+struct Live {
+    state: BehaviourState,
+    /// Highest event sequence applied.
+    watermark: i64,
+    dirty: HashSet<u32>,
+    devices: HashMap<String, i64>,
+    deletions: HashMap<u32, Vec<Deletion>>,
+}
+
+/// The products as the engine knows them.
+pub struct Shelf {
+    pub catalogue: Catalogue,
+    pub by_code: HashMap<String, u32>,
+}
+
+struct WriteJob {
+    received_ms: i64,
+    events: Vec<NewEvent>,
+    reply: oneshot::Sender<Result<Inserted, StoreError>>,
+}
+
+pub struct Engine {
+    pub store: Store,
+    pub cfg: BehaviourConfig,
+    pub state_cfg: StateConfig,
+    pub questionnaire: Questionnaire,
+    live: RwLock<Live>,
+    shelf: RwLock<Arc<Shelf>>,
+    profiles: Mutex<HashMap<i64, Arc<DecisionProfile>>>,
+    keys: Mutex<HashMap<String, (i64, std::time::Instant)>>,
+    writer: mpsc::Sender<WriteJob>,
+    writer_rx: Mutex<Option<mpsc::Receiver<WriteJob>>>,
+    log_tx: mpsc::UnboundedSender<DecisionLog>,
+    log_rx: Mutex<Option<mpsc::UnboundedReceiver<DecisionLog>>>,
+    /// The app id of kehu itself (purchases made through the API are events too).
+    pub self_app: Mutex<i64>,
+}
+
+impl Engine {
+    pub fn new(store: Store, cfg: BehaviourConfig, utc_offset_secs: i32) -> Result<Engine, String> {
+        let state_cfg = StateConfig {
+            half_life_days: cfg.half_life_days,
+            utc_offset_secs,
+        };
+        if !(cfg.half_life_days > 0.0) {
+            return Err(format!("behaviour.half_life_days must be more than 0, not {}", cfg.half_life_days));
+        }
+        let questionnaire = match &cfg.questionnaire_file {
+            None => Questionnaire::default_zh(),
+            Some(f) => {
+                let text = std::fs::read_to_string(f)
+                    .map_err(|e| format!("behaviour.questionnaire_file {}: {e}", f.display()))?;
+                let q: Questionnaire = serde_json::from_str(&text)
+                    .map_err(|e| format!("behaviour.questionnaire_file {}: {e}", f.display()))?;
+                q.check().map_err(|e| format!("behaviour.questionnaire_file {}: {e}", f.display()))?;
+                q
+            }
+        };
+        let (writer, rx) = mpsc::channel(256);
+        let (log_tx, log_rx) = mpsc::unbounded_channel();
+        Ok(Engine {
+            store,
+            cfg,
+            state_cfg,
+            questionnaire,
+            live: RwLock::new(Live {
+                state: BehaviourState::new(state_cfg),
+                watermark: 0,
+                dirty: HashSet::new(),
+                devices: HashMap::new(),
+                deletions: HashMap::new(),
+            }),
+            shelf: RwLock::new(Arc::new(Shelf {
+                catalogue: Catalogue::default(),
+                by_code: HashMap::new(),
+            })),
+            profiles: Mutex::new(HashMap::new()),
+            keys: Mutex::new(HashMap::new()),
+            writer,
+            writer_rx: Mutex::new(Some(rx)),
+            log_tx,
+            log_rx: Mutex::new(Some(log_rx)),
+            self_app: Mutex::new(0),
+        })
+    }
+
+    /// Loads the snapshot, replays later events, loads the shelf, starts the writer, the
+    /// decision logger and the snapshot task. Idempotent.
+    pub async fn start(self: &Arc<Self>) -> Result<(), StoreError> {
+        let Some(rx) = self.writer_rx.lock().expect("lock").take() else {
+            return Ok(());
+        };
+        *self.self_app.lock().expect("lock") =
+            self.store.ensure_app_key("kehu", &format!("internal-{}", std::process::id())).await?;
+        self.refresh_shelf().await?;
+        let (mut state, watermark) = self.store.load_behaviour(self.state_cfg).await?;
+        let deletions = load_deletions(&self.store).await?;
+        let shelf = self.shelf();
+        for e in self.store.attributed_after(watermark).await? {
+            apply_stored(&mut state, &deletions, &shelf, &e);
+        }
+        let mut wm = watermark;
+        loop {
+            let page = self.store.events_after(wm, 10_000).await?;
+            let Some(last) = page.last() else { break };
+            wm = last.seq;
+            for e in &page {
+                apply_stored(&mut state, &deletions, &shelf, e);
+            }
+        }
+        let devices = self.store.device_links().await?.into_iter().collect();
+        {
+            let mut live = self.live.write().expect("lock");
+            live.dirty = if wm > watermark { state.customers.keys().copied().collect() } else { HashSet::new() };
+            live.state = state;
+            live.watermark = wm;
+            live.devices = devices;
+            live.deletions = deletions;
+        }
+        let me = self.clone();
+        tokio::spawn(async move { me.write_loop(rx).await });
+        if let Some(mut lrx) = self.log_rx.lock().expect("lock").take() {
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                while let Some(l) = lrx.recv().await {
+                    buf.push(l);
+                    while buf.len() < 1000 {
+                        match lrx.try_recv() {
+                            Ok(l) => buf.push(l),
+                            Err(_) => break,
+                        }
+                    }
+                    if let Err(e) = store.log_decisions(&buf).await {
+                        tracing::error!(error = %e, "writing the decision log");
+                    }
+                    buf.clear();
+                }
+            });
+        }
+        let me = self.clone();
+        let every = std::time::Duration::from_secs(self.cfg.snapshot_secs.max(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = me.snapshot().await {
+                    tracing::error!(error = %e, "saving the behaviour snapshot");
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Saves what changed since the last snapshot.
+    pub async fn snapshot(&self) -> Result<(), StoreError> {
+        let (customers, products, watermark) = {
+            let mut live = self.live.write().expect("lock");
+            if live.dirty.is_empty() {
+                return Ok(());
+            }
+            let dirty = std::mem::take(&mut live.dirty);
+            let customers: Vec<_> = dirty
+                .iter()
+                .map(|id| (*id, live.state.customers.get(id).cloned().unwrap_or_default()))
+                .collect();
+            let products: Vec<_> = live.state.products.iter().map(|(k, v)| (*k, *v)).collect();
+            (customers, products, live.watermark)
+        };
+        self.store.save_behaviour(&customers, &products, watermark, false).await
+    }
+
+    pub fn shelf(&self) -> Arc<Shelf> {
+        self.shelf.read().expect("lock").clone()
+    }
+
+    /// Reloads products and co-purchases (after imports and purchases).
+    pub async fn refresh_shelf(&self) -> Result<(), StoreError> {
+        let products = self.store.list_products(None).await?;
+        let levers = HashMap::<String, f64>::new();
+        let offers: Vec<Offer> = products
+            .iter()
+            .map(|p| Offer {
+                id: p.id as u32,
+                code: p.product.code.clone(),
+                name: p.product.name.clone(),
+                kind: p.product.kind,
+                risk: p.product.risk_level,
+                min_purchase: p.product.min_purchase,
+                repeatable: p.product.repeatable,
+                sale_start: p.product.sale_start,
+                sale_end: p.product.sale_end,
+                lever: levers.get(&p.product.code).copied().unwrap_or(1.0),
+            })
+            .collect();
+        let by_code = offers.iter().map(|o| (o.code.clone(), o.id)).collect();
+        let baskets = self.store.baskets().await?;
+        let catalogue = Catalogue::new(offers, baskets);
+        *self.shelf.write().expect("lock") = Arc::new(Shelf { catalogue, by_code });
+        self.profiles.lock().expect("lock").clear();
+        Ok(())
+    }
+
+    /// The app of a key (cached for a minute).
+    pub async fn app_for_key(&self, key: &str) -> Result<Option<i64>, StoreError> {
+        if let Some((id, at)) = self.keys.lock().expect("lock").get(key) {
+            if at.elapsed().as_secs() < 60 {
+                return Ok(Some(*id));
+            }
+        }
+        let id = self.store.app_for_key(key).await?;
+        if let Some(id) = id {
+            self.keys
+                .lock()
+                .expect("lock")
+                .insert(key.to_string(), (id, std::time::Instant::now()));
+        }
+        Ok(id)
+    }
+
+    /// The customer a device is linked to.
+    pub fn device_customer(&self, device: &str) -> Option<i64> {
+        self.live.read().expect("lock").devices.get(device).copied()
+    }
+
+    /// Commits a batch (durably) and applies it to the state; returns per event its
+    /// sequence number (none: duplicate).
+    pub async fn write(&self, received_ms: i64, events: Vec<NewEvent>) -> Result<Vec<Option<i64>>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(WriteJob { received_ms, events, reply })
+            .await
+            .map_err(|_| StoreError::Conflict("the event writer has stopped".into()))?;
+        let inserted = rx
+            .await
+            .map_err(|_| StoreError::Conflict("the event writer has stopped".into()))??;
+        Ok(inserted.seqs)
+    }
+
+    async fn write_loop(self: Arc<Self>, mut rx: mpsc::Receiver<WriteJob>) {
+        while let Some(first) = rx.recv().await {
+            let mut jobs = vec![first];
+            let mut n = jobs[0].events.len();
+            while n < 5000 {
+                match rx.try_recv() {
+                    Ok(j) => {
+                        n += j.events.len();
+                        jobs.push(j);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let received = jobs.iter().map(|j| j.received_ms).max().unwrap_or(0);
+            let all: Vec<NewEvent> = jobs.iter().flat_map(|j| j.events.iter().cloned()).collect();
+            let result = self.store.insert_events(received, &all).await;
+            match result {
+                Ok(ins) => {
+                    self.apply_inserted(&all, &ins);
+                    let mut at = 0;
+                    for j in jobs {
+                        let k = j.events.len();
+                        let part = Inserted {
+                            seqs: ins.seqs[at..at + k].to_vec(),
+                            attributed: Vec::new(),
+                        };
+                        at += k;
+                        let _ = j.reply.send(Ok(part));
+                    }
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    for j in jobs {
+                        let _ = j.reply.send(Err(StoreError::Conflict(format!("writing events failed: {msg}"))));
+                    }
+                }
+            }
+        }
+    }
+
+    fn apply_inserted(&self, events: &[NewEvent], ins: &Inserted) {
+        let shelf = self.shelf();
+        let mut live = self.live.write().expect("lock");
+        let live = &mut *live;
+        for (e, seq) in events.iter().zip(&ins.seqs) {
+            let Some(seq) = seq else { continue };
+            live.watermark = live.watermark.max(*seq);
+            if e.kind == EventKind::Identify {
+                if let (Some(d), Some(c)) = (&e.device, e.customer_id) {
+                    live.devices.insert(d.clone(), c);
+                }
+            }
+            if let Some(c) = e.customer_id {
+                let s = StoredEvent {
+                    seq: *seq,
+                    customer_id: Some(c),
+                    kind: e.kind,
+                    ts_ms: e.ts_ms,
+                    product_id: e.product_id,
+                    dwell_ms: e.dwell_ms,
+                    depth: e.depth,
+                    quantity: e.quantity,
+                    amount_fen: e.amount_fen,
+                };
+                apply_stored(&mut live.state, &live.deletions, &shelf, &s);
+                live.dirty.insert(c as u32);
+            }
+        }
+        for s in &ins.attributed {
+            apply_stored(&mut live.state, &live.deletions, &shelf, s);
+            if let Some(c) = s.customer_id {
+                live.dirty.insert(c as u32);
+            }
+        }
+    }
+
+    /// Reads the state.
+    pub fn with_state<T>(&self, f: impl FnOnce(&BehaviourState, i64) -> T) -> T {
+        let live = self.live.read().expect("lock");
+        f(&live.state, live.watermark)
+    }
+
+    /// Product ids whose interest the customer deleted.
+    fn forgotten(&self, live: &Live, shelf: &Shelf, customer: u32) -> Vec<u32> {
+        let mut out: Vec<u32> = live
+            .deletions
+            .get(&customer)
+            .map(|ds| {
+                shelf
+                    .catalogue
+                    .offers
+                    .iter()
+                    .filter(|o| ds.iter().any(|d| tag_matches(&d.tag, o)))
+                    .map(|o| o.id)
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort_unstable();
+        out
+    }
+
+    /// Deletes a derived tag: its interest is forgotten now and events on it up to now
+    /// are not used again (also by a rebuild).
+    pub async fn delete_tag(&self, customer: i64, tag: &str, now_ms: i64) -> Result<(), StoreError> {
+        self.store.delete_tag(customer, tag, now_ms).await?;
+        let shelf = self.shelf();
+        let products: Vec<u32> = shelf
+            .catalogue
+            .offers
+            .iter()
+            .filter(|o| tag_matches(tag, o))
+            .map(|o| o.id)
+            .collect();
+        let mut live = self.live.write().expect("lock");
+        live.state.forget(customer as u32, &products);
+        let ds = live.deletions.entry(customer as u32).or_default();
+        ds.retain(|d| d.tag != tag);
+        ds.push(Deletion { tag: tag.to_string(), deleted_ms: now_ms });
+        live.dirty.insert(customer as u32);
+        Ok(())
+    }
+
+    pub fn invalidate_profile(&self, customer: i64) {
+        self.profiles.lock().expect("lock").remove(&customer);
+    }
+
+    pub async fn profile(&self, customer: i64) -> Result<Option<Arc<DecisionProfile>>, StoreError> {
+        if let Some(p) = self.profiles.lock().expect("lock").get(&customer) {
+            return Ok(Some(p.clone()));
+        }
+        let Some(p) = self.store.decision_profile(customer).await? else {
+            return Ok(None);
+        };
+        let p = Arc::new(p);
+        self.profiles.lock().expect("lock").insert(customer, p.clone());
+        Ok(Some(p))
+    }
+
+    /// One decision: ranks, explains and logs.
+    pub fn decide(
+        &self,
+        customer: i64,
+        profile: &DecisionProfile,
+        placement: &Placement,
+        n: usize,
+        now: chrono::DateTime<chrono::Utc>,
+        today: chrono::NaiveDate,
+        placement_name: &str,
+    ) -> Decision {
+        let shelf = self.shelf();
+        let weights = self.cfg.recommend.weights;
+        let live = self.live.read().expect("lock");
+        let forgotten = self.forgotten(&live, &shelf, customer as u32);
+        let view = CustomerView {
+            customer_id: customer as u32,
+            age: profile.birth_date.and_then(|b| today.years_since(b)),
+            income: profile.income_band.as_deref().and_then(IncomeBand::parse),
+            liquid: Fen(profile.liquid_fen),
+            held: &profile.held,
+            assessment: assessment(profile),
+            personalization: profile.personalization,
+            behaviour: live.state.customer(customer as u32),
+            forgotten: &forgotten,
+        };
+        let ctx = recommend::Context {
+            catalogue: &shelf.catalogue,
+            cfg: &self.cfg.recommend,
+            suitability: &self.cfg.suitability,
+            state: &self.state_cfg,
+            propensity: &weights as &PropensityWeights,
+            today,
+            now_secs: now.timestamp(),
+        };
+        let d = recommend::recommend(&ctx, &view, placement, n);
+        let inputs = serde_json::json!({
+            "n": n,
+            "age": view.age,
+            "income_band": profile.income_band,
+            "liquid_fen": profile.liquid_fen,
+            "held": profile.held,
+            "assessment": view.assessment.map(|a| (a.level.code(), a.assessed_on)),
+            "personalization": profile.personalization,
+            "product_views": view.behaviour.map(|b| b.product_views),
+            "forgotten": forgotten,
+        });
+        drop(live);
+        let _ = self.log_tx.send(DecisionLog {
+            customer_id: customer,
+            decided_at: now,
+            placement: placement_name.to_string(),
+            personalized: d.personalized,
+            model: d.model.clone(),
+            inputs: inputs.to_string(),
+            items: serde_json::to_string(&d.items).unwrap_or_default(),
+        });
+        d
+    }
+}
+
+pub fn assessment(p: &DecisionProfile) -> Option<Assessment> {
+    p.assessment.as_ref().and_then(|(level, on)| {
+        Some(Assessment {
+            level: RiskTolerance::parse(level)?,
+            assessed_on: *on,
+        })
+    })
+}
+
+fn tag_matches(tag: &str, o: &Offer) -> bool {
+    match tag.split_once(':') {
+        Some(("product", code)) => o.code == code,
+        Some(("kind", kind)) => o.kind.code() == kind,
+        _ => false,
+    }
+}
+
+async fn load_deletions(store: &Store) -> Result<HashMap<u32, Vec<Deletion>>, StoreError> {
+    let mut out: HashMap<u32, Vec<Deletion>> = HashMap::new();
+    for (c, tag, deleted_ms) in store.tag_deletions().await? {
+        out.entry(c as u32).or_default().push(Deletion { tag, deleted_ms });
+    }
+    Ok(out)
+}
+
+/// Applies one stored event, unless the customer deleted the tag it would feed.
+fn apply_stored(state: &mut BehaviourState, deletions: &HashMap<u32, Vec<Deletion>>, shelf: &Shelf, e: &StoredEvent) {
+    let Some(c) = e.customer_id else { return };
+    let c = c as u32;
+    let mut product = e.product_id.map(|p| p as u32);
+    if let (Some(p), Some(ds)) = (product, deletions.get(&c)) {
+        if let Some(o) = shelf.catalogue.offer(p) {
+            if ds.iter().any(|d| e.ts_ms <= d.deleted_ms && tag_matches(&d.tag, o)) {
+                product = None;
+            }
+        }
+    }
+    state.apply(
+        c,
+        &Touch {
+            kind: e.kind,
+            ts_ms: e.ts_ms,
+            product,
+            dwell_ms: e.dwell_ms.unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
+            depth: e.depth.unwrap_or(0).clamp(0, 100) as u8,
+            quantity: e.quantity.unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
+            amount_fen: e.amount_fen.unwrap_or(0),
+        },
+    );
+}
+
+/// Recomputes the whole state from the event log alone (`kehu features rebuild`), with
+/// the same rules as the live path; returns it and the sequence it covers.
+pub async fn rebuild(
+    store: &Store,
+    cfg: StateConfig,
+    progress: &dyn Fn(i64),
+) -> Result<(BehaviourState, i64), StoreError> {
+    let deletions = load_deletions(store).await?;
+    let products = store.list_products(None).await?;
+    let offers = products
+        .iter()
+        .map(|p| Offer {
+            id: p.id as u32,
+            code: p.product.code.clone(),
+            name: p.product.name.clone(),
+            kind: p.product.kind,
+            risk: p.product.risk_level,
+            min_purchase: p.product.min_purchase,
+            repeatable: p.product.repeatable,
+            sale_start: None,
+            sale_end: None,
+            lever: 1.0,
+        })
+        .collect();
+    let shelf = Shelf {
+        catalogue: Catalogue::new(offers, Vec::<Vec<u32>>::new()),
+        by_code: HashMap::new(),
+    };
+    let mut state = BehaviourState::new(cfg);
+    let mut wm = 0;
+    loop {
+        let page = store.events_after(wm, 50_000).await?;
+        let Some(last) = page.last() else { break };
+        wm = last.seq;
+        for e in &page {
+            apply_stored(&mut state, &deletions, &shelf, e);
+        }
+        progress(wm);
+    }
+    Ok((state, wm.max(store.max_event_seq().await?)))
+}
+
+/// The kind of holding a purchase of this product creates.
+pub fn asset_class_for(kind: ProductKind) -> &'static str {
+    match kind {
+        ProductKind::Deposit => "time_deposit",
+        ProductKind::Wealth => "wealth",
+        ProductKind::Fund => "fund",
+        ProductKind::Insurance => "insurance",
+        ProductKind::Loan => "loan",
+        ProductKind::Card => "other",
+    }
+}
