@@ -3,6 +3,7 @@
 //! (`kehu_domain::ingest`); this crate reads bytes and moves batches.
 
 pub mod demo;
+pub mod demo_events;
 pub mod export;
 pub mod import;
 pub mod read;

@@ -575,6 +575,27 @@ impl Store {
             .bind(score).bind(level).bind(assessed_on).bind(Utc::now()).fetch_one(p).await?))
     }
 
+    /// Demo assessments (level from a product risk level's rank, score in its band),
+    /// skipped for customers assessed already. Returns how many were written.
+    pub async fn insert_demo_assessments(
+        &self,
+        rows: &[(i64, kehu_domain::state::RiskLevel, chrono::NaiveDate)],
+    ) -> Result<u64> {
+        let sql = "INSERT INTO risk_assessments (customer_id, questionnaire, answers, score, level, assessed_on, assessed_at) \
+                   SELECT $1, 'demo', '{}', $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM risk_assessments WHERE customer_id = $1)";
+        let mut n = 0;
+        with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            for (c, level, on) in rows {
+                let rank = level.rank() as i64;
+                n += sqlx::query(sql).bind(*c).bind(20 + 16 * rank).bind(format!("C{rank}")).bind(*on).bind(Utc::now())
+                    .execute(&mut *tx).await?.rows_affected();
+            }
+            tx.commit().await?;
+        });
+        Ok(n)
+    }
+
     pub async fn assessments(&self, customer_id: i64) -> Result<Vec<AssessmentRow>> {
         let sql = "SELECT * FROM risk_assessments WHERE customer_id = $1 ORDER BY id DESC";
         with_pool!(self, p => {

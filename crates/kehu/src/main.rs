@@ -101,6 +101,10 @@ enum Command {
         /// With --csv-dir: write customers.csv only.
         #[arg(long, requires = "csv_dir")]
         customers_only: bool,
+        /// Average app events per customer over the last 30 days (0: none), with risk
+        /// assessments for most customers.
+        #[arg(long, default_value_t = 10)]
+        events: u32,
     },
     /// Scorecards and propensity models: train, report, score, psi.
     #[command(subcommand)]
@@ -155,6 +159,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         seed,
         spend_per_month,
         customers_only,
+        ..
     } = &cli.command
     {
         let mut spec = DemoSpec::new(*customers, *seed, today);
@@ -204,6 +209,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     )
                     .await?;
                     eprintln!("demo bank ready: {sum:?}");
+                    demo_behaviour(&store, &cfg, &DemoSpec::new(demo_customers, 42, today), 20, offset).await?;
                 }
             }
             if demo {
@@ -345,6 +351,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             seed,
             spend_per_month,
             csv_dir: None,
+            events,
             ..
         } => {
             let mut spec = DemoSpec::new(customers, seed, today);
@@ -356,6 +363,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 started.elapsed().as_secs_f64(),
                 store.url()
             );
+            if events > 0 {
+                demo_behaviour(&store, &cfg, &spec, events, offset).await?;
+            }
             Ok(ok)
         }
         Command::AppKey(cmd) => {
@@ -380,6 +390,30 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
 /// The demo app and its key (demo data only: a real app gets `kehu app-key create`).
 const DEMO_APP: &str = "demo-app";
 const DEMO_APP_KEY: &str = "kehu_demo_app_key";
+
+/// Demo behaviour: the demo app's key, app events and assessments, then the behaviour
+/// state rebuilt from them.
+async fn demo_behaviour(
+    store: &Store,
+    cfg: &Config,
+    spec: &DemoSpec,
+    events: u32,
+    offset: chrono::FixedOffset,
+) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let app = store.ensure_app_key(DEMO_APP, DEMO_APP_KEY).await?;
+    let (n, a) =
+        kehu_ingest::demo_events::load(store, spec, events, app, Some(demo_progress())).await?;
+    eprintln!(
+        "demo behaviour: {n} app events and {a} risk assessments in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let state_cfg = kehu_domain::behaviour::state::StateConfig {
+        half_life_days: cfg.behaviour.half_life_days,
+        utc_offset_secs: offset.local_minus_utc(),
+    };
+    behaviour_cmd::features(store, behaviour_cmd::FeaturesCommand::Rebuild, state_cfg).await
+}
 
 async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
     let opts = StoreOptions {

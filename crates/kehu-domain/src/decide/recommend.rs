@@ -205,6 +205,9 @@ pub struct RecommendConfig {
     pub new_bonus: f64,
     /// Context: same-kind boost on a product page placement.
     pub same_kind_context: f64,
+    /// Weight of a repeatable product the customer holds already (buying more of it is
+    /// less likely news than a product they do not have).
+    pub held_repeat_weight: f64,
 }
 
 impl Default for RecommendConfig {
@@ -224,6 +227,7 @@ impl Default for RecommendConfig {
             new_days: 30,
             new_bonus: 0.2,
             same_kind_context: 1.2,
+            held_repeat_weight: 0.3,
         }
     }
 }
@@ -367,7 +371,8 @@ pub fn recommend(ctx: &Context, c: &CustomerView, placement: &Placement, n: usiz
             not_on_sale += 1;
             continue;
         }
-        if !o.repeatable && c.held.binary_search(&o.id).is_ok() {
+        let holds = c.held.binary_search(&o.id).is_ok();
+        if holds && !o.repeatable {
             held += 1;
             continue;
         }
@@ -378,7 +383,7 @@ pub fn recommend(ctx: &Context, c: &CustomerView, placement: &Placement, n: usiz
             unsuitable += 1;
             continue;
         }
-        let value = cfg.value(o.kind);
+        let value = cfg.value(o.kind) * if holds { cfg.held_repeat_weight } else { 1.0 };
         let popular = if cat.max_buyers > 0 {
             cat.buyers[i] as f64 / cat.max_buyers as f64
         } else {
