@@ -343,8 +343,8 @@ async fn story(c: &Client, spec: &DemoSpec, key: &str, state: &AppState, store: 
     state.behaviour.with_state(|live, _| {
         assert_eq!(live.products, rebuilt.products);
         assert_eq!(live.customers.len(), rebuilt.customers.len());
-        for (id, a) in &live.customers {
-            let b = &rebuilt.customers[id];
+        for (id, a) in live.customers.iter() {
+            let b = &rebuilt.customers[&id];
             assert_eq!((a.events, a.product_views, a.purchases, a.active_days), (b.events, b.product_views, b.purchases, b.active_days));
             assert_eq!(a.pairs.len(), b.pairs.len());
             for (x, y) in a.pairs.iter().zip(&b.pairs) {
@@ -360,8 +360,8 @@ async fn story(c: &Client, spec: &DemoSpec, key: &str, state: &AppState, store: 
     state.behaviour.with_state(|live, live_wm| {
         assert_eq!(wm, live_wm);
         assert_eq!(loaded.products, live.products);
-        for (id, a) in &live.customers {
-            assert_eq!(&loaded.customers[id].pairs, &a.pairs);
+        for (id, a) in live.customers.iter() {
+            assert_eq!(&loaded.customers[&id].pairs, &a.pairs);
         }
     });
 }

@@ -840,9 +840,9 @@ impl Store {
             drop(rows);
             let mut rows = sqlx::query("SELECT * FROM behaviour_pairs ORDER BY customer_id, product_id").fetch(p);
             while let Some(r) = rows.try_next().await? {
-                let c = state.customers.entry(r.i("customer_id")? as u32).or_default();
+                let c = state.customers.slot(r.i("customer_id")? as u32);
                 c.pairs.push(Pair {
-                    amount_fen: r.i("amount_fen")?, day_bits: r.i("day_bits")? as u64, views: r.i("views")? as u32,
+                    amount_fen: r.i("amount_fen")?, day_bits: r.i("day_bits")? as u32, views: r.i("views")? as u32,
                     dwell_ms: r.i("dwell_ms")? as u32, quantity: r.i("quantity")? as u32, last_seen: r.i("last_seen")? as u32,
                     interest: r.f("interest")? as f32, product: r.i("product_id")? as u32, purchases: r.i("purchases")? as u16,
                     active_days: r.i("active_days")? as u16, max_depth: r.i("max_depth")? as u8, recent: recent_unpack(r.i("recent")?),

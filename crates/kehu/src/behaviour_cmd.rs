@@ -68,8 +68,8 @@ pub async fn features(
                 kehu_server::behaviour::rebuild(store, cfg, &move |seq| b.set_position(seq as u64))
                     .await?;
             bar.finish_and_clear();
-            let mut customers: Vec<_> = state.customers.into_iter().collect();
-            customers.sort_unstable_by_key(|(id, _)| *id);
+            let mut state = state;
+            let customers = state.customers.drain();
             let products: Vec<_> = state.products.into_iter().collect();
             let pairs: usize = customers.iter().map(|(_, c)| c.pairs.len()).sum();
             store

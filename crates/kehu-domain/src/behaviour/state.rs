@@ -1,18 +1,22 @@
 //! Behaviour state: per customer × product pair, per customer and per product, kept up to
 //! date one event at a time. Compact on purpose (a bank has millions of customers and
-//! hundreds of products): a pair takes 56 bytes.
+//! hundreds of products): a pair takes 48 bytes.
 //!
 //! Interest (documented in `docs/behaviour.md`):
 //! `interest(t) = Σ w(e) · 2^(−(t − t_e) / H)`, stored as its value at the pair's last
 //! event time and decayed when read, so events may arrive in any order.
 
 use super::event::EventKind;
-use std::collections::HashMap;
+/// Hash maps keyed by kehu's own ids: a fast, fixed hasher (the keys are not chosen by
+/// outsiders).
+pub type IdMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
 
 /// Seconds from the Unix epoch to 2000-01-01, the origin of the compact times.
 const EPOCH_2000: i64 = 946_684_800;
-/// Days of distinct-day memory per pair.
+/// Days of distinct-day memory per customer.
 pub const DAY_WINDOW: i64 = 64;
+/// Days of distinct-day memory per pair.
+pub const PAIR_DAY_WINDOW: i64 = 32;
 /// Days of per-day view counts per pair ("viewed n times in the last 7 days").
 pub const RECENT_DAYS: usize = 7;
 
@@ -69,18 +73,20 @@ pub fn interest_weight(t: &Touch) -> f64 {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Pair {
     pub amount_fen: i64,
-    /// Bit i: an event on the day `last_day − i`.
-    pub day_bits: u64,
-    pub views: u32,
-    /// Total visible dwell, ms (saturating).
-    pub dwell_ms: u32,
-    pub quantity: u32,
-    /// Last event, seconds since 2000-01-01 UTC.
-    pub last_seen: u32,
     /// Interest at `last_seen`.
     pub interest: f32,
+    /// Last event, seconds since 2000-01-01 UTC.
+    pub last_seen: u32,
+    /// Total visible dwell, ms (saturating).
+    pub dwell_ms: u32,
+    pub views: u32,
+    pub quantity: u32,
     pub product: u32,
+    /// Bit i: an event on the day `last_day − i` (`PAIR_DAY_WINDOW` days).
+    pub day_bits: u32,
     pub purchases: u16,
+    /// Distinct days with an event in the `PAIR_DAY_WINDOW` days up to the last event
+    /// (exact whatever the order events arrive in).
     pub active_days: u16,
     pub max_depth: u8,
     /// Views per day: index i is the day `last_day − i`.
@@ -138,10 +144,10 @@ impl Pair {
         }
         let last_day = cfg.day_of(self.last_seen_secs());
         let back = last_day - day;
-        if back < DAY_WINDOW && self.day_bits & (1 << back) == 0 {
+        if back < PAIR_DAY_WINDOW {
             self.day_bits |= 1 << back;
-            self.active_days = self.active_days.saturating_add(1);
         }
+        self.active_days = self.day_bits.count_ones() as u16;
         let w = interest_weight(t);
         if w > 0.0 {
             let age = (self.last_seen as i64 - (secs - EPOCH_2000)).max(0) as f64;
@@ -175,6 +181,7 @@ pub struct CustomerBehaviour {
     pub events: u32,
     pub product_views: u32,
     pub purchases: u32,
+    /// Distinct days with an event in the `DAY_WINDOW` days up to the last event.
     pub active_days: u16,
     pub day_bits: u64,
     pub last_seen: u32,
@@ -213,12 +220,81 @@ impl ProductBehaviour {
     }
 }
 
+/// Customers by kehu's internal id, which is dense (assigned in order): a slot per id up
+/// to the highest seen, no hashing. A customer without events takes an empty slot.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CustomerTable {
+    slots: Vec<CustomerBehaviour>,
+    count: usize,
+}
+
+impl CustomerTable {
+    fn occupied(c: &CustomerBehaviour) -> bool {
+        c.events > 0 || !c.pairs.is_empty()
+    }
+    pub fn get(&self, id: &u32) -> Option<&CustomerBehaviour> {
+        self.slots.get(*id as usize).filter(|c| Self::occupied(c))
+    }
+    /// The slot of `id`, created empty if needed (it counts once it has an event).
+    pub fn slot(&mut self, id: u32) -> &mut CustomerBehaviour {
+        let i = id as usize;
+        if i >= self.slots.len() {
+            let want = (i + 1).max(self.slots.len() + self.slots.len() / 8);
+            self.slots.resize_with(want, Default::default);
+        }
+        &mut self.slots[i]
+    }
+    pub fn insert(&mut self, id: u32, c: CustomerBehaviour) {
+        let was = self.get(&id).is_some();
+        let now = Self::occupied(&c);
+        *self.slot(id) = c;
+        self.count = self.count + now as usize - was as usize;
+    }
+    /// Customers with behaviour.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &CustomerBehaviour)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| Self::occupied(c))
+            .map(|(i, c)| (i as u32, c))
+    }
+    pub fn keys(&self) -> impl Iterator<Item = u32> + '_ {
+        self.iter().map(|(i, _)| i)
+    }
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut CustomerBehaviour> {
+        self.slots.iter_mut()
+    }
+    /// Takes every customer out, in id order.
+    pub fn drain(&mut self) -> Vec<(u32, CustomerBehaviour)> {
+        self.count = 0;
+        std::mem::take(&mut self.slots)
+            .into_iter()
+            .enumerate()
+            .filter(|(_, c)| Self::occupied(c))
+            .map(|(i, c)| (i as u32, c))
+            .collect()
+    }
+}
+
+impl std::ops::Index<&u32> for CustomerTable {
+    type Output = CustomerBehaviour;
+    fn index(&self, id: &u32) -> &CustomerBehaviour {
+        self.get(id).expect("a customer with behaviour")
+    }
+}
+
 /// The whole state, keyed by kehu's internal customer and product ids.
 #[derive(Clone, Debug, Default)]
 pub struct BehaviourState {
     pub cfg: StateConfig,
-    pub customers: HashMap<u32, CustomerBehaviour>,
-    pub products: HashMap<u32, ProductBehaviour>,
+    pub customers: CustomerTable,
+    pub products: IdMap<u32, ProductBehaviour>,
 }
 
 impl BehaviourState {
@@ -236,7 +312,10 @@ impl BehaviourState {
     /// Applies one attributed event.
     pub fn apply(&mut self, customer: u32, t: &Touch) {
         let cfg = self.cfg;
-        let c = self.customers.entry(customer).or_default();
+        if self.customers.get(&customer).is_none() {
+            self.customers.count += 1;
+        }
+        let c = self.customers.slot(customer);
         c.events = c.events.saturating_add(1);
         // Customer-level distinct days and last seen.
         let secs = t.ts_ms.div_euclid(1000);
@@ -250,10 +329,10 @@ impl BehaviourState {
             c.last_seen = compact;
         }
         let back = cfg.day_of(c.last_seen_secs()) - day;
-        if back < DAY_WINDOW && c.day_bits & (1 << back) == 0 {
+        if back < DAY_WINDOW {
             c.day_bits |= 1 << back;
-            c.active_days = c.active_days.saturating_add(1);
         }
+        c.active_days = c.day_bits.count_ones() as u16;
         match t.kind {
             EventKind::ProductView => c.product_views = c.product_views.saturating_add(1),
             EventKind::Purchase => c.purchases = c.purchases.saturating_add(1),
@@ -298,7 +377,10 @@ impl BehaviourState {
 
     /// Forgets what was derived about these products for a customer (a deleted tag).
     pub fn forget(&mut self, customer: u32, products: &[u32]) {
-        let Some(c) = self.customers.get_mut(&customer) else { return };
+        if self.customers.get(&customer).is_none() {
+            return;
+        }
+        let c = self.customers.slot(customer);
         for &product in products {
             if let Ok(i) = c.pairs.binary_search_by_key(&product, |p| p.product) {
                 let pair = c.pairs.remove(i);
@@ -317,7 +399,7 @@ impl BehaviourState {
     }
 
     pub fn pair_count(&self) -> usize {
-        self.customers.values().map(|c| c.pairs.len()).sum()
+        self.customers.iter().map(|(_, c)| c.pairs.len()).sum()
     }
 }
 
@@ -353,8 +435,8 @@ mod tests {
     }
 
     #[test]
-    fn a_pair_is_56_bytes() {
-        assert_eq!(std::mem::size_of::<Pair>(), 56);
+    fn a_pair_is_48_bytes() {
+        assert_eq!(std::mem::size_of::<Pair>(), 48);
     }
 
     #[test]
@@ -442,8 +524,9 @@ mod tests {
             let mut b = BehaviourState::new(cfg);
             for (c, t) in &shuffled { b.apply(*c, t); }
             prop_assert_eq!(a.products.clone(), b.products.clone());
-            for (id, ca) in &a.customers {
-                let cb = &b.customers[id];
+            prop_assert_eq!(a.customers.len(), b.customers.len());
+            for (id, ca) in a.customers.iter() {
+                let cb = &b.customers[&id];
                 prop_assert_eq!((ca.events, ca.product_views, ca.purchases, ca.active_days, ca.day_bits, ca.last_seen),
                                 (cb.events, cb.product_views, cb.purchases, cb.active_days, cb.day_bits, cb.last_seen));
                 prop_assert_eq!(ca.pairs.len(), cb.pairs.len());

@@ -378,8 +378,7 @@ pub fn recommend(ctx: &Context, c: &CustomerView, placement: &Placement, n: usiz
         }
         // Suitability: the same rule as at purchase (age is not personalization but a
         // legal rule, so it applies either way; confirmation is asked at purchase).
-        let s = suitability::check(ctx.suitability, c.assessment, c.age, o.risk, ctx.today, true);
-        if !s.allowed {
+        if suitability::refusal(ctx.suitability, c.assessment, c.age, o.risk, ctx.today, true).is_some() {
             unsuitable += 1;
             continue;
         }

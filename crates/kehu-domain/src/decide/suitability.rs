@@ -334,8 +334,35 @@ pub struct Check {
     pub reason_en: String,
 }
 
-/// The suitability rule. `elderly_confirmed` is the customer's extra confirmation (only
-/// asked at purchase; a recommendation passes `true` since it sells nothing).
+/// The suitability rule alone (no wording): `None` when the customer may buy.
+/// `elderly_confirmed` is the customer's extra confirmation (only asked at purchase; a
+/// recommendation passes `true` since it sells nothing).
+pub fn refusal(
+    cfg: &SuitabilityConfig,
+    assessment: Option<Assessment>,
+    age: Option<u32>,
+    product: RiskLevel,
+    today: NaiveDate,
+    elderly_confirmed: bool,
+) -> Option<Refusal> {
+    let valid = assessment.filter(|a| a.valid_on(cfg, today));
+    match valid {
+        None if product.rank() > cfg.unassessed_max.rank() => {
+            return Some(if assessment.is_some() {
+                Refusal::AssessmentExpired
+            } else {
+                Refusal::NotAssessed
+            })
+        }
+        Some(a) if product.rank() > a.level.rank() => return Some(Refusal::AboveLevel),
+        _ => {}
+    }
+    let elderly = age.is_some_and(|a| a >= cfg.elderly_age)
+        && product.rank() > cfg.elderly_confirm_above.rank();
+    (elderly && !elderly_confirmed).then_some(Refusal::ElderlyConfirmationMissing)
+}
+
+/// The suitability rule with its reasons in both languages, as recorded and shown.
 pub fn check(
     cfg: &SuitabilityConfig,
     assessment: Option<Assessment>,
@@ -347,62 +374,37 @@ pub fn check(
     let valid = assessment.filter(|a| a.valid_on(cfg, today));
     let elderly_rule =
         age.is_some_and(|a| a >= cfg.elderly_age) && product.rank() > cfg.elderly_confirm_above.rank();
-    let refuse = |r: Refusal, zh: String, en: String| Check {
-        allowed: false,
-        refusal: Some(r),
-        level: valid.map(|a| a.level),
-        product_level: product,
-        elderly_rule,
-        reason_zh: zh,
-        reason_en: en,
-    };
-    match valid {
-        None if product.rank() > cfg.unassessed_max.rank() => {
-            return match assessment {
-                Some(a) => refuse(
-                    Refusal::AssessmentExpired,
-                    format!(
-                        "风险评估已于{}过期，请重新评估后购买{}产品",
-                        a.valid_until(cfg),
-                        product.code()
-                    ),
-                    format!(
-                        "the risk assessment expired on {}; re-assess before buying an {} product",
-                        a.valid_until(cfg),
-                        product.code()
-                    ),
-                ),
-                None => refuse(
-                    Refusal::NotAssessed,
-                    format!("尚未进行风险评估，不能购买{}产品", product.code()),
-                    format!("no risk assessment yet: an {} product cannot be bought", product.code()),
-                ),
-            };
-        }
-        Some(a) if product.rank() > a.level.rank() => {
-            return refuse(
-                Refusal::AboveLevel,
-                format!(
-                    "产品风险等级{}高于您的风险承受能力{}（{}），只能购买R1–R{}",
-                    product.code(),
-                    a.level.code(),
-                    a.level.label_zh(),
-                    a.level.rank()
-                ),
-                format!(
-                    "product level {} is above your risk tolerance {} ({}): R1–R{} only",
-                    product.code(),
-                    a.level.code(),
-                    a.level.label_en(),
-                    a.level.rank()
-                ),
-            )
-        }
-        _ => {}
-    }
-    if elderly_rule && !elderly_confirmed {
-        return refuse(
-            Refusal::ElderlyConfirmationMissing,
+    let refused = refusal(cfg, assessment, age, product, today, elderly_confirmed);
+    let (zh, en) = match (refused, valid, assessment) {
+        (Some(Refusal::AssessmentExpired), _, Some(a)) => (
+            format!("风险评估已于{}过期，请重新评估后购买{}产品", a.valid_until(cfg), product.code()),
+            format!(
+                "the risk assessment expired on {}; re-assess before buying an {} product",
+                a.valid_until(cfg),
+                product.code()
+            ),
+        ),
+        (Some(Refusal::AssessmentExpired | Refusal::NotAssessed), _, _) => (
+            format!("尚未进行风险评估，不能购买{}产品", product.code()),
+            format!("no risk assessment yet: an {} product cannot be bought", product.code()),
+        ),
+        (Some(Refusal::AboveLevel), Some(a), _) => (
+            format!(
+                "产品风险等级{}高于您的风险承受能力{}（{}），只能购买R1–R{}",
+                product.code(),
+                a.level.code(),
+                a.level.label_zh(),
+                a.level.rank()
+            ),
+            format!(
+                "product level {} is above your risk tolerance {} ({}): R1–R{} only",
+                product.code(),
+                a.level.code(),
+                a.level.label_en(),
+                a.level.rank()
+            ),
+        ),
+        (Some(_), _, _) => (
             format!(
                 "{}岁及以上客户购买{}以上产品需再次确认",
                 cfg.elderly_age,
@@ -413,21 +415,19 @@ pub fn check(
                 cfg.elderly_age,
                 cfg.elderly_confirm_above.code()
             ),
-        );
-    }
-    let (zh, en) = match valid {
-        Some(a) => (
+        ),
+        (None, Some(a), _) => (
             format!("符合您的风险等级{}（产品{}）", a.level.code(), product.code()),
             format!("matches your risk level {} (product {})", a.level.code(), product.code()),
         ),
-        None => (
+        (None, None, _) => (
             format!("{}产品无需风险评估", product.code()),
             format!("an {} product needs no assessment", product.code()),
         ),
     };
     Check {
-        allowed: true,
-        refusal: None,
+        allowed: refused.is_none(),
+        refusal: refused,
         level: valid.map(|a| a.level),
         product_level: product,
         elderly_rule,

@@ -179,7 +179,7 @@ impl Engine {
         let devices = self.store.device_links().await?.into_iter().collect();
         {
             let mut live = self.live.write().expect("lock");
-            live.dirty = if wm > watermark { state.customers.keys().copied().collect() } else { HashSet::new() };
+            live.dirty = if wm > watermark { state.customers.keys().collect() } else { HashSet::new() };
             live.state = state;
             live.watermark = wm;
             live.devices = devices;
