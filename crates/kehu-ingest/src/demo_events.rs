@@ -1,4 +1,4 @@
-//! Demo behaviour: app events for the demo bank's customers over the last 30 days, and a
+//! Demo behaviour: app events for the demo bank's customers over the last 90 days, and a
 //! risk assessment for most of them. Deterministic by seed and customer, like the bank.
 //!
 //! Each customer has a few favourite products, drawn from what suits their age (younger
@@ -14,6 +14,9 @@ use kehu_store::behaviour::NewEvent;
 use kehu_store::{Store, StoreError};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+/// Days of history the demo events cover.
+pub const DAYS: i64 = 90;
 
 fn rng_for(seed: u64, i: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i ^ (7 << 56))
@@ -40,7 +43,7 @@ fn appetite(age: u32) -> u8 {
     }
 }
 
-/// The events of customer `i`: about `mean` of them over the last 30 days.
+/// The events of customer `i`: about `mean` of them over the last `DAYS` days.
 pub fn events(spec: &DemoSpec, i: u64, mean: u32, shelf: &[Product]) -> Vec<DemoEvent> {
     let c = customer(spec, i);
     let mut rng = rng_for(spec.seed, i);
@@ -68,7 +71,7 @@ pub fn events(spec: &DemoSpec, i: u64, mean: u32, shelf: &[Product]) -> Vec<Demo
         .timestamp_millis();
     let mut out = Vec::with_capacity(n as usize);
     for _ in 0..n {
-        let ts = end - rng.gen_range(0..30 * 86_400_000i64);
+        let ts = end - rng.gen_range(0..DAYS * 86_400_000i64);
         let roll: f64 = rng.gen();
         let fav = favourites[rng.gen_range(0..favourites.len())];
         let e = if roll < 0.12 {

@@ -420,6 +420,16 @@ impl Store {
         })
     }
 
+    /// (customer, product) of the purchases in `(from_ms, to_ms]`: the labels of a
+    /// propensity training sample.
+    pub async fn purchases_between(&self, from_ms: i64, to_ms: i64) -> Result<Vec<(i64, i64)>> {
+        let sql = "SELECT DISTINCT customer_id, product_id FROM events WHERE kind = 'purchase' AND ts_ms > $1 AND ts_ms <= $2 AND customer_id IS NOT NULL AND product_id IS NOT NULL";
+        with_pool!(self, p => {
+            let rows = sqlx::query(sql).bind(from_ms).bind(to_ms).fetch_all(p).await?;
+            rows.iter().map(|r| Ok((r.i("customer_id")?, r.i("product_id")?))).collect()
+        })
+    }
+
     pub async fn max_event_seq(&self) -> Result<i64> {
         with_pool!(self, p => Ok(sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(seq) FROM events").fetch_one(p).await?.unwrap_or(0)))
     }

@@ -30,8 +30,10 @@ struct Cli {
 
 #[derive(Args)]
 struct Global {
-    /// Configuration file (default: kehu.toml in the data directory, if present).
-    #[arg(long, global = true)]
+    /// Configuration file (default: kehu.toml in the data directory, if present). Give it
+    /// before the command (`kehu --config kehu.toml serve`): `model train --config` is the
+    /// training options.
+    #[arg(long)]
     config: Option<PathBuf>,
     /// Data directory for the embedded database (default ./data).
     #[arg(long, global = true)]

@@ -310,19 +310,22 @@ pub fn ability(liquid: Fen, income: Option<IncomeBand>, min_purchase: Fen) -> f6
     }
 }
 
-fn features(
+/// The features of a customer × product at `now_secs` (also what a propensity model is
+/// trained on: `kehu features export`).
+pub fn features(
     pair: Option<&Pair>,
     sc: &StateConfig,
     now_secs: i64,
     same_kind_held: bool,
     ability: f64,
-    c: &CustomerView,
+    age: Option<u32>,
+    income: Option<IncomeBand>,
 ) -> Features {
     let mut f = Features {
         same_kind_held: same_kind_held as u8 as f64,
         ability,
-        age: c.age.unwrap_or(0) as f64,
-        income: c.income.map_or(0.0, |b| b.midpoint_fen() as f64 / 100.0),
+        age: age.unwrap_or(0) as f64,
+        income: income.map_or(0.0, |b| b.midpoint_fen() as f64 / 100.0),
         ..Default::default()
     };
     if let Some(p) = pair {
@@ -365,6 +368,9 @@ pub fn recommend(ctx: &Context, c: &CustomerView, placement: &Placement, n: usiz
         0.0
     };
     let (mut not_on_sale, mut held, mut unsuitable) = (0, 0, 0);
+    // Validity once per decision: an expired assessment refuses exactly what no
+    // assessment refuses (only the wording differs, and that is made for the top items).
+    let valid = c.assessment.filter(|a| a.valid_on(ctx.suitability, ctx.today));
     let mut scored: Vec<(f64, usize, Components, usize)> = Vec::with_capacity(nprod);
     for (i, o) in cat.offers.iter().enumerate() {
         if !(o.sale_start.map_or(true, |s| s <= ctx.today) && o.sale_end.map_or(true, |e| ctx.today <= e)) {
@@ -378,7 +384,7 @@ pub fn recommend(ctx: &Context, c: &CustomerView, placement: &Placement, n: usiz
         }
         // Suitability: the same rule as at purchase (age is not personalization but a
         // legal rule, so it applies either way; confirmation is asked at purchase).
-        if suitability::refusal(ctx.suitability, c.assessment, c.age, o.risk, ctx.today, true).is_some() {
+        if suitability::refusal(ctx.suitability, valid, c.age, o.risk, ctx.today, true).is_some() {
             unsuitable += 1;
             continue;
         }
@@ -407,7 +413,7 @@ pub fn recommend(ctx: &Context, c: &CustomerView, placement: &Placement, n: usiz
                 c.behaviour.and_then(|b| b.pair(o.id))
             };
             let ab = ability(c.liquid, c.income, o.min_purchase);
-            let f = features(pair, ctx.state, ctx.now_secs, held_kinds[o.kind as usize], ab, c);
+            let f = features(pair, ctx.state, ctx.now_secs, held_kinds[o.kind as usize], ab, c.age, c.income);
             comp.propensity = ctx.propensity.probability(o.kind, &f);
             comp.ability = ab;
             comp.interest = f.interest;

@@ -5,8 +5,7 @@
 use kehu_domain::behaviour::event::EventKind;
 use kehu_domain::behaviour::state::{BehaviourState, StateConfig, Touch};
 use kehu_domain::decide::recommend::{
-    self, Catalogue, CustomerView, Decision, Offer, Placement, PropensityWeights,
-    RecommendConfig,
+    self, Catalogue, CustomerView, Decision, Offer, Placement, RecommendConfig,
 };
 use kehu_domain::decide::suitability::{Assessment, Questionnaire, RiskTolerance, SuitabilityConfig};
 use kehu_domain::money::Fen;
@@ -102,6 +101,54 @@ pub struct Engine {
     log_rx: Mutex<Option<mpsc::UnboundedReceiver<DecisionLog>>>,
     /// The app id of kehu itself (purchases made through the API are events too).
     pub self_app: Mutex<i64>,
+    /// The active model of purpose `propensity`, replacing the default weights.
+    trained: RwLock<Option<Arc<TrainedPropensity>>>,
+}
+
+/// The purpose under which a trained purchase-propensity model is registered.
+pub const PROPENSITY_PURPOSE: &str = "propensity";
+
+/// A scorecard trained on behaviour features (`kehu features export` → `kehu model
+/// train --register propensity`), used instead of the default weights.
+pub struct TrainedPropensity {
+    version: i64,
+    model: kehu_scorecard::Model,
+    /// Per model variable, its index in `Features::NAMES`.
+    idx: Vec<usize>,
+}
+
+impl TrainedPropensity {
+    pub fn new(version: i64, model: kehu_scorecard::Model) -> Result<Self, String> {
+        let mut idx = Vec::new();
+        for v in &model.variables {
+            let name = &v.binning.name;
+            let i = recommend::Features::NAMES
+                .iter()
+                .position(|n| n == name)
+                .ok_or_else(|| format!("model variable {name:?} is not a behaviour feature ({})", recommend::Features::NAMES.join(", ")))?;
+            if v.binning.kind != kehu_scorecard::binning::VarKind::Numeric {
+                return Err(format!("model variable {name:?} must be numeric"));
+            }
+            idx.push(i);
+        }
+        Ok(TrainedPropensity { version, model, idx })
+    }
+}
+
+impl recommend::Propensity for TrainedPropensity {
+    fn probability(&self, _kind: ProductKind, f: &recommend::Features) -> f64 {
+        let vals = f.values();
+        let mut z = self.model.intercept;
+        for (v, &i) in self.model.variables.iter().zip(&self.idx) {
+            if let Some(b) = v.binning.bin_of_number(vals[i]) {
+                z += v.coefficient * v.binning.bins[b].woe;
+            }
+        }
+        1.0 / (1.0 + (-z).exp())
+    }
+    fn name(&self) -> String {
+        format!("{PROPENSITY_PURPOSE} v{}", self.version)
+    }
 }
 
 impl Engine {
@@ -149,6 +196,7 @@ impl Engine {
             log_tx,
             log_rx: Mutex::new(Some(log_rx)),
             self_app: Mutex::new(0),
+            trained: RwLock::new(None),
         })
     }
 
@@ -161,6 +209,7 @@ impl Engine {
         *self.self_app.lock().expect("lock") =
             self.store.ensure_app_key("kehu", &format!("internal-{}", std::process::id())).await?;
         self.refresh_shelf().await?;
+        self.refresh_model().await?;
         let (mut state, watermark) = self.store.load_behaviour(self.state_cfg).await?;
         let deletions = load_deletions(&self.store).await?;
         let shelf = self.shelf();
@@ -213,6 +262,9 @@ impl Engine {
             tick.tick().await;
             loop {
                 tick.tick().await;
+                if let Err(e) = me.refresh_model().await {
+                    tracing::error!(error = %e, "reading the active propensity model");
+                }
                 if let Err(e) = me.snapshot().await {
                     tracing::error!(error = %e, "saving the behaviour snapshot");
                 }
@@ -237,6 +289,30 @@ impl Engine {
             (customers, products, live.watermark)
         };
         self.store.save_behaviour(&customers, &products, watermark, false).await
+    }
+
+    /// Picks up the active `propensity` model (or its removal); an unusable model is
+    /// logged and the default weights stay.
+    pub async fn refresh_model(&self) -> Result<(), StoreError> {
+        let active = self.store.active_model(PROPENSITY_PURPOSE).await?;
+        let current = self.trained.read().expect("lock").as_ref().map(|t| t.version);
+        match active {
+            None => *self.trained.write().expect("lock") = None,
+            Some((info, _)) if Some(info.version) == current => {}
+            Some((info, json)) => {
+                let parsed = kehu_scorecard::Model::from_json(&json)
+                    .map_err(|e| e.to_string())
+                    .and_then(|m| TrainedPropensity::new(info.version, m));
+                match parsed {
+                    Ok(t) => {
+                        tracing::info!(version = info.version, "using the trained propensity model");
+                        *self.trained.write().expect("lock") = Some(Arc::new(t));
+                    }
+                    Err(e) => tracing::error!(version = info.version, error = %e, "the active propensity model cannot be used; default weights stay"),
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn shelf(&self) -> Arc<Shelf> {
@@ -457,6 +533,11 @@ impl Engine {
     ) -> Decision {
         let shelf = self.shelf();
         let weights = self.cfg.recommend.weights;
+        let trained = self.trained.read().expect("lock").clone();
+        let propensity: &dyn recommend::Propensity = match &trained {
+            Some(t) => &**t,
+            None => &weights,
+        };
         let live = self.live.read().expect("lock");
         let forgotten = self.forgotten(&live, &shelf, customer as u32);
         let view = CustomerView {
@@ -475,7 +556,7 @@ impl Engine {
             cfg: &self.cfg.recommend,
             suitability: &self.cfg.suitability,
             state: &self.state_cfg,
-            propensity: &weights as &PropensityWeights,
+            propensity,
             today,
             now_secs: now.timestamp(),
         };
@@ -563,6 +644,17 @@ pub async fn rebuild(
     cfg: StateConfig,
     progress: &dyn Fn(i64),
 ) -> Result<(BehaviourState, i64), StoreError> {
+    rebuild_until(store, cfg, i64::MAX, progress).await
+}
+
+/// The state as it was at `until_ms` (events after it left out): the features of a
+/// training sample as of a date.
+pub async fn rebuild_until(
+    store: &Store,
+    cfg: StateConfig,
+    until_ms: i64,
+    progress: &dyn Fn(i64),
+) -> Result<(BehaviourState, i64), StoreError> {
     let deletions = load_deletions(store).await?;
     let products = store.list_products(None).await?;
     let offers = products
@@ -590,7 +682,7 @@ pub async fn rebuild(
         let page = store.events_after(wm, 50_000).await?;
         let Some(last) = page.last() else { break };
         wm = last.seq;
-        for e in &page {
+        for e in page.iter().filter(|e| e.ts_ms <= until_ms) {
             apply_stored(&mut state, &deletions, &shelf, e);
         }
         progress(wm);

@@ -5,4 +5,4 @@
 pub mod engine;
 pub mod http;
 
-pub use engine::{rebuild, BehaviourConfig, Engine};
+pub use engine::{rebuild, rebuild_until, BehaviourConfig, Engine, PROPENSITY_PURPOSE};
