@@ -58,7 +58,7 @@ fn acknowledged_events_survive_kill_9() {
     let dir = std::env::temp_dir().join(format!("kehu-durable-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let st = kehu(&dir).args(["demo", "--customers", "20", "--seed", "5"]).status().unwrap();
+    let st = kehu(&dir).args(["demo", "--customers", "20", "--seed", "5", "--events", "0"]).status().unwrap();
     assert!(st.success());
     let out = kehu(&dir).args(["app-key", "create", "durable-test"]).output().unwrap();
     assert!(out.status.success());
