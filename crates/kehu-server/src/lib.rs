@@ -4,6 +4,7 @@
 mod api;
 mod error;
 mod models;
+pub mod web;
 
 pub use models::ModelCache;
 
@@ -32,6 +33,8 @@ pub struct AppState {
     pub store: Store,
     pub cfg: ServerConfig,
     pub models: std::sync::Arc<ModelCache>,
+    /// The web UI's settings and caches (`web::WebConfig::default()` unless set).
+    pub web: std::sync::Arc<web::WebState>,
 }
 
 impl AppState {
@@ -40,7 +43,14 @@ impl AppState {
             store,
             cfg,
             models: Default::default(),
+            web: Default::default(),
         }
+    }
+
+    /// The same state with these web UI settings.
+    pub fn with_web(mut self, cfg: web::WebConfig) -> Self {
+        self.web = std::sync::Arc::new(web::WebState::new(cfg));
+        self
     }
 }
 

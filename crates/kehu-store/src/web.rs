@@ -1,0 +1,291 @@
+//! What the web workbench keeps and reads beyond the API: staff logins (argon2 hashes are
+//! made and checked by the server; the store only keeps them), lock-out counters,
+//! server-side sessions, and the aggregates behind the dashboards.
+
+use crate::rows::{self, RowExt};
+use crate::{with_pool, Result, Store};
+use chrono::{DateTime, Duration, Utc};
+use kehu_domain::money::Fen;
+use kehu_domain::state::{AssetClass, Direction, Staff, VipTier};
+
+/// A staff member's login as stored.
+#[derive(Debug, Clone)]
+pub struct StaffLogin {
+    pub staff: Staff,
+    pub password_hash: String,
+    pub lang: String,
+    pub failed_attempts: i64,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// Who a session belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectKind {
+    Staff,
+    /// An app customer (demo login).
+    Customer,
+}
+
+impl SubjectKind {
+    fn code(self) -> &'static str {
+        match self {
+            SubjectKind::Staff => "staff",
+            SubjectKind::Customer => "customer",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WebSession {
+    pub kind: SubjectKind,
+    pub subject_id: String,
+    pub csrf_token: String,
+    pub lang: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The result of counting a failed login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailedLogin {
+    pub attempts: i64,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// Totals for a dashboard: customers, assets by class, customers by VIP tier.
+#[derive(Debug, Clone, Default)]
+pub struct BookSummary {
+    pub customers: i64,
+    pub by_class: Vec<(AssetClass, Fen)>,
+    pub by_tier: Vec<(VipTier, i64)>,
+}
+
+/// Money in and out per calendar month (in the given offset), oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonthFlow {
+    pub month: chrono::NaiveDate,
+    pub inflow: Fen,
+    pub outflow: Fen,
+}
+
+impl Store {
+    /// Creates or replaces the login of an existing staff member. Returns false when
+    /// there is no staff member with that id.
+    pub async fn set_staff_password(
+        &self,
+        staff_id: &str,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let exists = "SELECT COUNT(*) FROM staff WHERE external_id = $1";
+        let upsert = "INSERT INTO staff_logins (staff_id, password_hash, failed_attempts, locked_until, updated_at) \
+            VALUES ($1, $2, 0, NULL, $3) ON CONFLICT (staff_id) DO UPDATE SET \
+            password_hash = excluded.password_hash, failed_attempts = 0, locked_until = NULL, updated_at = excluded.updated_at";
+        with_pool!(self, p => {
+            let n: i64 = sqlx::query_scalar(exists).bind(staff_id).fetch_one(p).await?;
+            if n == 0 {
+                return Ok(false);
+            }
+            sqlx::query(upsert).bind(staff_id).bind(password_hash).bind(now).execute(p).await?;
+            Ok(true)
+        })
+    }
+
+    pub async fn staff_login(&self, staff_id: &str) -> Result<Option<StaffLogin>> {
+        let sql = "SELECT s.*, l.password_hash, l.lang, l.failed_attempts, l.locked_until \
+            FROM staff_logins l JOIN staff s ON s.external_id = l.staff_id WHERE l.staff_id = $1";
+        with_pool!(self, p => {
+            match sqlx::query(sql).bind(staff_id).fetch_optional(p).await? {
+                None => Ok(None),
+                Some(r) => Ok(Some(StaffLogin {
+                    staff: rows::staff(&r)?,
+                    password_hash: r.s("password_hash")?,
+                    lang: r.s("lang")?,
+                    failed_attempts: r.i("failed_attempts")?,
+                    locked_until: sqlx::Row::try_get(&r, "locked_until")?,
+                })),
+            }
+        })
+    }
+
+    /// Counts a failed login; at `max_attempts` the login is locked until `now + lock`
+    /// and the counter starts again.
+    pub async fn record_failed_login(
+        &self,
+        staff_id: &str,
+        max_attempts: i64,
+        lock: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<FailedLogin> {
+        let bump = "UPDATE staff_logins SET failed_attempts = failed_attempts + 1 WHERE staff_id = $1 \
+            RETURNING failed_attempts";
+        let lock_sql = "UPDATE staff_logins SET failed_attempts = 0, locked_until = $2 WHERE staff_id = $1";
+        with_pool!(self, p => {
+            let attempts: Option<i64> = sqlx::query_scalar(bump).bind(staff_id).fetch_optional(p).await?;
+            let attempts = attempts.unwrap_or(0);
+            if attempts >= max_attempts.max(1) {
+                let until = now + lock;
+                sqlx::query(lock_sql).bind(staff_id).bind(until).execute(p).await?;
+                return Ok(FailedLogin { attempts, locked_until: Some(until) });
+            }
+            Ok(FailedLogin { attempts, locked_until: None })
+        })
+    }
+
+    pub async fn clear_failed_logins(&self, staff_id: &str) -> Result<()> {
+        let sql = "UPDATE staff_logins SET failed_attempts = 0, locked_until = NULL WHERE staff_id = $1";
+        with_pool!(self, p => { sqlx::query(sql).bind(staff_id).execute(p).await?; });
+        Ok(())
+    }
+
+    /// The staff member's preferred language, kept for the next login.
+    pub async fn set_staff_lang(&self, staff_id: &str, lang: &str) -> Result<()> {
+        let sql = "UPDATE staff_logins SET lang = $2 WHERE staff_id = $1";
+        with_pool!(self, p => { sqlx::query(sql).bind(staff_id).bind(lang).execute(p).await?; });
+        Ok(())
+    }
+
+    pub async fn create_session(
+        &self,
+        token_hash: &str,
+        s: &WebSession,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let sql = "INSERT INTO web_sessions (token_hash, subject_kind, subject_id, csrf_token, lang, created_at, expires_at) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        let purge = "DELETE FROM web_sessions WHERE expires_at < $1";
+        with_pool!(self, p => {
+            sqlx::query(purge).bind(now).execute(p).await?;
+            sqlx::query(sql)
+                .bind(token_hash)
+                .bind(s.kind.code())
+                .bind(&s.subject_id)
+                .bind(&s.csrf_token)
+                .bind(&s.lang)
+                .bind(now)
+                .bind(s.expires_at)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The session of a token digest, if it exists (expired ones included: the caller
+    /// decides, so it can tell "expired" from "never logged in").
+    pub async fn session(&self, token_hash: &str) -> Result<Option<WebSession>> {
+        let sql = "SELECT subject_kind, subject_id, csrf_token, lang, expires_at FROM web_sessions WHERE token_hash = $1";
+        with_pool!(self, p => {
+            match sqlx::query(sql).bind(token_hash).fetch_optional(p).await? {
+                None => Ok(None),
+                Some(r) => Ok(Some(WebSession {
+                    kind: if r.s("subject_kind")? == "customer" { SubjectKind::Customer } else { SubjectKind::Staff },
+                    subject_id: r.s("subject_id")?,
+                    csrf_token: r.s("csrf_token")?,
+                    lang: r.s("lang")?,
+                    expires_at: r.t("expires_at")?,
+                })),
+            }
+        })
+    }
+
+    pub async fn set_session_lang(&self, token_hash: &str, lang: &str) -> Result<()> {
+        let sql = "UPDATE web_sessions SET lang = $2 WHERE token_hash = $1";
+        with_pool!(self, p => { sqlx::query(sql).bind(token_hash).bind(lang).execute(p).await?; });
+        Ok(())
+    }
+
+    pub async fn delete_session(&self, token_hash: &str) -> Result<()> {
+        let sql = "DELETE FROM web_sessions WHERE token_hash = $1";
+        with_pool!(self, p => { sqlx::query(sql).bind(token_hash).execute(p).await?; });
+        Ok(())
+    }
+
+    pub async fn staff_member(&self, staff_id: &str) -> Result<Option<Staff>> {
+        let sql = "SELECT * FROM staff WHERE external_id = $1";
+        with_pool!(self, p => {
+            match sqlx::query(sql).bind(staff_id).fetch_optional(p).await? {
+                Some(r) => Ok(Some(rows::staff(&r)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Customers, assets by class and customers by tier: of one manager's book, of one
+    /// branch, or (both `None`) of the whole bank. The whole bank scans every holding:
+    /// callers cache it.
+    pub async fn book_summary(
+        &self,
+        manager_id: Option<&str>,
+        branch: Option<&str>,
+    ) -> Result<BookSummary> {
+        let scope = "($1 IS NULL OR c.manager_id = $1) AND ($2 IS NULL OR c.branch = $2)";
+        let tiers = format!("SELECT c.vip_tier AS k, COUNT(*) AS n FROM customers c WHERE {scope} GROUP BY c.vip_tier");
+        let classes = if manager_id.is_none() && branch.is_none() {
+            "SELECT h.asset_class AS k, SUM(h.balance_fen) AS n FROM holdings h WHERE $1 IS NULL AND $2 IS NULL GROUP BY h.asset_class".to_string()
+        } else {
+            format!("SELECT h.asset_class AS k, SUM(h.balance_fen) AS n FROM holdings h \
+                JOIN customers c ON c.id = h.customer_id WHERE {scope} GROUP BY h.asset_class")
+        };
+        with_pool!(self, p => {
+            let mut out = BookSummary::default();
+            for r in sqlx::query(&tiers).bind(manager_id).bind(branch).fetch_all(p).await? {
+                let n = r.i("n")?;
+                out.customers += n;
+                if let Some(t) = VipTier::parse(&r.s("k")?) {
+                    out.by_tier.push((t, n));
+                }
+            }
+            out.by_tier.sort_by_key(|(t, _)| *t);
+            for r in sqlx::query(&classes).bind(manager_id).bind(branch).fetch_all(p).await? {
+                if let Some(c) = AssetClass::parse(&r.s("k")?) {
+                    out.by_class.push((c, Fen(r.i("n")?)));
+                }
+            }
+            out.by_class.sort_by_key(|(c, _)| *c);
+            Ok(out)
+        })
+    }
+
+    /// Money in and out per month over the `months` calendar months up to `now` (in
+    /// `offset`), for one customer. Months without transactions are present with zeros.
+    pub async fn monthly_flows(
+        &self,
+        customer: i64,
+        months: u32,
+        now: DateTime<Utc>,
+        offset: chrono::FixedOffset,
+    ) -> Result<Vec<MonthFlow>> {
+        use chrono::{Datelike, NaiveDate, TimeZone};
+        let today = now.with_timezone(&offset).date_naive();
+        let mut first = NaiveDate::from_ymd_opt(today.year(), today.month(), 1).expect("first of month");
+        for _ in 1..months.max(1) {
+            first = (first - Duration::days(1)).with_day(1).expect("first of month");
+        }
+        let start = offset
+            .from_local_datetime(&first.and_hms_opt(0, 0, 0).expect("midnight"))
+            .single()
+            .expect("fixed offset")
+            .with_timezone(&Utc);
+        let sql = "SELECT amount_fen, direction, occurred_at FROM transactions \
+            WHERE customer_id = $1 AND occurred_at >= $2 ORDER BY occurred_at";
+        let mut out: Vec<MonthFlow> = Vec::new();
+        let mut m = first;
+        while m <= today {
+            out.push(MonthFlow { month: m, inflow: Fen(0), outflow: Fen(0) });
+            m = (m + Duration::days(32)).with_day(1).expect("first of month");
+        }
+        with_pool!(self, p => {
+            for r in sqlx::query(sql).bind(customer).bind(start).fetch_all(p).await? {
+                let at = r.t("occurred_at")?.with_timezone(&offset).date_naive();
+                let key = NaiveDate::from_ymd_opt(at.year(), at.month(), 1).expect("first of month");
+                if let Some(f) = out.iter_mut().find(|f| f.month == key) {
+                    let amount = Fen(r.i("amount_fen")?);
+                    match Direction::parse(&r.s("direction")?) {
+                        Some(Direction::In) => f.inflow = f.inflow + amount,
+                        _ => f.outflow = f.outflow + amount,
+                    }
+                }
+            }
+        });
+        Ok(out)
+    }
+}
