@@ -220,9 +220,9 @@ impl Store {
         let scope = "($1 IS NULL OR c.manager_id = $1) AND ($2 IS NULL OR c.branch = $2)";
         let tiers = format!("SELECT c.vip_tier AS k, COUNT(*) AS n FROM customers c WHERE {scope} GROUP BY c.vip_tier");
         let classes = if manager_id.is_none() && branch.is_none() {
-            "SELECT h.asset_class AS k, SUM(h.balance_fen) AS n FROM holdings h WHERE $1 IS NULL AND $2 IS NULL GROUP BY h.asset_class".to_string()
+            "SELECT h.asset_class AS k, CAST(SUM(h.balance_fen) AS BIGINT) AS n FROM holdings h WHERE $1 IS NULL AND $2 IS NULL GROUP BY h.asset_class".to_string()
         } else {
-            format!("SELECT h.asset_class AS k, SUM(h.balance_fen) AS n FROM holdings h \
+            format!("SELECT h.asset_class AS k, CAST(SUM(h.balance_fen) AS BIGINT) AS n FROM holdings h \
                 JOIN customers c ON c.id = h.customer_id WHERE {scope} GROUP BY h.asset_class")
         };
         with_pool!(self, p => {

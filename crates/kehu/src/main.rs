@@ -2,6 +2,7 @@
 
 mod config;
 mod model_cmd;
+mod staff_cmd;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
@@ -104,6 +105,9 @@ enum Command {
     /// Scorecards and propensity models: train, report, score, psi.
     #[command(subcommand)]
     Model(model_cmd::ModelCommand),
+    /// Staff logins for the web workbench.
+    #[command(subcommand)]
+    Staff(staff_cmd::StaffCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -204,6 +208,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
             let local = listener.local_addr()?;
+            if demo {
+                let spec = DemoSpec::new(demo_customers, 42, today);
+                staff_cmd::demo_logins(&store, &spec, &format!("http://{local}")).await?;
+            }
             eprintln!(
                 "kehu is serving on http://{local}  (database: {})",
                 store.url()
@@ -218,7 +226,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     import_max_errors: cfg.import.max_errors,
                     offset,
                 },
-            );
+            )
+            .with_web(cfg.web.to_server(demo));
             kehu_server::serve(listener, state, shutdown_signal()).await?;
             store.close().await;
             eprintln!("kehu stopped");
@@ -343,6 +352,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 started.elapsed().as_secs_f64(),
                 store.url()
             );
+            staff_cmd::demo_logins(&store, &spec, &format!("http://{}", cfg.listen)).await?;
+            Ok(ok)
+        }
+        Command::Staff(cmd) => {
+            staff_cmd::run(&store, cmd).await?;
             Ok(ok)
         }
         Command::Demo {

@@ -290,3 +290,39 @@ mod tests {
         assert_eq!(super::urlencode("/c?q=王"), "/c%3Fq%3D%E7%8E%8B");
     }
 }
+
+/// The password of the demo logins (`kehu demo`, `kehu serve --demo`): the demo bank is
+/// synthetic and printed on the console, so its password is no secret.
+pub const DEMO_PASSWORD: &str = "kehu-demo";
+
+/// Gives the first staff member of each role a login with `password`, unless they have
+/// one already. Returns (role, staff id, name) for each role present.
+pub async fn ensure_demo_logins(
+    store: &kehu_store::Store,
+    staff: &[kehu_domain::state::Staff],
+    password: &str,
+) -> Result<Vec<(kehu_domain::state::Role, String, String)>, String> {
+    let mut out = Vec::new();
+    for &role in kehu_domain::state::Role::ALL {
+        let Some(m) = staff.iter().find(|m| m.role == role) else {
+            continue;
+        };
+        let has = store
+            .staff_login(&m.external_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some();
+        if !has {
+            let pw = password.to_string();
+            let hash = tokio::task::spawn_blocking(move || auth::hash_password(&pw))
+                .await
+                .map_err(|e| e.to_string())??;
+            store
+                .set_staff_password(&m.external_id, &hash, chrono::Utc::now())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        out.push((role, m.external_id.clone(), m.name.clone()));
+    }
+    Ok(out)
+}

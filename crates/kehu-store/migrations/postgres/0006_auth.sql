@@ -5,7 +5,7 @@ CREATE TABLE staff_logins (
     staff_id TEXT PRIMARY KEY,
     password_hash TEXT NOT NULL,
     lang TEXT NOT NULL DEFAULT 'zh-CN',
-    failed_attempts INTEGER NOT NULL DEFAULT 0,
+    failed_attempts BIGINT NOT NULL DEFAULT 0,
     locked_until TIMESTAMPTZ,
     updated_at TIMESTAMPTZ NOT NULL
 );
