@@ -22,7 +22,10 @@ fn find_binary(env: &str, names: &[&str]) -> Option<PathBuf> {
     }
     let path = std::env::var("PATH").unwrap_or_default();
     for name in names {
-        for dir in std::env::split_paths(&path).chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/lib/chromium")]) {
+        for dir in std::env::split_paths(&path).chain([
+            PathBuf::from("/usr/bin"),
+            PathBuf::from("/usr/lib/chromium"),
+        ]) {
             let p = dir.join(name);
             if p.is_file() {
                 return Some(p);
@@ -48,14 +51,22 @@ impl Drop for Driver {
 
 impl Driver {
     async fn start(chromedriver: &Path) -> Driver {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new(chromedriver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromedriver.display()));
-        let d = Driver { child, url: format!("http://127.0.0.1:{port}"), http: reqwest::Client::new() };
+        let d = Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+        };
         let started = Instant::now();
         loop {
             if let Ok(r) = d.http.get(format!("{}/status", d.url)).send().await {
@@ -65,7 +76,10 @@ impl Driver {
                     }
                 }
             }
-            assert!(started.elapsed() < Duration::from_secs(30), "chromedriver did not become ready");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "chromedriver did not become ready"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         d
@@ -96,8 +110,20 @@ impl<'a> Session<'a> {
                 ]
             }
         }}});
-        let v: Value = d.http.post(format!("{}/session", d.url)).json(&caps).send().await.unwrap().json().await.unwrap();
-        let id = v["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no browser session: {v}")).to_string();
+        let v: Value = d
+            .http
+            .post(format!("{}/session", d.url))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = v["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no browser session: {v}"))
+            .to_string();
         Session { d, id, shots }
     }
 
@@ -115,16 +141,36 @@ impl<'a> Session<'a> {
     }
 
     async fn go(&self, url: &str) {
-        self.cmd(reqwest::Method::POST, "/url", Some(json!({ "url": url }))).await;
+        self.cmd(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
     }
 
     async fn url(&self) -> String {
-        self.cmd(reqwest::Method::GET, "/url", None).await.as_str().unwrap().to_string()
+        self.cmd(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     async fn find_all(&self, css: &str) -> Vec<String> {
-        let v = self.cmd(reqwest::Method::POST, "/elements", Some(json!({ "using": "css selector", "value": css }))).await;
-        v.as_array().unwrap_or_else(|| panic!("elements {css}: {v}")).iter().map(|e| e[ELEMENT].as_str().unwrap_or_else(|| panic!("element {e}")).to_string()).collect()
+        let v = self
+            .cmd(
+                reqwest::Method::POST,
+                "/elements",
+                Some(json!({ "using": "css selector", "value": css })),
+            )
+            .await;
+        v.as_array()
+            .unwrap_or_else(|| panic!("elements {css}: {v}"))
+            .iter()
+            .map(|e| {
+                e[ELEMENT]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("element {e}"))
+                    .to_string()
+            })
+            .collect()
     }
 
     /// The first element matching `css`, waiting for it (up to 15 s) while a page loads.
@@ -136,7 +182,11 @@ impl<'a> Session<'a> {
             }
             if started.elapsed() > Duration::from_secs(15) {
                 let src = self.cmd(reqwest::Method::GET, "/source", None).await;
-                panic!("no element {css} on {}:\n{}", self.url().await, src.as_str().unwrap_or(""));
+                panic!(
+                    "no element {css} on {}:\n{}",
+                    self.url().await,
+                    src.as_str().unwrap_or("")
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -144,30 +194,67 @@ impl<'a> Session<'a> {
 
     async fn text(&self, css: &str) -> String {
         let e = self.find(css).await;
-        self.cmd(reqwest::Method::GET, &format!("/element/{e}/text"), None).await.as_str().unwrap().to_string()
+        self.cmd(reqwest::Method::GET, &format!("/element/{e}/text"), None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     async fn attr(&self, e: &str, name: &str) -> String {
-        self.cmd(reqwest::Method::GET, &format!("/element/{e}/attribute/{name}"), None).await.as_str().unwrap_or("").to_string()
+        self.cmd(
+            reqwest::Method::GET,
+            &format!("/element/{e}/attribute/{name}"),
+            None,
+        )
+        .await
+        .as_str()
+        .unwrap_or("")
+        .to_string()
     }
 
     async fn click(&self, css: &str) {
         let e = self.find(css).await;
-        self.cmd(reqwest::Method::POST, &format!("/element/{e}/click"), Some(json!({}))).await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{e}/click"),
+            Some(json!({})),
+        )
+        .await;
     }
 
     async fn type_into(&self, css: &str, text: &str) {
         let e = self.find(css).await;
-        self.cmd(reqwest::Method::POST, &format!("/element/{e}/clear"), Some(json!({}))).await;
-        self.cmd(reqwest::Method::POST, &format!("/element/{e}/value"), Some(json!({ "text": text }))).await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{e}/clear"),
+            Some(json!({})),
+        )
+        .await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{e}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
     }
 
     async fn script(&self, js: &str) -> Value {
-        self.cmd(reqwest::Method::POST, "/execute/sync", Some(json!({ "script": js, "args": [] }))).await
+        self.cmd(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": js, "args": [] })),
+        )
+        .await
     }
 
     async fn window(&self, w: u32, h: u32) {
-        self.cmd(reqwest::Method::POST, "/window/rect", Some(json!({ "width": w, "height": h }))).await;
+        self.cmd(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({ "width": w, "height": h })),
+        )
+        .await;
     }
 
     /// Waits until the page at `path` (no query) has loaded.
@@ -175,18 +262,29 @@ impl<'a> Session<'a> {
         let started = Instant::now();
         loop {
             let u = self.url().await;
-            let p = u.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap_or_default();
-            if p.split('?').next() == Some(path) && self.script("return document.readyState").await == json!("complete") {
+            let p = u
+                .splitn(4, '/')
+                .nth(3)
+                .map(|p| format!("/{p}"))
+                .unwrap_or_default();
+            if p.split('?').next() == Some(path)
+                && self.script("return document.readyState").await == json!("complete")
+            {
                 return;
             }
-            assert!(started.elapsed() < Duration::from_secs(15), "still at {u}, waiting for {path}");
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "still at {u}, waiting for {path}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     async fn screenshot(&self, name: &str) -> PathBuf {
         let b64 = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
-        let png = base64::engine::general_purpose::STANDARD.decode(b64.as_str().unwrap()).unwrap();
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap())
+            .unwrap();
         assert!(png.starts_with(b"\x89PNG"), "a PNG");
         std::fs::create_dir_all(&self.shots).unwrap();
         let path = self.shots.join(format!("{name}.png"));
@@ -196,7 +294,12 @@ impl<'a> Session<'a> {
     }
 
     async fn quit(self) {
-        let _ = self.d.http.delete(format!("{}/session/{}", self.d.url, self.id)).send().await;
+        let _ = self
+            .d
+            .http
+            .delete(format!("{}/session/{}", self.d.url, self.id))
+            .send()
+            .await;
     }
 
     async fn login(&self, base: &str, staff_id: &str, password: &str) {
@@ -214,7 +317,10 @@ impl<'a> Session<'a> {
 
 #[tokio::test]
 async fn workbench_and_app_in_chromium() {
-    let chromium = find_binary("KEHU_CHROMIUM", &["chromium", "chromium-browser", "google-chrome"]);
+    let chromium = find_binary(
+        "KEHU_CHROMIUM",
+        &["chromium", "chromium-browser", "google-chrome"],
+    );
     let driver = find_binary("KEHU_CHROMEDRIVER", &["chromedriver"]);
     let (Some(chromium), Some(chromedriver)) = (chromium, driver) else {
         panic!(
@@ -226,7 +332,10 @@ async fn workbench_and_app_in_chromium() {
     let t = kehu_store::testing::sqlite().await;
     let server = Server::start(t.store.clone(), support::demo_web()).await;
     let base = server.base.clone();
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().to_path_buf();
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let shots = target.join("screenshots");
     let profile = std::env::temp_dir().join(format!("kehu-chromium-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&profile);
@@ -242,13 +351,17 @@ async fn workbench_and_app_in_chromium() {
         for e in s.find_all("#nav [data-nav]").await {
             shown.push(s.attr(&e, "data-nav").await);
         }
-        let expected: Vec<String> = kehu_server::web::nav::for_role(kehu_domain::state::Role::parse(role).unwrap())
-            .map(|n| n.key.to_string())
-            .collect();
+        let expected: Vec<String> =
+            kehu_server::web::nav::for_role(kehu_domain::state::Role::parse(role).unwrap())
+                .map(|n| n.key.to_string())
+                .collect();
         assert_eq!(shown, expected, "navigation of {role}");
         // The session cookie is out of reach of page scripts.
         let cookies = s.script("return document.cookie").await;
-        assert!(!cookies.as_str().unwrap_or("").contains("kehu_session"), "{cookies}");
+        assert!(
+            !cookies.as_str().unwrap_or("").contains("kehu_session"),
+            "{cookies}"
+        );
         if role == "customer_manager" {
             assert_eq!(s.text("#scope").await, "我管户的客户");
             s.screenshot("workbench-home").await;
@@ -261,7 +374,8 @@ async fn workbench_and_app_in_chromium() {
     assert_eq!(s.text("#login-message").await, "员工号或密码不正确。");
     // A form whose CSRF token was tampered with is refused.
     s.go(&format!("{base}/login")).await;
-    s.script("document.querySelector('input[name=csrf]').value = 'forged'; return 1").await;
+    s.script("document.querySelector('input[name=csrf]').value = 'forged'; return 1")
+        .await;
     s.type_into("#staff_id", "S0001").await;
     s.type_into("#password", "kehu-demo").await;
     s.click("#login-submit").await;
@@ -270,10 +384,19 @@ async fn workbench_and_app_in_chromium() {
     // The customer manager searches a customer of their book and opens the 360 page.
     let book = t
         .store
-        .search_customers(&kehu_store::CustomerQuery { manager_id: Some("S001M01".into()), limit: 100, ..Default::default() })
+        .search_customers(&kehu_store::CustomerQuery {
+            manager_id: Some("S001M01".into()),
+            limit: 100,
+            ..Default::default()
+        })
         .await
         .unwrap();
-    let target_customer = book.iter().find(|r| r.customer.phone.is_some()).unwrap().customer.clone();
+    let target_customer = book
+        .iter()
+        .find(|r| r.customer.phone.is_some())
+        .unwrap()
+        .customer
+        .clone();
     s.login(&base, "S001M01", "kehu-demo").await;
     s.wait_path("/").await;
     s.click("a[data-nav='nav.customers']").await;
@@ -288,25 +411,39 @@ async fn workbench_and_app_in_chromium() {
     for e in links {
         let href = s.attr(&e, "href").await;
         if href.ends_with(&target_customer.external_id) {
-            s.cmd(reqwest::Method::POST, &format!("/element/{e}/click"), Some(json!({}))).await;
+            s.cmd(
+                reqwest::Method::POST,
+                &format!("/element/{e}/click"),
+                Some(json!({})),
+            )
+            .await;
             opened = true;
             break;
         }
     }
     assert!(opened, "the phone-suffix search lists the customer");
-    s.wait_path(&format!("/customers/{}", target_customer.external_id)).await;
-    assert!(s.text("#customer-name").await.starts_with(&target_customer.name));
+    s.wait_path(&format!("/customers/{}", target_customer.external_id))
+        .await;
+    assert!(s
+        .text("#customer-name")
+        .await
+        .starts_with(&target_customer.name));
     s.find("#chart-flows svg title").await;
-    assert!(s.text("#profile").await.contains(&phone), "own customer: phone in full");
+    assert!(
+        s.text("#profile").await.contains(&phone),
+        "own customer: phone in full"
+    );
     s.screenshot("customer-360").await;
 
     // Switching language.
     s.click("#switch-lang").await;
-    s.wait_path(&format!("/customers/{}", target_customer.external_id)).await;
+    s.wait_path(&format!("/customers/{}", target_customer.external_id))
+        .await;
     assert_eq!(s.text("a[data-nav='nav.customers']").await, "Customers");
     assert!(s.text("#profile-h").await.contains("Profile"));
     s.click("#switch-lang").await;
-    s.wait_path(&format!("/customers/{}", target_customer.external_id)).await;
+    s.wait_path(&format!("/customers/{}", target_customer.external_id))
+        .await;
     assert_eq!(s.text("#profile-h").await, "基本信息");
     s.go(&format!("{base}/customers/C999999999")).await;
     assert_eq!(s.text("#error-title").await, "页面不存在");
@@ -316,7 +453,8 @@ async fn workbench_and_app_in_chromium() {
     // A marketer opening a customer: 403 page, no data.
     s.login(&base, "S0011", "kehu-demo").await;
     s.wait_path("/").await;
-    s.go(&format!("{base}/customers/{}", target_customer.external_id)).await;
+    s.go(&format!("{base}/customers/{}", target_customer.external_id))
+        .await;
     assert_eq!(s.text("#error-title").await, "无权访问");
     let body = s.text("body").await;
     assert!(!body.contains(&target_customer.name));
@@ -340,7 +478,10 @@ async fn workbench_and_app_in_chromium() {
     s.click("#app-products a").await;
     s.find("#app-product-name").await;
     let tracker = s.script("var t = document.querySelector('script[src=\"/kehu.js\"]'); return t ? t.dataset.product : null").await;
-    assert!(tracker.as_str().is_some_and(|c| !c.is_empty()), "product page carries kehu.js: {tracker}");
+    assert!(
+        tracker.as_str().is_some_and(|c| !c.is_empty()),
+        "product page carries kehu.js: {tracker}"
+    );
 
     s.quit().await;
     drop(d);

@@ -25,15 +25,33 @@ async fn login_refusals(base: &str, store: &kehu_store::Store) {
     // Not logged in: to the login page, remembering where to come back.
     let p = b.get("/customers?q=王").await;
     assert_eq!(p.status, 303);
-    assert_eq!(p.location.as_deref(), Some("/login?next=/customers%3Fq%3D%25E7%258E%258B"));
+    assert_eq!(
+        p.location.as_deref(),
+        Some("/login?next=/customers%3Fq%3D%25E7%258E%258B")
+    );
 
     // The login form sets a strict, HttpOnly CSRF cookie that the form must repeat.
     let form = b.get("/login").await;
     assert_eq!(form.status, 200);
-    assert!(form.body.contains("员工号"), "login page is Chinese by default");
-    let c = form.set_cookies.iter().find(|c| c.starts_with("kehu_login_csrf=")).unwrap();
-    assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict"), "{c}");
-    let missing = b.post("/login", &[("staff_id", "S0001"), ("password", "kehu-demo")]).await;
+    assert!(
+        form.body.contains("员工号"),
+        "login page is Chinese by default"
+    );
+    let c = form
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("kehu_login_csrf="))
+        .unwrap();
+    assert!(
+        c.contains("HttpOnly") && c.contains("SameSite=Strict"),
+        "{c}"
+    );
+    let missing = b
+        .post(
+            "/login",
+            &[("staff_id", "S0001"), ("password", "kehu-demo")],
+        )
+        .await;
     assert_eq!(missing.status, 403);
     assert!(missing.body.contains("表单已失效"), "{}", missing.body);
     assert!(!b.cookies.contains_key("kehu_session"));
@@ -49,10 +67,17 @@ async fn login_refusals(base: &str, store: &kehu_store::Store) {
     // Lock-out after three failures (the test configuration): even the right password
     // is refused until the lock ends.
     let hash = kehu_server::web::auth::hash_password("kehu-demo").unwrap();
-    assert!(store.set_staff_password("S002C", &hash, chrono::Utc::now()).await.unwrap());
+    assert!(store
+        .set_staff_password("S002C", &hash, chrono::Utc::now())
+        .await
+        .unwrap());
     let mut x = Browser::new(base);
     for _ in 0..2 {
-        assert!(x.login("S002C", "wrong-password").await.body.contains("员工号或密码不正确"));
+        assert!(x
+            .login("S002C", "wrong-password")
+            .await
+            .body
+            .contains("员工号或密码不正确"));
     }
     let third = x.login("S002C", "wrong-password").await;
     assert!(third.body.contains("账号已锁定"), "{}", third.body);
@@ -65,15 +90,42 @@ async fn login_refusals(base: &str, store: &kehu_store::Store) {
     let mut ok = Browser::new(base);
     ok.get("/login?next=/products").await;
     let csrf = ok.cookies["kehu_login_csrf"].clone();
-    let p = ok.post("/login", &[("csrf", &csrf), ("next", "/products"), ("staff_id", "S0001"), ("password", "kehu-demo")]).await;
+    let p = ok
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("next", "/products"),
+                ("staff_id", "S0001"),
+                ("password", "kehu-demo"),
+            ],
+        )
+        .await;
     assert_eq!((p.status, p.location.as_deref()), (303, Some("/products")));
-    let sc = p.set_cookies.iter().find(|c| c.starts_with("kehu_session=")).unwrap();
-    assert!(sc.contains("HttpOnly") && sc.contains("SameSite=Lax") && sc.contains("Max-Age="), "{sc}");
+    let sc = p
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("kehu_session="))
+        .unwrap();
+    assert!(
+        sc.contains("HttpOnly") && sc.contains("SameSite=Lax") && sc.contains("Max-Age="),
+        "{sc}"
+    );
     // An open redirect is not possible through `next`.
     let mut ev = Browser::new(base);
     ev.get("/login").await;
     let csrf = ev.cookies["kehu_login_csrf"].clone();
-    let p = ev.post("/login", &[("csrf", &csrf), ("next", "//evil.example/"), ("staff_id", "S0001"), ("password", "kehu-demo")]).await;
+    let p = ev
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("next", "//evil.example/"),
+                ("staff_id", "S0001"),
+                ("password", "kehu-demo"),
+            ],
+        )
+        .await;
     assert_eq!(p.location.as_deref(), Some("/"));
 
     // Logout needs the session's CSRF token; afterwards the cookie is worthless.
@@ -81,7 +133,11 @@ async fn login_refusals(base: &str, store: &kehu_store::Store) {
     assert_eq!(home.status, 200);
     let old = ok.cookies["kehu_session"].clone();
     assert_eq!(ok.post("/logout", &[("csrf", "forged")]).await.status, 403);
-    assert_eq!(ok.get("/").await.status, 200, "a forged logout changes nothing");
+    assert_eq!(
+        ok.get("/").await.status,
+        200,
+        "a forged logout changes nothing"
+    );
     let token = hidden(&home.body, "csrf");
     let out = ok.post("/logout", &[("csrf", &token)]).await;
     assert_eq!((out.status, out.location.as_deref()), (303, Some("/login")));
@@ -96,7 +152,13 @@ async fn login_refusals(base: &str, store: &kehu_store::Store) {
     store
         .create_session(
             &kehu_server::web::auth::token_digest(&token),
-            &WebSession { kind: SubjectKind::Staff, subject_id: "S0001".into(), csrf_token: "c".repeat(64), lang: "zh-CN".into(), expires_at: past },
+            &WebSession {
+                kind: SubjectKind::Staff,
+                subject_id: "S0001".into(),
+                csrf_token: "c".repeat(64),
+                lang: "zh-CN".into(),
+                expires_at: past,
+            },
             past - chrono::Duration::hours(8),
         )
         .await
@@ -104,7 +166,10 @@ async fn login_refusals(base: &str, store: &kehu_store::Store) {
     let mut exp = Browser::new(base);
     exp.cookies.insert("kehu_session".into(), token);
     let p = exp.get("/customers").await;
-    assert_eq!(p.location.as_deref(), Some("/login?next=/customers&expired=1"));
+    assert_eq!(
+        p.location.as_deref(),
+        Some("/login?next=/customers&expired=1")
+    );
     let page = exp.get(&p.location.unwrap()).await;
     assert!(page.body.contains("登录已过期"), "{}", page.body);
 }
@@ -116,23 +181,34 @@ async fn roles_and_scopes(base: &str, store: &kehu_store::Store) {
         assert_eq!(p.status, 303, "{role} logs in");
         let home = b.get("/").await;
         assert_eq!(home.status, 200, "{role}: {}", home.body);
-        let navs: Vec<&str> = kehu_server::web::nav::for_role(kehu_domain::state::Role::parse(role).unwrap())
-            .map(|n| n.key)
-            .collect();
+        let navs: Vec<&str> =
+            kehu_server::web::nav::for_role(kehu_domain::state::Role::parse(role).unwrap())
+                .map(|n| n.key)
+                .collect();
         for n in kehu_server::web::nav::NAV {
             let shown = home.body.contains(&format!("data-nav=\"{}\"", n.key));
             assert_eq!(shown, navs.contains(&n.key), "{role}: {}", n.key);
         }
-        assert!(home.body.contains("id=\"chart-assets\""), "{role} home has its chart");
+        assert!(
+            home.body.contains("id=\"chart-assets\""),
+            "{role} home has its chart"
+        );
     }
 
     let mine = "S001M01";
     let book = store
-        .search_customers(&CustomerQuery { manager_id: Some(mine.into()), limit: 1000, ..Default::default() })
+        .search_customers(&CustomerQuery {
+            manager_id: Some(mine.into()),
+            limit: 1000,
+            ..Default::default()
+        })
         .await
         .unwrap();
     let other = store
-        .search_customers(&CustomerQuery { limit: 1000, ..Default::default() })
+        .search_customers(&CustomerQuery {
+            limit: 1000,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_iter()
@@ -145,19 +221,37 @@ async fn roles_and_scopes(base: &str, store: &kehu_store::Store) {
     cm.login(mine, "kehu-demo").await;
     let list = cm.get("/customers").await;
     assert_eq!(list.status, 200);
-    assert_eq!(list.body.matches("class=\"customer-link\"").count(), book.len().min(50));
+    assert_eq!(
+        list.body.matches("class=\"customer-link\"").count(),
+        book.len().min(50)
+    );
     assert!(list.body.contains(&own.customer.name));
-    assert!(!list.body.contains(&format!(">{}<", other.customer.external_id)));
+    assert!(!list
+        .body
+        .contains(&format!(">{}<", other.customer.external_id)));
     // … can search the whole bank by number …
-    let found = cm.get(&format!("/customers?scope=all&q={}", other.customer.external_id)).await;
+    let found = cm
+        .get(&format!(
+            "/customers?scope=all&q={}",
+            other.customer.external_id
+        ))
+        .await;
     assert!(found.body.contains(&other.customer.name), "{}", found.body);
     // … sees their own customer's phone in full and everyone else's masked.
-    let own_page = cm.get(&format!("/customers/{}", own.customer.external_id)).await;
+    let own_page = cm
+        .get(&format!("/customers/{}", own.customer.external_id))
+        .await;
     assert_eq!(own_page.status, 200);
-    assert!(own_page.body.contains(own.customer.phone.as_deref().unwrap()));
-    assert!(own_page.body.contains("id=\"chart-allocation\"") || own_page.body.contains("暂无持仓"));
+    assert!(own_page
+        .body
+        .contains(own.customer.phone.as_deref().unwrap()));
+    assert!(
+        own_page.body.contains("id=\"chart-allocation\"") || own_page.body.contains("暂无持仓")
+    );
     assert!(own_page.body.contains("id=\"chart-flows\""));
-    let other_page = cm.get(&format!("/customers/{}", other.customer.external_id)).await;
+    let other_page = cm
+        .get(&format!("/customers/{}", other.customer.external_id))
+        .await;
     let phone = other.customer.phone.as_deref().unwrap();
     assert!(!other_page.body.contains(phone), "phone masked");
     assert!(other_page.body.contains(&kehu_domain::mask::phone(phone)));
@@ -167,7 +261,15 @@ async fn roles_and_scopes(base: &str, store: &kehu_store::Store) {
     let p1 = all.get("/customers").await;
     assert_eq!(p1.body.matches("class=\"customer-link\"").count(), 50);
     let next = p1.body.split("id=\"next-page\"").next().unwrap();
-    let href = next.rsplit("href=\"").next().unwrap().split('"').next().unwrap().replace("&amp;", "&").replace("&#38;", "&");
+    let href = next
+        .rsplit("href=\"")
+        .next()
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&")
+        .replace("&#38;", "&");
     let p2 = all.get(&href).await;
     eprintln!("next page: {href} -> {}", p2.status);
     assert_eq!(p2.status, 200);
@@ -177,11 +279,17 @@ async fn roles_and_scopes(base: &str, store: &kehu_store::Store) {
     // A marketer may not open a customer: a 403 page without the customer's data.
     let mut mk = Browser::new(base);
     mk.login("S0011", "kehu-demo").await;
-    for path in [format!("/customers/{}", own.customer.external_id), format!("/customers?q={}", own.customer.name)] {
+    for path in [
+        format!("/customers/{}", own.customer.external_id),
+        format!("/customers?q={}", own.customer.name),
+    ] {
         let p = mk.get(&path).await;
         assert_eq!(p.status, 403, "{path}");
         assert!(p.body.contains("无权访问"));
-        assert!(!p.body.contains(&own.customer.name), "no data in a refused page");
+        assert!(
+            !p.body.contains(&own.customer.name),
+            "no data in a refused page"
+        );
     }
     assert_eq!(mk.get("/admin/staff").await.status, 403);
     assert_eq!(all.get("/admin/staff").await.status, 200);
@@ -216,20 +324,50 @@ async fn errors_and_language(base: &str) {
     // and the error pages follow.
     let home = b.get("/").await;
     assert!(home.body.contains("工作台"));
-    assert_eq!(b.post("/lang", &[("lang", "en"), ("back", "/")]).await.status, 403);
+    assert_eq!(
+        b.post("/lang", &[("lang", "en"), ("back", "/")])
+            .await
+            .status,
+        403
+    );
     let csrf = hidden(&home.body, "csrf");
-    assert_eq!(b.post("/lang", &[("csrf", &csrf), ("lang", "xx"), ("back", "/")]).await.status, 400);
-    let sw = b.post("/lang", &[("csrf", &csrf), ("lang", "en"), ("back", "/products")]).await;
-    assert_eq!((sw.status, sw.location.as_deref()), (303, Some("/products")));
+    assert_eq!(
+        b.post("/lang", &[("csrf", &csrf), ("lang", "xx"), ("back", "/")])
+            .await
+            .status,
+        400
+    );
+    let sw = b
+        .post(
+            "/lang",
+            &[("csrf", &csrf), ("lang", "en"), ("back", "/products")],
+        )
+        .await;
+    assert_eq!(
+        (sw.status, sw.location.as_deref()),
+        (303, Some("/products"))
+    );
     let en = b.get("/").await;
-    assert!(en.body.contains("Workbench") && en.body.contains("lang=\"en\""), "{}", en.body);
-    assert!(b.get("/customers/C999999999").await.body.contains("Not found"));
+    assert!(
+        en.body.contains("Workbench") && en.body.contains("lang=\"en\""),
+        "{}",
+        en.body
+    );
+    assert!(b
+        .get("/customers/C999999999")
+        .await
+        .body
+        .contains("Not found"));
     // The next login of the same person starts in English.
     let mut again = Browser::new(base);
     again.login("S001H", "kehu-demo").await;
     assert!(again.get("/").await.body.contains("Workbench"));
     let csrf = hidden(&en.body, "csrf");
-    b.post("/lang", &[("csrf", &csrf), ("lang", "zh-CN"), ("back", "/")]).await;
+    b.post(
+        "/lang",
+        &[("csrf", &csrf), ("lang", "zh-CN"), ("back", "/")],
+    )
+    .await;
     assert!(b.get("/").await.body.contains("工作台"));
 }
 
@@ -238,17 +376,45 @@ async fn app_pages(base: &str) {
     let picker = a.get("/app").await;
     assert_eq!(picker.status, 200);
     assert!(picker.body.contains("选择演示客户"));
-    let first = picker.body.split("name=\"customer\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let first = picker
+        .body
+        .split("name=\"customer\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
     let csrf = hidden(&picker.body, "csrf");
-    assert_eq!(a.post("/app/login", &[("customer", &first)]).await.status, 403);
-    let p = a.post("/app/login", &[("csrf", &csrf), ("customer", &first)]).await;
+    assert_eq!(
+        a.post("/app/login", &[("customer", &first)]).await.status,
+        403
+    );
+    let p = a
+        .post("/app/login", &[("csrf", &csrf), ("customer", &first)])
+        .await;
     assert_eq!(p.status, 303);
     let home = a.get("/app").await;
-    assert!(home.body.contains("总资产") && home.body.contains("id=\"total-assets\""), "{}", home.body);
-    let code = home.body.split("href=\"/app/products/").nth(1).unwrap().split('"').next().unwrap().to_string();
+    assert!(
+        home.body.contains("总资产") && home.body.contains("id=\"total-assets\""),
+        "{}",
+        home.body
+    );
+    let code = home
+        .body
+        .split("href=\"/app/products/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
     let prod = a.get(&format!("/app/products/{code}")).await;
     assert_eq!(prod.status, 200);
-    assert!(prod.body.contains("<script src=\"/kehu.js\""), "the tracker is on product pages");
+    assert!(
+        prod.body.contains("<script src=\"/kehu.js\""),
+        "the tracker is on product pages"
+    );
     assert!(prod.body.contains(&format!("data-customer=\"{first}\"")));
     let assets = a.get("/app/assets").await;
     assert!(assets.body.contains("我的资产"));

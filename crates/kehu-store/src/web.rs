@@ -116,9 +116,11 @@ impl Store {
         lock: Duration,
         now: DateTime<Utc>,
     ) -> Result<FailedLogin> {
-        let bump = "UPDATE staff_logins SET failed_attempts = failed_attempts + 1 WHERE staff_id = $1 \
+        let bump =
+            "UPDATE staff_logins SET failed_attempts = failed_attempts + 1 WHERE staff_id = $1 \
             RETURNING failed_attempts";
-        let lock_sql = "UPDATE staff_logins SET failed_attempts = 0, locked_until = $2 WHERE staff_id = $1";
+        let lock_sql =
+            "UPDATE staff_logins SET failed_attempts = 0, locked_until = $2 WHERE staff_id = $1";
         with_pool!(self, p => {
             let attempts: Option<i64> = sqlx::query_scalar(bump).bind(staff_id).fetch_optional(p).await?;
             let attempts = attempts.unwrap_or(0);
@@ -132,7 +134,8 @@ impl Store {
     }
 
     pub async fn clear_failed_logins(&self, staff_id: &str) -> Result<()> {
-        let sql = "UPDATE staff_logins SET failed_attempts = 0, locked_until = NULL WHERE staff_id = $1";
+        let sql =
+            "UPDATE staff_logins SET failed_attempts = 0, locked_until = NULL WHERE staff_id = $1";
         with_pool!(self, p => { sqlx::query(sql).bind(staff_id).execute(p).await?; });
         Ok(())
     }
@@ -256,9 +259,12 @@ impl Store {
     ) -> Result<Vec<MonthFlow>> {
         use chrono::{Datelike, NaiveDate, TimeZone};
         let today = now.with_timezone(&offset).date_naive();
-        let mut first = NaiveDate::from_ymd_opt(today.year(), today.month(), 1).expect("first of month");
+        let mut first =
+            NaiveDate::from_ymd_opt(today.year(), today.month(), 1).expect("first of month");
         for _ in 1..months.max(1) {
-            first = (first - Duration::days(1)).with_day(1).expect("first of month");
+            first = (first - Duration::days(1))
+                .with_day(1)
+                .expect("first of month");
         }
         let start = offset
             .from_local_datetime(&first.and_hms_opt(0, 0, 0).expect("midnight"))
@@ -270,8 +276,14 @@ impl Store {
         let mut out: Vec<MonthFlow> = Vec::new();
         let mut m = first;
         while m <= today {
-            out.push(MonthFlow { month: m, inflow: Fen(0), outflow: Fen(0) });
-            m = (m + Duration::days(32)).with_day(1).expect("first of month");
+            out.push(MonthFlow {
+                month: m,
+                inflow: Fen(0),
+                outflow: Fen(0),
+            });
+            m = (m + Duration::days(32))
+                .with_day(1)
+                .expect("first of month");
         }
         with_pool!(self, p => {
             for r in sqlx::query(sql).bind(customer).bind(start).fetch_all(p).await? {

@@ -72,10 +72,14 @@ pub async fn run(store: &Store, cmd: StaffCommand) -> anyhow::Result<()> {
                 external_id: id.clone(),
                 name: name.trim().to_string(),
                 role,
-                branch: branch.map(|b| b.trim().to_string()).filter(|b| !b.is_empty()),
+                branch: branch
+                    .map(|b| b.trim().to_string())
+                    .filter(|b| !b.is_empty()),
             };
             let now = chrono::Utc::now();
-            let mut load = store.begin_load(EntityKind::Staff, "kehu staff add", now).await?;
+            let mut load = store
+                .begin_load(EntityKind::Staff, "kehu staff add", now)
+                .await?;
             let skips = load.write(std::slice::from_ref(&staff)).await?;
             load.finish(
                 true,
@@ -108,7 +112,11 @@ pub async fn run(store: &Store, cmd: StaffCommand) -> anyhow::Result<()> {
 }
 
 /// Creates the demo logins (one per role) and prints how to use them.
-pub async fn demo_logins(store: &Store, spec: &kehu_ingest::demo::DemoSpec, base: &str) -> anyhow::Result<()> {
+pub async fn demo_logins(
+    store: &Store,
+    spec: &kehu_ingest::demo::DemoSpec,
+    base: &str,
+) -> anyhow::Result<()> {
     let staff = kehu_ingest::demo::staff(spec);
     let pw = kehu_server::web::DEMO_PASSWORD;
     let logins = kehu_server::web::ensure_demo_logins(store, &staff, pw)
@@ -116,7 +124,11 @@ pub async fn demo_logins(store: &Store, spec: &kehu_ingest::demo::DemoSpec, base
         .map_err(anyhow::Error::msg)?;
     eprintln!("demo logins (password for all: {pw}) at {base}/login:");
     for (role, id, name) in logins {
-        eprintln!("  {id:<10} {name:<6} {} / {}", role.label_zh(), role.label_en());
+        eprintln!(
+            "  {id:<10} {name:<6} {} / {}",
+            role.label_zh(),
+            role.label_en()
+        );
     }
     eprintln!("  the customer app: {base}/app (pick a demo customer)");
     Ok(())

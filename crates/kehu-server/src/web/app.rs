@@ -5,7 +5,9 @@
 
 use super::auth::{self, cookie, CookieSpec, APP_COOKIE, LOGIN_CSRF_COOKIE};
 use super::i18n::{Lang, Tr};
-use super::pages::{allocation_chart, holding_lines, product_view, HoldingLine, Panel, ProductView};
+use super::pages::{
+    allocation_chart, holding_lines, product_view, HoldingLine, Panel, ProductView,
+};
 use super::{lang_cookie, render, request_lang, safe_next, PageError};
 use crate::AppState;
 use askama::Template;
@@ -34,18 +36,36 @@ impl FromRequestParts<AppState> for AppCtx {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, PageError> {
-        let token = cookie(&parts.headers, APP_COOKIE).filter(|t| !t.is_empty()).ok_or(PageError::AppLogin)?;
+        let token = cookie(&parts.headers, APP_COOKIE)
+            .filter(|t| !t.is_empty())
+            .ok_or(PageError::AppLogin)?;
         let token_hash = auth::token_digest(token);
-        let sess = s.store.session(&token_hash).await?.ok_or(PageError::AppLogin)?;
+        let sess = s
+            .store
+            .session(&token_hash)
+            .await?
+            .ok_or(PageError::AppLogin)?;
         if sess.kind != SubjectKind::Customer || sess.expires_at <= Utc::now() {
             return Err(PageError::AppLogin);
         }
-        let id = s.store.customer_id(&sess.subject_id).await?.ok_or(PageError::AppLogin)?;
+        let id = s
+            .store
+            .customer_id(&sess.subject_id)
+            .await?
+            .ok_or(PageError::AppLogin)?;
         let rows = s
             .store
-            .search_customers(&CustomerQuery { text: Some(sess.subject_id.clone()), limit: 1, ..Default::default() })
+            .search_customers(&CustomerQuery {
+                text: Some(sess.subject_id.clone()),
+                limit: 1,
+                ..Default::default()
+            })
             .await?;
-        let name = rows.into_iter().find(|r| r.id == id).map(|r| r.customer.name).unwrap_or_default();
+        let name = rows
+            .into_iter()
+            .find(|r| r.id == id)
+            .map(|r| r.customer.name)
+            .unwrap_or_default();
         Ok(AppCtx {
             id,
             number: sess.subject_id,
@@ -75,7 +95,13 @@ impl AppChrome {
 
 impl AppCtx {
     fn chrome(&self, tab: &'static str) -> AppChrome {
-        AppChrome { t: self.t, name: self.name.clone(), csrf: self.csrf.clone(), path: self.path.clone(), tab }
+        AppChrome {
+            t: self.t,
+            name: self.name.clone(),
+            csrf: self.csrf.clone(),
+            path: self.path.clone(),
+            tab,
+        }
     }
 }
 
@@ -97,21 +123,47 @@ struct HomeTpl {
     panels: Vec<Panel>,
 }
 
-pub async fn home(State(s): State<AppState>, headers: HeaderMap, ctx: Result<AppCtx, PageError>) -> Result<Response, PageError> {
+pub async fn home(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    ctx: Result<AppCtx, PageError>,
+) -> Result<Response, PageError> {
     let ctx = match ctx {
         Ok(c) => c,
         Err(PageError::AppLogin) => return picker(&s, &headers).await,
         Err(e) => return Err(e),
     };
-    let c = s.store.customer_360(ctx.id, 0).await?.ok_or(PageError::AppLogin)?;
-    let assets: Fen = c.totals.iter().filter(|x| !x.asset_class.is_liability()).map(|x| x.total).sum();
+    let c = s
+        .store
+        .customer_360(ctx.id, 0)
+        .await?
+        .ok_or(PageError::AppLogin)?;
+    let assets: Fen = c
+        .totals
+        .iter()
+        .filter(|x| !x.asset_class.is_liability())
+        .map(|x| x.total)
+        .sum();
     let today = Utc::now().with_timezone(&s.cfg.offset).date_naive();
-    let products = s
+    // Investment products on sale, highest expected yield first (the recommendation
+    // capability replaces this shelf with ranked, explained picks).
+    use kehu_domain::state::ProductKind;
+    let mut shelf: Vec<_> = s
         .store
         .list_products(None)
         .await?
+        .into_iter()
+        .filter(|p| p.product.on_sale(today))
+        .filter(|p| {
+            matches!(
+                p.product.kind,
+                ProductKind::Wealth | ProductKind::Fund | ProductKind::Deposit
+            )
+        })
+        .collect();
+    shelf.sort_by_key(|p| std::cmp::Reverse(p.product.expected_yield.map(|y| y.0).unwrap_or(0)));
+    let products = shelf
         .iter()
-        .filter(|p| p.product.on_sale(today) && p.product.kind != kehu_domain::state::ProductKind::Loan)
         .take(4)
         .map(|p| product_view(&ctx.t, &p.product, today))
         .collect();
@@ -131,22 +183,43 @@ async fn picker(s: &AppState, headers: &HeaderMap) -> Result<Response, PageError
     let enabled = s.web.cfg.app_demo_login;
     let people = if enabled {
         s.store
-            .search_customers(&CustomerQuery { limit: 8, ..Default::default() })
+            .search_customers(&CustomerQuery {
+                limit: 8,
+                ..Default::default()
+            })
             .await?
             .into_iter()
             .map(|r| {
                 let c = r.customer;
-                (c.external_id, c.name, t.label(c.vip_tier.label_zh(), c.vip_tier.label_en()))
+                (
+                    c.external_id,
+                    c.name,
+                    t.label(c.vip_tier.label_zh(), c.vip_tier.label_en()),
+                )
             })
             .collect()
     } else {
         Vec::new()
     };
     let csrf = auth::random_token();
-    let mut r = render(&PickerTpl { t, enabled, csrf: csrf.clone(), people });
+    let mut r = render(&PickerTpl {
+        t,
+        enabled,
+        csrf: csrf.clone(),
+        people,
+    });
     r.headers_mut().append(
         header::SET_COOKIE,
-        CookieSpec { name: LOGIN_CSRF_COOKIE, value: &csrf, path: "/", max_age: Some(3600), http_only: true, same_site: "Strict", secure: s.web.cfg.secure_cookies }.header(),
+        CookieSpec {
+            name: LOGIN_CSRF_COOKIE,
+            value: &csrf,
+            path: "/",
+            max_age: Some(3600),
+            http_only: true,
+            same_site: "Strict",
+            secure: s.web.cfg.secure_cookies,
+        }
+        .header(),
     );
     Ok(r)
 }
@@ -159,14 +232,21 @@ pub struct PickForm {
     customer: String,
 }
 
-pub async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<PickForm>) -> Result<Response, PageError> {
+pub async fn login(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<PickForm>,
+) -> Result<Response, PageError> {
     if !cookie(&headers, LOGIN_CSRF_COOKIE).is_some_and(|c| auth::same(c, &f.csrf)) {
         return Err(PageError::Csrf);
     }
     if !s.web.cfg.app_demo_login {
         return Err(PageError::Forbidden);
     }
-    s.store.customer_id(f.customer.trim()).await?.ok_or(PageError::NotFound)?;
+    s.store
+        .customer_id(f.customer.trim())
+        .await?
+        .ok_or(PageError::NotFound)?;
     let now = Utc::now();
     let token = auth::random_token();
     let lang = request_lang(&headers);
@@ -186,7 +266,16 @@ pub async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<
     let mut r = Redirect::to("/app").into_response();
     r.headers_mut().append(
         header::SET_COOKIE,
-        CookieSpec { name: APP_COOKIE, value: &token, path: "/app", max_age: Some(s.web.cfg.session_hours.max(1) * 3600), http_only: true, same_site: "Lax", secure: s.web.cfg.secure_cookies }.header(),
+        CookieSpec {
+            name: APP_COOKIE,
+            value: &token,
+            path: "/app",
+            max_age: Some(s.web.cfg.session_hours.max(1) * 3600),
+            http_only: true,
+            same_site: "Lax",
+            secure: s.web.cfg.secure_cookies,
+        }
+        .header(),
     );
     Ok(r)
 }
@@ -201,7 +290,11 @@ pub struct CsrfForm {
     back: String,
 }
 
-pub async fn logout(State(s): State<AppState>, ctx: AppCtx, Form(f): Form<CsrfForm>) -> Result<Response, PageError> {
+pub async fn logout(
+    State(s): State<AppState>,
+    ctx: AppCtx,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, PageError> {
     if !auth::same(&ctx.csrf, &f.csrf) {
         return Err(PageError::Csrf);
     }
@@ -209,21 +302,46 @@ pub async fn logout(State(s): State<AppState>, ctx: AppCtx, Form(f): Form<CsrfFo
     let mut r = Redirect::to("/app").into_response();
     r.headers_mut().append(
         header::SET_COOKIE,
-        CookieSpec { name: APP_COOKIE, value: "", path: "/app", max_age: Some(0), http_only: true, same_site: "Lax", secure: s.web.cfg.secure_cookies }.header(),
+        CookieSpec {
+            name: APP_COOKIE,
+            value: "",
+            path: "/app",
+            max_age: Some(0),
+            http_only: true,
+            same_site: "Lax",
+            secure: s.web.cfg.secure_cookies,
+        }
+        .header(),
     );
     Ok(r)
 }
 
-pub async fn set_lang(State(s): State<AppState>, ctx: AppCtx, Form(f): Form<CsrfForm>) -> Result<Response, PageError> {
+pub async fn set_lang(
+    State(s): State<AppState>,
+    ctx: AppCtx,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, PageError> {
     if !auth::same(&ctx.csrf, &f.csrf) {
         return Err(PageError::Csrf);
     }
-    let lang = Lang::parse(&f.lang).ok_or(PageError::BadField { key: "error.bad_lang", value: f.lang.clone() })?;
-    s.store.set_session_lang(&ctx.token_hash, lang.code()).await?;
+    let lang = Lang::parse(&f.lang).ok_or(PageError::BadField {
+        key: "error.bad_lang",
+        value: f.lang.clone(),
+    })?;
+    s.store
+        .set_session_lang(&ctx.token_hash, lang.code())
+        .await?;
     let back = safe_next(Some(&f.back));
-    let back = if back.starts_with("/app") { back } else { "/app".into() };
+    let back = if back.starts_with("/app") {
+        back
+    } else {
+        "/app".into()
+    };
     let mut r = Redirect::to(&back).into_response();
-    r.headers_mut().append(header::SET_COOKIE, lang_cookie(lang, s.web.cfg.secure_cookies));
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        lang_cookie(lang, s.web.cfg.secure_cookies),
+    );
     Ok(r)
 }
 
@@ -244,7 +362,10 @@ pub async fn products(State(s): State<AppState>, ctx: AppCtx) -> Result<Response
         .filter(|p| p.product.on_sale(today))
         .map(|p| product_view(&ctx.t, &p.product, today))
         .collect();
-    Ok(render(&ProductsTpl { products, a: ctx.chrome("products") }))
+    Ok(render(&ProductsTpl {
+        products,
+        a: ctx.chrome("products"),
+    }))
 }
 
 #[derive(Template)]
@@ -256,7 +377,11 @@ struct ProductTpl {
     panels: Vec<Panel>,
 }
 
-pub async fn product(State(s): State<AppState>, ctx: AppCtx, Path(code): Path<String>) -> Result<Response, PageError> {
+pub async fn product(
+    State(s): State<AppState>,
+    ctx: AppCtx,
+    Path(code): Path<String>,
+) -> Result<Response, PageError> {
     let today = Utc::now().with_timezone(&s.cfg.offset).date_naive();
     let p = s.store.product(&code).await?.ok_or(PageError::NotFound)?;
     Ok(render(&ProductTpl {
@@ -278,7 +403,11 @@ struct AssetsTpl {
 }
 
 pub async fn assets(State(s): State<AppState>, ctx: AppCtx) -> Result<Response, PageError> {
-    let c = s.store.customer_360(ctx.id, 0).await?.ok_or(PageError::AppLogin)?;
+    let c = s
+        .store
+        .customer_360(ctx.id, 0)
+        .await?
+        .ok_or(PageError::AppLogin)?;
     Ok(render(&AssetsTpl {
         net_worth: ctx.t.money(c.net_worth),
         chart: allocation_chart(&ctx.t, "chart-my-assets", &c.totals, c.net_worth),

@@ -127,8 +127,12 @@ mod tests {
         assert!(verify_password("春眠不觉晓", &h));
         assert!(!verify_password("春眠不觉晓 ", &h));
         assert!(!verify_password("x", "not a hash"));
-        assert!(!verify_password("kehu: no such login", "") );
-        assert_ne!(hash_password("a").unwrap(), hash_password("a").unwrap(), "fresh salt");
+        assert!(!verify_password("kehu: no such login", ""));
+        assert_ne!(
+            hash_password("a").unwrap(),
+            hash_password("a").unwrap(),
+            "fresh salt"
+        );
     }
 
     #[test]
@@ -136,13 +140,31 @@ mod tests {
         let t = random_token();
         assert_eq!(t.len(), 64);
         assert_ne!(t, random_token());
-        assert_eq!(token_digest("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            token_digest("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert!(same("abc", "abc") && !same("abc", "abd") && !same("", "") && !same("ab", "abc"));
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; kehu_session=xyz; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; kehu_session=xyz; b=2"),
+        );
         assert_eq!(cookie(&h, "kehu_session"), Some("xyz"));
         assert_eq!(cookie(&h, "c"), None);
-        let c = CookieSpec { name: "k", value: "v", path: "/", max_age: Some(60), http_only: true, same_site: "Lax", secure: false }.header();
-        assert_eq!(c.to_str().unwrap(), "k=v; Path=/; SameSite=Lax; Max-Age=60; HttpOnly");
+        let c = CookieSpec {
+            name: "k",
+            value: "v",
+            path: "/",
+            max_age: Some(60),
+            http_only: true,
+            same_site: "Lax",
+            secure: false,
+        }
+        .header();
+        assert_eq!(
+            c.to_str().unwrap(),
+            "k=v; Path=/; SameSite=Lax; Max-Age=60; HttpOnly"
+        );
     }
 }

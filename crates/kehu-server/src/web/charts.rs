@@ -82,7 +82,12 @@ fn close(f: &Frame, rows: &[(String, String)]) -> String {
         esc(f.value_header)
     );
     for (l, v) in rows {
-        let _ = write!(o, "<tr><td>{}</td><td class=\"num\">{}</td></tr>", esc(l), esc(v));
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td class=\"num\">{}</td></tr>",
+            esc(l),
+            esc(v)
+        );
     }
     o.push_str("</tbody></table></details></figure>");
     o
@@ -195,16 +200,44 @@ pub fn donut(f: &Frame, data: &[Datum], center: &str) -> String {
     o
 }
 
+/// The smallest 1, 2, 2.5 or 5 × 10^k at or above `v` (v > 0), so gridlines fall on
+/// round numbers.
+pub fn nice_ceiling(v: i64) -> i64 {
+    let mut base = 1i64;
+    while base.saturating_mul(10) <= v {
+        base *= 10;
+    }
+    for m in [1, 2, 5, 10] {
+        let c = base.saturating_mul(m);
+        if c >= v {
+            // Four gridlines: keep quarters whole.
+            return if c % 4 == 0 || c < 4 {
+                c
+            } else {
+                base.saturating_mul(m) / 4 * 4 + 4
+            };
+        }
+    }
+    v
+}
+
 /// One or more series over the same x labels, each a polyline with points.
-pub fn line(f: &Frame, x: &[String], series: &[(String, Vec<i64>)], axis: &dyn Fn(i64) -> String) -> String {
+pub fn line(
+    f: &Frame,
+    x: &[String],
+    series: &[(String, Vec<i64>)],
+    axis: &dyn Fn(i64) -> String,
+) -> String {
     let (w, h) = (560u32, 240u32);
     let (left, right, top, bottom) = (70.0f64, 10.0f64, 28.0f64, 28.0f64);
-    let max = series
-        .iter()
-        .flat_map(|(_, v)| v.iter().copied())
-        .max()
-        .unwrap_or(0)
-        .max(1);
+    let max = nice_ceiling(
+        series
+            .iter()
+            .flat_map(|(_, v)| v.iter().copied())
+            .max()
+            .unwrap_or(0)
+            .max(1),
+    );
     let min = series
         .iter()
         .flat_map(|(_, v)| v.iter().copied())
@@ -294,7 +327,9 @@ pub fn funnel(f: &Frame, steps: &[Datum]) -> String {
         let x = 100.0 + (360.0 - width) / 2.0;
         let y = 4 + i as u32 * step_h;
         let rate = match i.checked_sub(1).and_then(|p| steps.get(p)) {
-            Some(prev) if prev.value > 0 => format!(" ({:.1}%)", d.value as f64 / prev.value as f64 * 100.0),
+            Some(prev) if prev.value > 0 => {
+                format!(" ({:.1}%)", d.value as f64 / prev.value as f64 * 100.0)
+            }
             _ => String::new(),
         };
         let _ = write!(
@@ -358,7 +393,10 @@ mod tests {
     fn bar_lengths_follow_values_and_text_alternative_lists_them() {
         let svg = bar(&frame(), &data());
         well_formed(&svg);
-        assert!(svg.contains("width=\"310.0\""), "largest bar spans the plot: {svg}");
+        assert!(
+            svg.contains("width=\"310.0\""),
+            "largest bar spans the plot: {svg}"
+        );
         assert!(svg.contains("width=\"103.3\""), "a third of it: {svg}");
         assert!(svg.contains("width=\"0.0\""), "zero has no bar");
         assert!(svg.contains("<td>理财 &amp; 其他</td><td class=\"num\">¥0</td>"));
@@ -368,7 +406,11 @@ mod tests {
     fn donut_shares_add_up() {
         let svg = donut(&frame(), &data(), "¥4");
         well_formed(&svg);
-        assert_eq!(svg.matches("<path").count(), 2, "one arc per positive share");
+        assert_eq!(
+            svg.matches("<path").count(),
+            2,
+            "one arc per positive share"
+        );
         assert!(svg.contains("75.0%") && svg.contains("25.0%"));
         // A single share is a full ring, not a degenerate arc.
         let one = donut(&frame(), &data()[..1], "¥3");
@@ -379,8 +421,19 @@ mod tests {
 
     #[test]
     fn line_has_a_point_per_value_and_scales_to_the_maximum() {
-        let x: Vec<String> = ["1月", "2月", "3月"].iter().map(|s| s.to_string()).collect();
-        let svg = line(&frame(), &x, &[("收入".into(), vec![0, 50, 100]), ("支出".into(), vec![10, 20, 30])], &|v| v.to_string());
+        let x: Vec<String> = ["1月", "2月", "3月"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let svg = line(
+            &frame(),
+            &x,
+            &[
+                ("收入".into(), vec![0, 50, 100]),
+                ("支出".into(), vec![10, 20, 30]),
+            ],
+            &|v| v.to_string(),
+        );
         well_formed(&svg);
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert_eq!(svg.matches("<circle").count(), 6);
@@ -388,6 +441,16 @@ mod tests {
         assert!(svg.contains("550.0,28.0"), "{svg}");
         assert!(svg.contains("70.0,212.0"), "{svg}");
         assert!(svg.contains("<td>2月</td><td class=\"num\">收入 50 · 支出 20</td>"));
+    }
+
+    #[test]
+    fn gridlines_fall_on_round_numbers() {
+        assert_eq!(nice_ceiling(1), 1);
+        assert_eq!(nice_ceiling(7), 12); // 10 is not divisible by 4: the next multiple
+        assert_eq!(nice_ceiling(100), 100);
+        assert_eq!(nice_ceiling(101), 200);
+        assert_eq!(nice_ceiling(5_972_800), 10_000_000);
+        assert_eq!(nice_ceiling(1_500_000), 2_000_000);
     }
 
     #[test]
@@ -399,7 +462,10 @@ mod tests {
         ];
         let svg = funnel(&frame(), &steps);
         well_formed(&svg);
-        assert!(svg.contains("50 (25.0%)") && svg.contains("5 (10.0%)"), "{svg}");
+        assert!(
+            svg.contains("50 (25.0%)") && svg.contains("5 (10.0%)"),
+            "{svg}"
+        );
         assert!(svg.contains("width=\"360.0\""));
     }
 }

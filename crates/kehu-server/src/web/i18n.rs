@@ -169,7 +169,11 @@ impl Tr {
 
     pub fn datetime(&self, t: DateTime<Utc>) -> String {
         let local = t.with_timezone(&self.offset);
-        format!("{} {}", self.date(local.date_naive()), local.format("%H:%M"))
+        format!(
+            "{} {}",
+            self.date(local.date_naive()),
+            local.format("%H:%M")
+        )
     }
 
     pub fn opt_date(&self, d: &Option<NaiveDate>) -> String {
@@ -236,7 +240,9 @@ mod tests {
                     rest = &rest[i + pat.len()..];
                     let Some(end) = rest.find('"') else { break };
                     let key = &rest[..end];
-                    let plain = key.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c == '.');
+                    let plain = key
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.');
                     if plain && key.contains('.') && !key.ends_with(".html") {
                         used += 1;
                         if !zh.contains_key(key) {
@@ -261,7 +267,9 @@ mod tests {
         let d = NaiveDate::from_ymd_opt(2026, 3, 5).unwrap();
         assert_eq!(zh.date(d), "2026年3月5日");
         assert_eq!(en.date(d), "5 Mar 2026");
-        let t = DateTime::parse_from_rfc3339("2026-03-04T17:30:00Z").unwrap().with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2026-03-04T17:30:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(zh.datetime(t), "2026年3月5日 01:30");
         assert_eq!(en.s("nav.customers"), "Customers");
         assert_eq!(zh.s("nav.customers"), "客户");

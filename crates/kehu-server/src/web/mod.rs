@@ -164,13 +164,19 @@ pub(crate) fn lang_cookie(lang: Lang, secure: bool) -> axum::http::HeaderValue {
 #[derive(Debug)]
 pub enum PageError {
     /// Not logged in, or the session ended: to the login page, then back.
-    Login { next: String, expired: bool },
+    Login {
+        next: String,
+        expired: bool,
+    },
     /// The app pages without a customer chosen.
     AppLogin,
     Forbidden,
     NotFound,
     /// A form or query field out of range: the catalog key of the message and the value.
-    BadField { key: &'static str, value: String },
+    BadField {
+        key: &'static str,
+        value: String,
+    },
     /// A form without the right CSRF token.
     Csrf,
     Internal(String),
@@ -202,17 +208,47 @@ impl IntoResponse for PageError {
                 return Redirect::to(&to).into_response();
             }
             PageError::AppLogin => return Redirect::to("/app").into_response(),
-            PageError::Forbidden => (StatusCode::FORBIDDEN, "error.forbidden.title", "error.forbidden.message", None),
-            PageError::NotFound => (StatusCode::NOT_FOUND, "error.not_found.title", "error.not_found.message", None),
-            PageError::BadField { key, value } => (StatusCode::BAD_REQUEST, "error.bad_request.title", key, Some(value)),
-            PageError::Csrf => (StatusCode::FORBIDDEN, "error.csrf.title", "error.csrf.message", None),
+            PageError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "error.forbidden.title",
+                "error.forbidden.message",
+                None,
+            ),
+            PageError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "error.not_found.title",
+                "error.not_found.message",
+                None,
+            ),
+            PageError::BadField { key, value } => (
+                StatusCode::BAD_REQUEST,
+                "error.bad_request.title",
+                key,
+                Some(value),
+            ),
+            PageError::Csrf => (
+                StatusCode::FORBIDDEN,
+                "error.csrf.title",
+                "error.csrf.message",
+                None,
+            ),
             PageError::Internal(e) => {
                 tracing::error!(error = %e, "web page failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "error.internal.title", "error.internal.message", None)
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "error.internal.title",
+                    "error.internal.message",
+                    None,
+                )
             }
         };
         let mut r = status.into_response();
-        r.extensions_mut().insert(ErrorPage { status, title, message, detail });
+        r.extensions_mut().insert(ErrorPage {
+            status,
+            title,
+            message,
+            detail,
+        });
         r
     }
 }
@@ -234,7 +270,10 @@ async fn render_errors(req: Request, next: Next) -> Response {
     let Some(e) = resp.extensions().get::<ErrorPage>().cloned() else {
         return resp;
     };
-    let t = Tr::new(lang, chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"));
+    let t = Tr::new(
+        lang,
+        chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"),
+    );
     let tpl = ErrorTpl {
         t,
         status: e.status.as_u16(),
@@ -250,11 +289,7 @@ async fn render_errors(req: Request, next: Next) -> Response {
 /// Renders a template into an HTML response (a template error is a 500 page).
 pub(crate) fn render(t: &impl Template) -> Response {
     match t.render() {
-        Ok(html) => (
-            [(header::CACHE_CONTROL, "no-store")],
-            Html(html),
-        )
-            .into_response(),
+        Ok(html) => ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
         Err(e) => PageError::Internal(format!("template: {e}")).into_response(),
     }
 }
@@ -264,7 +299,9 @@ pub fn urlencode(s: &str) -> String {
     let mut o = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => o.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                o.push(b as char)
+            }
             _ => o.push_str(&format!("%{b:02X}")),
         }
     }

@@ -26,24 +26,96 @@ const ALL: &[Role] = &[
 
 /// The whole map, in menu order. A capability's pages land by giving it a `path`.
 pub const NAV: &[NavItem] = &[
-    NavItem { key: "nav.home", path: Some("/"), roles: ALL },
-    NavItem { key: "nav.customers", path: Some("/customers"), roles: &[Admin, CustomerManager, ServiceAgent, Collector, BranchHead] },
-    NavItem { key: "nav.products", path: Some("/products"), roles: ALL },
-    NavItem { key: "nav.behaviour", path: None, roles: &[Analyst, Marketer, Admin] },
-    NavItem { key: "nav.analytics", path: None, roles: &[Analyst, Marketer, CustomerManager, BranchHead] },
-    NavItem { key: "nav.risk", path: None, roles: &[CustomerManager, Analyst, Admin] },
-    NavItem { key: "nav.recommendations", path: None, roles: &[CustomerManager, Marketer, Analyst] },
-    NavItem { key: "nav.campaigns", path: None, roles: &[Marketer] },
-    NavItem { key: "nav.contact_policy", path: None, roles: &[Marketer, Admin] },
-    NavItem { key: "nav.delivery", path: None, roles: &[Marketer, Analyst] },
-    NavItem { key: "nav.service", path: None, roles: &[ServiceAgent] },
-    NavItem { key: "nav.market", path: None, roles: &[CustomerManager, ServiceAgent] },
-    NavItem { key: "nav.billing", path: None, roles: &[Collector, BranchHead] },
-    NavItem { key: "nav.meter_review", path: None, roles: &[Collector] },
-    NavItem { key: "nav.line_loss", path: None, roles: &[Collector, Analyst] },
-    NavItem { key: "nav.scorecards", path: None, roles: &[Analyst] },
-    NavItem { key: "nav.performance", path: None, roles: &[BranchHead, Admin] },
-    NavItem { key: "nav.platform", path: Some("/admin/staff"), roles: &[Admin] },
+    NavItem {
+        key: "nav.home",
+        path: Some("/"),
+        roles: ALL,
+    },
+    NavItem {
+        key: "nav.customers",
+        path: Some("/customers"),
+        roles: &[Admin, CustomerManager, ServiceAgent, Collector, BranchHead],
+    },
+    NavItem {
+        key: "nav.products",
+        path: Some("/products"),
+        roles: ALL,
+    },
+    NavItem {
+        key: "nav.behaviour",
+        path: None,
+        roles: &[Analyst, Marketer, Admin],
+    },
+    NavItem {
+        key: "nav.analytics",
+        path: None,
+        roles: &[Analyst, Marketer, CustomerManager, BranchHead],
+    },
+    NavItem {
+        key: "nav.risk",
+        path: None,
+        roles: &[CustomerManager, Analyst, Admin],
+    },
+    NavItem {
+        key: "nav.recommendations",
+        path: None,
+        roles: &[CustomerManager, Marketer, Analyst],
+    },
+    NavItem {
+        key: "nav.campaigns",
+        path: None,
+        roles: &[Marketer],
+    },
+    NavItem {
+        key: "nav.contact_policy",
+        path: None,
+        roles: &[Marketer, Admin],
+    },
+    NavItem {
+        key: "nav.delivery",
+        path: None,
+        roles: &[Marketer, Analyst],
+    },
+    NavItem {
+        key: "nav.service",
+        path: None,
+        roles: &[ServiceAgent],
+    },
+    NavItem {
+        key: "nav.market",
+        path: None,
+        roles: &[CustomerManager, ServiceAgent],
+    },
+    NavItem {
+        key: "nav.billing",
+        path: None,
+        roles: &[Collector, BranchHead],
+    },
+    NavItem {
+        key: "nav.meter_review",
+        path: None,
+        roles: &[Collector],
+    },
+    NavItem {
+        key: "nav.line_loss",
+        path: None,
+        roles: &[Collector, Analyst],
+    },
+    NavItem {
+        key: "nav.scorecards",
+        path: None,
+        roles: &[Analyst],
+    },
+    NavItem {
+        key: "nav.performance",
+        path: None,
+        roles: &[BranchHead, Admin],
+    },
+    NavItem {
+        key: "nav.platform",
+        path: Some("/admin/staff"),
+        roles: &[Admin],
+    },
 ];
 
 /// What a page needs before it reads data.
@@ -88,7 +160,10 @@ mod tests {
             let keys: Vec<_> = for_role(r).map(|n| n.key).collect();
             assert_eq!(keys.first(), Some(&"nav.home"), "{r}");
             assert!(keys.len() >= 3, "{r}: {keys:?}");
-            assert!(seen.insert(keys.clone()), "{r} shares its navigation: {keys:?}");
+            assert!(
+                seen.insert(keys.clone()),
+                "{r} shares its navigation: {keys:?}"
+            );
         }
     }
 

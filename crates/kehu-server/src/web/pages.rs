@@ -107,7 +107,9 @@ impl StaffCtx {
         Chrome {
             t: self.t,
             user_name: self.staff.name.clone(),
-            role_label: self.t.label(self.staff.role.label_zh(), self.staff.role.label_en()),
+            role_label: self
+                .t
+                .label(self.staff.role.label_zh(), self.staff.role.label_en()),
             branch: self.staff.branch.clone(),
             nav,
             csrf: self.csrf.clone(),
@@ -161,7 +163,14 @@ pub struct LoginQuery {
     lang: Option<String>,
 }
 
-fn login_page(s: &AppState, lang: Lang, next: &str, staff_id: &str, message: Option<String>, set_lang: bool) -> Response {
+fn login_page(
+    s: &AppState,
+    lang: Lang,
+    next: &str,
+    staff_id: &str,
+    message: Option<String>,
+    set_lang: bool,
+) -> Response {
     let csrf = auth::random_token();
     let t = Tr::new(lang, s.cfg.offset);
     let mut r = render(&LoginTpl {
@@ -187,17 +196,31 @@ fn login_page(s: &AppState, lang: Lang, next: &str, staff_id: &str, message: Opt
         .header(),
     );
     if set_lang {
-        h.append(header::SET_COOKIE, lang_cookie(lang, s.web.cfg.secure_cookies));
+        h.append(
+            header::SET_COOKIE,
+            lang_cookie(lang, s.web.cfg.secure_cookies),
+        );
     }
     r
 }
 
-pub async fn login_form(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
+pub async fn login_form(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
     let chosen = q.lang.as_deref().and_then(Lang::parse);
     let lang = chosen.unwrap_or_else(|| request_lang(&headers));
     let t = Tr::new(lang, s.cfg.offset);
     let message = q.expired.is_some().then(|| t.s("auth.expired").to_string());
-    login_page(&s, lang, &safe_next(q.next.as_deref()), "", message, chosen.is_some())
+    login_page(
+        &s,
+        lang,
+        &safe_next(q.next.as_deref()),
+        "",
+        message,
+        chosen.is_some(),
+    )
 }
 
 #[derive(Deserialize)]
@@ -212,7 +235,11 @@ pub struct LoginForm {
     password: String,
 }
 
-pub async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Result<Response, PageError> {
+pub async fn login(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Result<Response, PageError> {
     let lang = request_lang(&headers);
     let t = Tr::new(lang, s.cfg.offset);
     let sent_ok = cookie(&headers, LOGIN_CSRF_COOKIE).is_some_and(|c| auth::same(c, &f.csrf));
@@ -222,15 +249,28 @@ pub async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<
     let next = safe_next(Some(&f.next));
     let id = f.staff_id.trim().to_string();
     if id.is_empty() || id.chars().count() > 64 || f.password.len() > 256 {
-        return Err(PageError::BadField { key: "error.bad_login_field", value: id.chars().take(64).collect() });
+        return Err(PageError::BadField {
+            key: "error.bad_login_field",
+            value: id.chars().take(64).collect(),
+        });
     }
     let now = Utc::now();
     let login = s.store.staff_login(&id).await?;
-    let wrong = || login_page(&s, lang, &next, &id, Some(t.s("auth.wrong").to_string()), false);
+    let wrong = || {
+        login_page(
+            &s,
+            lang,
+            &next,
+            &id,
+            Some(t.s("auth.wrong").to_string()),
+            false,
+        )
+    };
     let Some(login) = login else {
         // Same work as a wrong password, so a response time does not tell which ids exist.
         let pw = f.password.clone();
-        let _ = tokio::task::spawn_blocking(move || auth::verify_password(&pw, auth::dummy_hash())).await;
+        let _ = tokio::task::spawn_blocking(move || auth::verify_password(&pw, auth::dummy_hash()))
+            .await;
         return Ok(wrong());
     };
     if let Some(until) = login.locked_until.filter(|u| *u > now) {
@@ -245,7 +285,12 @@ pub async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<
         let cfg = &s.web.cfg;
         let failed = s
             .store
-            .record_failed_login(&id, cfg.max_failed_logins, Duration::minutes(cfg.lockout_minutes), now)
+            .record_failed_login(
+                &id,
+                cfg.max_failed_logins,
+                Duration::minutes(cfg.lockout_minutes),
+                now,
+            )
             .await?;
         tracing::warn!(target: "kehu::audit", staff = %id, attempts = failed.attempts, locked = failed.locked_until.is_some(), "failed login");
         if let Some(until) = failed.locked_until {
@@ -287,7 +332,10 @@ pub async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<
         }
         .header(),
     );
-    h.append(header::SET_COOKIE, lang_cookie(lang, s.web.cfg.secure_cookies));
+    h.append(
+        header::SET_COOKIE,
+        lang_cookie(lang, s.web.cfg.secure_cookies),
+    );
     Ok(r)
 }
 
@@ -297,14 +345,27 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-pub async fn logout(State(s): State<AppState>, ctx: StaffCtx, Form(f): Form<CsrfForm>) -> Result<Response, PageError> {
+pub async fn logout(
+    State(s): State<AppState>,
+    ctx: StaffCtx,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, PageError> {
     ctx.check_csrf(&f.csrf)?;
     s.store.delete_session(&ctx.token_hash).await?;
     tracing::info!(target: "kehu::audit", staff = %ctx.staff.external_id, "logout");
     let mut r = Redirect::to("/login").into_response();
     r.headers_mut().append(
         header::SET_COOKIE,
-        CookieSpec { name: STAFF_COOKIE, value: "", path: "/", max_age: Some(0), http_only: true, same_site: "Lax", secure: s.web.cfg.secure_cookies }.header(),
+        CookieSpec {
+            name: STAFF_COOKIE,
+            value: "",
+            path: "/",
+            max_age: Some(0),
+            http_only: true,
+            same_site: "Lax",
+            secure: s.web.cfg.secure_cookies,
+        }
+        .header(),
     );
     Ok(r)
 }
@@ -319,13 +380,27 @@ pub struct LangForm {
     back: String,
 }
 
-pub async fn set_lang(State(s): State<AppState>, ctx: StaffCtx, Form(f): Form<LangForm>) -> Result<Response, PageError> {
+pub async fn set_lang(
+    State(s): State<AppState>,
+    ctx: StaffCtx,
+    Form(f): Form<LangForm>,
+) -> Result<Response, PageError> {
     ctx.check_csrf(&f.csrf)?;
-    let lang = Lang::parse(&f.lang).ok_or(PageError::BadField { key: "error.bad_lang", value: f.lang.clone() })?;
-    s.store.set_session_lang(&ctx.token_hash, lang.code()).await?;
-    s.store.set_staff_lang(&ctx.staff.external_id, lang.code()).await?;
+    let lang = Lang::parse(&f.lang).ok_or(PageError::BadField {
+        key: "error.bad_lang",
+        value: f.lang.clone(),
+    })?;
+    s.store
+        .set_session_lang(&ctx.token_hash, lang.code())
+        .await?;
+    s.store
+        .set_staff_lang(&ctx.staff.external_id, lang.code())
+        .await?;
     let mut r = Redirect::to(&safe_next(Some(&f.back))).into_response();
-    r.headers_mut().append(header::SET_COOKIE, lang_cookie(lang, s.web.cfg.secure_cookies));
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        lang_cookie(lang, s.web.cfg.secure_cookies),
+    );
     Ok(r)
 }
 
@@ -349,10 +424,16 @@ pub async fn home(State(s): State<AppState>, ctx: StaffCtx) -> Result<Response, 
     let t = ctx.t;
     let me = &ctx.staff;
     let (summary, scope) = match me.role {
-        Role::CustomerManager => (s.store.book_summary(Some(&me.external_id), None).await?, t.s("home.scope_book").to_string()),
+        Role::CustomerManager => (
+            s.store.book_summary(Some(&me.external_id), None).await?,
+            t.s("home.scope_book").to_string(),
+        ),
         Role::BranchHead if me.branch.is_some() => {
             let b = me.branch.clone().unwrap_or_default();
-            (s.store.book_summary(None, Some(&b)).await?, t.f("home.scope_branch", &[("branch", &b)]))
+            (
+                s.store.book_summary(None, Some(&b)).await?,
+                t.f("home.scope_branch", &[("branch", &b)]),
+            )
         }
         _ => {
             let sum = match s.web.cached_bank_summary() {
@@ -366,8 +447,18 @@ pub async fn home(State(s): State<AppState>, ctx: StaffCtx) -> Result<Response, 
             (sum, t.s("home.scope_bank").to_string())
         }
     };
-    let assets: Fen = summary.by_class.iter().filter(|(c, _)| !c.is_liability()).map(|(_, f)| *f).sum();
-    let loans: Fen = summary.by_class.iter().filter(|(c, _)| c.is_liability()).map(|(_, f)| *f).sum();
+    let assets: Fen = summary
+        .by_class
+        .iter()
+        .filter(|(c, _)| !c.is_liability())
+        .map(|(_, f)| *f)
+        .sum();
+    let loans: Fen = summary
+        .by_class
+        .iter()
+        .filter(|(c, _)| c.is_liability())
+        .map(|(_, f)| *f)
+        .sum();
     let products = s.store.list_products(None).await?.len() as i64;
     let class_data: Vec<Datum> = summary
         .by_class
@@ -440,19 +531,31 @@ struct CustomersTpl {
 
 const PAGE: i64 = 50;
 
-pub async fn customers(State(s): State<AppState>, ctx: StaffCtx, Query(q): Query<HashMap<String, String>>) -> Result<Response, PageError> {
+pub async fn customers(
+    State(s): State<AppState>,
+    ctx: StaffCtx,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
     ctx.require(Perm::Customers)?;
     let t = ctx.t;
     let me = &ctx.staff;
     let text = q.get("q").map(|v| v.trim().to_string()).unwrap_or_default();
     if text.chars().count() > 64 {
-        return Err(PageError::BadField { key: "error.bad_search", value: text.chars().take(64).collect() });
+        return Err(PageError::BadField {
+            key: "error.bad_search",
+            value: text.chars().take(64).collect(),
+        });
     }
     let after = match q.get("after").map(String::as_str).filter(|v| !v.is_empty()) {
         None => None,
         Some(v) => match v.parse::<i64>() {
             Ok(n) if n >= 0 => Some(n),
-            _ => return Err(PageError::BadField { key: "error.bad_after", value: v.chars().take(32).collect() }),
+            _ => {
+                return Err(PageError::BadField {
+                    key: "error.bad_after",
+                    value: v.chars().take(32).collect(),
+                })
+            }
         },
     };
     let default_scope = match me.role {
@@ -460,12 +563,22 @@ pub async fn customers(State(s): State<AppState>, ctx: StaffCtx, Query(q): Query
         Role::BranchHead if me.branch.is_some() => "branch",
         _ => "all",
     };
-    let scope = q.get("scope").map(String::as_str).filter(|v| !v.is_empty()).unwrap_or(default_scope).to_string();
+    let scope = q
+        .get("scope")
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .unwrap_or(default_scope)
+        .to_string();
     let (manager_id, branch) = match scope.as_str() {
         "mine" if me.role == Role::CustomerManager => (Some(me.external_id.clone()), None),
         "branch" if me.branch.is_some() => (None, me.branch.clone()),
         "all" => (None, None),
-        _ => return Err(PageError::BadField { key: "error.bad_scope", value: scope.chars().take(32).collect() }),
+        _ => {
+            return Err(PageError::BadField {
+                key: "error.bad_scope",
+                value: scope.chars().take(32).collect(),
+            })
+        }
     };
     let mut scopes = vec![("all", t.s("customers.scope_all").to_string())];
     if me.branch.is_some() {
@@ -486,8 +599,14 @@ pub async fn customers(State(s): State<AppState>, ctx: StaffCtx, Query(q): Query
         .await?;
     let more = rows.len() as i64 > PAGE;
     rows.truncate(PAGE as usize);
-    let base = format!("/customers?q={}&scope={}", urlencode(&text), urlencode(&scope));
-    let next_href = more.then(|| rows.last().map(|r| format!("{base}&after={}", r.id))).flatten();
+    let base = format!(
+        "/customers?q={}&scope={}",
+        urlencode(&text),
+        urlencode(&scope)
+    );
+    let next_href = more
+        .then(|| rows.last().map(|r| format!("{base}&after={}", r.id)))
+        .flatten();
     let first_href = after.is_some().then(|| base.clone());
     let today = Utc::now().with_timezone(&s.cfg.offset).date_naive();
     let lines = rows
@@ -495,8 +614,15 @@ pub async fn customers(State(s): State<AppState>, ctx: StaffCtx, Query(q): Query
         .map(|r| {
             let c = r.customer;
             CustomerLine {
-                age: c.age_on(today).map(|a| a.to_string()).unwrap_or_else(|| "—".into()),
-                phone: c.phone.as_deref().map(mask::phone).unwrap_or_else(|| "—".into()),
+                age: c
+                    .age_on(today)
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|| "—".into()),
+                phone: c
+                    .phone
+                    .as_deref()
+                    .map(mask::phone)
+                    .unwrap_or_else(|| "—".into()),
                 gender: t.label(c.gender.label_zh(), c.gender.label_en()),
                 branch: c.branch.unwrap_or_default(),
                 manager: c.manager_id.unwrap_or_default(),
@@ -506,7 +632,15 @@ pub async fn customers(State(s): State<AppState>, ctx: StaffCtx, Query(q): Query
             }
         })
         .collect();
-    Ok(render(&CustomersTpl { c: ctx.chrome(), q: text, scope, scopes, rows: lines, first_href, next_href }))
+    Ok(render(&CustomersTpl {
+        c: ctx.chrome(),
+        q: text,
+        scope,
+        scopes,
+        rows: lines,
+        first_href,
+        next_href,
+    }))
 }
 
 pub(crate) struct HoldingLine {
@@ -545,7 +679,12 @@ struct CustomerTpl {
 }
 
 /// The allocation of a customer's assets (liabilities left out) as a donut.
-pub(crate) fn allocation_chart(t: &Tr, id: &str, totals: &[kehu_store::ClassTotal], net: Fen) -> String {
+pub(crate) fn allocation_chart(
+    t: &Tr,
+    id: &str,
+    totals: &[kehu_store::ClassTotal],
+    net: Fen,
+) -> String {
     let data: Vec<Datum> = totals
         .iter()
         .filter(|c| !c.asset_class.is_liability())
@@ -568,8 +707,15 @@ pub(crate) fn holding_lines(t: &Tr, c: &kehu_store::Customer360) -> Vec<HoldingL
     c.holdings
         .iter()
         .map(|h| HoldingLine {
-            class: t.label(h.holding.asset_class.label_zh(), h.holding.asset_class.label_en()),
-            product: h.product_name.clone().or_else(|| h.holding.product_code.clone()).unwrap_or_else(|| "—".into()),
+            class: t.label(
+                h.holding.asset_class.label_zh(),
+                h.holding.asset_class.label_en(),
+            ),
+            product: h
+                .product_name
+                .clone()
+                .or_else(|| h.holding.product_code.clone())
+                .unwrap_or_else(|| "—".into()),
             code: h.holding.product_code.clone(),
             balance: t.money(h.holding.balance),
             opened: t.opt_date(&h.holding.opened_on),
@@ -578,17 +724,33 @@ pub(crate) fn holding_lines(t: &Tr, c: &kehu_store::Customer360) -> Vec<HoldingL
         .collect()
 }
 
-pub async fn customer(State(s): State<AppState>, ctx: StaffCtx, Path(key): Path<String>) -> Result<Response, PageError> {
+pub async fn customer(
+    State(s): State<AppState>,
+    ctx: StaffCtx,
+    Path(key): Path<String>,
+) -> Result<Response, PageError> {
     // The role is checked before anything is read: a refused page holds no customer data.
     ctx.require(Perm::Customers)?;
     let t = ctx.t;
-    let id = s.store.customer_id(&key).await?.ok_or(PageError::NotFound)?;
-    let c = s.store.customer_360(id, s.cfg.recent_transactions).await?.ok_or(PageError::NotFound)?;
+    let id = s
+        .store
+        .customer_id(&key)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    let c = s
+        .store
+        .customer_360(id, s.cfg.recent_transactions)
+        .await?
+        .ok_or(PageError::NotFound)?;
     let now = Utc::now();
     let today = now.with_timezone(&s.cfg.offset).date_naive();
     let cu = &c.customer;
     let unmasked = !s.cfg.mask_personal_data
-        || nav::may_unmask(ctx.staff.role, &ctx.staff.external_id, cu.manager_id.as_deref());
+        || nav::may_unmask(
+            ctx.staff.role,
+            &ctx.staff.external_id,
+            cu.manager_id.as_deref(),
+        );
     if unmasked && s.cfg.mask_personal_data {
         tracing::info!(target: "kehu::audit", staff = %ctx.staff.external_id, customer = %cu.external_id, "personal data shown in full");
     }
@@ -599,17 +761,54 @@ pub async fn customer(State(s): State<AppState>, ctx: StaffCtx, Path(key): Path<
     };
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
     let facts = vec![
-        (t.s("customer.gender").to_string(), t.label(cu.gender.label_zh(), cu.gender.label_en()).to_string()),
-        (t.s("customer.age").to_string(), cu.age_on(today).map(|a| a.to_string()).unwrap_or_else(|| "—".into())),
-        (t.s("customer.birth_date").to_string(), if unmasked { t.opt_date(&cu.birth_date) } else { cu.birth_date.map(|d| d.format("%Y").to_string()).unwrap_or_else(|| "—".into()) }),
-        (t.s("customer.phone").to_string(), show(&cu.phone, mask::phone)),
-        (t.s("customer.id_number").to_string(), show(&cu.id_number, mask::id_number)),
-        (t.s("customer.income").to_string(), cu.income_band.map(|b| t.label(b.label_zh(), b.label_en()).to_string()).unwrap_or_else(|| "—".into())),
+        (
+            t.s("customer.gender").to_string(),
+            t.label(cu.gender.label_zh(), cu.gender.label_en())
+                .to_string(),
+        ),
+        (
+            t.s("customer.age").to_string(),
+            cu.age_on(today)
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "—".into()),
+        ),
+        (
+            t.s("customer.birth_date").to_string(),
+            if unmasked {
+                t.opt_date(&cu.birth_date)
+            } else {
+                cu.birth_date
+                    .map(|d| d.format("%Y").to_string())
+                    .unwrap_or_else(|| "—".into())
+            },
+        ),
+        (
+            t.s("customer.phone").to_string(),
+            show(&cu.phone, mask::phone),
+        ),
+        (
+            t.s("customer.id_number").to_string(),
+            show(&cu.id_number, mask::id_number),
+        ),
+        (
+            t.s("customer.income").to_string(),
+            cu.income_band
+                .map(|b| t.label(b.label_zh(), b.label_en()).to_string())
+                .unwrap_or_else(|| "—".into()),
+        ),
         (t.s("customer.occupation").to_string(), dash(&cu.occupation)),
         (t.s("customer.branch").to_string(), dash(&cu.branch)),
         (t.s("customer.manager").to_string(), dash(&cu.manager_id)),
         (t.s("customer.consent").to_string(), consent_text(&t, cu)),
-        (t.s("customer.personalization").to_string(), t.s(if cu.personalization { "common.on" } else { "common.off" }).to_string()),
+        (
+            t.s("customer.personalization").to_string(),
+            t.s(if cu.personalization {
+                "common.on"
+            } else {
+                "common.off"
+            })
+            .to_string(),
+        ),
     ];
     let flows = s.store.monthly_flows(id, 12, now, s.cfg.offset).await?;
     let x: Vec<String> = flows.iter().map(|f| t.short_month(f.month)).collect();
@@ -623,8 +822,14 @@ pub async fn customer(State(s): State<AppState>, ctx: StaffCtx, Path(key): Path<
         },
         &x,
         &[
-            (t.s("txn.in").to_string(), flows.iter().map(|f| f.inflow.0).collect()),
-            (t.s("txn.out").to_string(), flows.iter().map(|f| f.outflow.0).collect()),
+            (
+                t.s("txn.in").to_string(),
+                flows.iter().map(|f| f.inflow.0).collect(),
+            ),
+            (
+                t.s("txn.out").to_string(),
+                flows.iter().map(|f| f.outflow.0).collect(),
+            ),
         ],
         &|v| t.yuan(Fen(v)),
     );
@@ -639,7 +844,11 @@ pub async fn customer(State(s): State<AppState>, ctx: StaffCtx, Path(key): Path<
                 Direction::In => format!("+{}", t.money(x.amount)),
                 Direction::Out => format!("-{}", t.money(x.amount)),
             },
-            dir: if x.direction == Direction::In { "in" } else { "out" },
+            dir: if x.direction == Direction::In {
+                "in"
+            } else {
+                "out"
+            },
             description: x.description.clone().unwrap_or_default(),
         })
         .collect();
@@ -663,7 +872,11 @@ pub async fn customer(State(s): State<AppState>, ctx: StaffCtx, Path(key): Path<
 
 fn consent_text(t: &Tr, c: &kehu_domain::state::Customer) -> String {
     let mut parts = Vec::new();
-    for (on, key) in [(c.consent_sms, "customer.consent_sms"), (c.consent_push, "customer.consent_push"), (c.consent_call, "customer.consent_call")] {
+    for (on, key) in [
+        (c.consent_sms, "customer.consent_sms"),
+        (c.consent_push, "customer.consent_push"),
+        (c.consent_call, "customer.consent_call"),
+    ] {
         if on {
             parts.push(t.s(key));
         }
@@ -690,18 +903,48 @@ pub(crate) struct ProductView {
     pub repeatable: String,
 }
 
-pub(crate) fn product_view(t: &Tr, p: &kehu_domain::state::Product, today: chrono::NaiveDate) -> ProductView {
+pub(crate) fn product_view(
+    t: &Tr,
+    p: &kehu_domain::state::Product,
+    today: chrono::NaiveDate,
+) -> ProductView {
     ProductView {
         code: p.code.clone(),
         name: p.name.clone(),
         kind: t.label(p.kind.label_zh(), p.kind.label_en()),
-        risk: format!("{} {}", p.risk_level.code(), t.label(p.risk_level.label_zh(), p.risk_level.label_en())),
+        risk: format!(
+            "{} {}",
+            p.risk_level.code(),
+            t.label(p.risk_level.label_zh(), p.risk_level.label_en())
+        ),
         min_purchase: t.money(p.min_purchase),
-        term: p.term_days.map(|d| t.f("product.days", &[("n", &d.to_string())])).unwrap_or_else(|| "—".into()),
-        yield_: p.expected_yield.map(|y| y.to_percent_string()).unwrap_or_else(|| "—".into()),
-        window: format!("{} – {}", t.opt_date(&p.sale_start), t.opt_date(&p.sale_end)),
-        status: t.s(if p.on_sale(today) { "product.on_sale" } else { "product.off_sale" }).to_string(),
-        repeatable: t.s(if p.repeatable { "common.yes" } else { "common.no" }).to_string(),
+        term: p
+            .term_days
+            .map(|d| t.f("product.days", &[("n", &d.to_string())]))
+            .unwrap_or_else(|| "—".into()),
+        yield_: p
+            .expected_yield
+            .map(|y| y.to_percent_string())
+            .unwrap_or_else(|| "—".into()),
+        window: format!(
+            "{} – {}",
+            t.opt_date(&p.sale_start),
+            t.opt_date(&p.sale_end)
+        ),
+        status: t
+            .s(if p.on_sale(today) {
+                "product.on_sale"
+            } else {
+                "product.off_sale"
+            })
+            .to_string(),
+        repeatable: t
+            .s(if p.repeatable {
+                "common.yes"
+            } else {
+                "common.no"
+            })
+            .to_string(),
     }
 }
 
@@ -714,18 +957,39 @@ struct ProductsTpl {
     rows: Vec<ProductView>,
 }
 
-pub async fn products(State(s): State<AppState>, ctx: StaffCtx, Query(q): Query<HashMap<String, String>>) -> Result<Response, PageError> {
+pub async fn products(
+    State(s): State<AppState>,
+    ctx: StaffCtx,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
     ctx.require(Perm::Products)?;
     let t = ctx.t;
     let kind_s = q.get("kind").cloned().unwrap_or_default();
     let kind = match kind_s.as_str() {
         "" => None,
-        k => Some(ProductKind::parse(k).ok_or(PageError::BadField { key: "error.bad_kind", value: k.chars().take(32).collect() })?),
+        k => Some(ProductKind::parse(k).ok_or(PageError::BadField {
+            key: "error.bad_kind",
+            value: k.chars().take(32).collect(),
+        })?),
     };
     let today = Utc::now().with_timezone(&s.cfg.offset).date_naive();
-    let rows = s.store.list_products(kind).await?.iter().map(|r| product_view(&t, &r.product, today)).collect();
-    let kinds = ProductKind::ALL.iter().map(|k| (k.code(), t.label(k.label_zh(), k.label_en()))).collect();
-    Ok(render(&ProductsTpl { c: ctx.chrome(), kind: kind.map(|k| k.code().to_string()).unwrap_or_default(), kinds, rows }))
+    let rows = s
+        .store
+        .list_products(kind)
+        .await?
+        .iter()
+        .map(|r| product_view(&t, &r.product, today))
+        .collect();
+    let kinds = ProductKind::ALL
+        .iter()
+        .map(|k| (k.code(), t.label(k.label_zh(), k.label_en())))
+        .collect();
+    Ok(render(&ProductsTpl {
+        c: ctx.chrome(),
+        kind: kind.map(|k| k.code().to_string()).unwrap_or_default(),
+        kinds,
+        rows,
+    }))
 }
 
 #[derive(Template)]
@@ -736,7 +1000,11 @@ struct ProductTpl {
     panels: Vec<Panel>,
 }
 
-pub async fn product(State(s): State<AppState>, ctx: StaffCtx, Path(code): Path<String>) -> Result<Response, PageError> {
+pub async fn product(
+    State(s): State<AppState>,
+    ctx: StaffCtx,
+    Path(code): Path<String>,
+) -> Result<Response, PageError> {
     ctx.require(Perm::Products)?;
     let today = Utc::now().with_timezone(&s.cfg.offset).date_naive();
     let p = s.store.product(&code).await?.ok_or(PageError::NotFound)?;
@@ -767,8 +1035,18 @@ pub async fn staff(State(s): State<AppState>, ctx: StaffCtx) -> Result<Response,
     let rows = all
         .into_iter()
         .take(500)
-        .map(|m| (m.external_id, m.name, t.label(m.role.label_zh(), m.role.label_en()), m.branch.unwrap_or_default()))
+        .map(|m| {
+            (
+                m.external_id,
+                m.name,
+                t.label(m.role.label_zh(), m.role.label_en()),
+                m.branch.unwrap_or_default(),
+            )
+        })
         .collect();
-    Ok(render(&StaffTpl { c: ctx.chrome(), rows, truncated }))
+    Ok(render(&StaffTpl {
+        c: ctx.chrome(),
+        rows,
+        truncated,
+    }))
 }
-

@@ -44,7 +44,12 @@ impl Server {
             .await
             .unwrap();
         });
-        Server { base, spec, stop: Some(tx), handle: Some(handle) }
+        Server {
+            base,
+            spec,
+            stop: Some(tx),
+            handle: Some(handle),
+        }
     }
 
     pub async fn stop(mut self) {
@@ -145,7 +150,12 @@ impl Browser {
                 self.cookies.insert(k.to_string(), v.to_string());
             }
         }
-        Page { status, location, set_cookies, body: r.text().await.unwrap() }
+        Page {
+            status,
+            location,
+            set_cookies,
+            body: r.text().await.unwrap(),
+        }
     }
 
     pub async fn get(&mut self, path: &str) -> Page {
@@ -175,13 +185,25 @@ impl Browser {
     pub async fn login(&mut self, staff_id: &str, password: &str) -> Page {
         let form = self.get("/login").await;
         let csrf = hidden(&form.body, "csrf");
-        self.post("/login", &[("csrf", &csrf), ("next", "/"), ("staff_id", staff_id), ("password", password)]).await
+        self.post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("next", "/"),
+                ("staff_id", staff_id),
+                ("password", password),
+            ],
+        )
+        .await
     }
 }
 
 /// The value of a hidden form field.
 pub fn hidden(html: &str, name: &str) -> String {
     let pat = format!("name=\"{name}\" value=\"");
-    let i = html.find(&pat).unwrap_or_else(|| panic!("no field {name} in {html}")) + pat.len();
+    let i = html
+        .find(&pat)
+        .unwrap_or_else(|| panic!("no field {name} in {html}"))
+        + pat.len();
     html[i..i + html[i..].find('"').unwrap()].to_string()
 }
