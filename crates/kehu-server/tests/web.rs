@@ -313,6 +313,17 @@ async fn errors_and_language(base: &str) {
         assert!(p.body.contains(what), "{path}: {}", p.body);
         assert!(!p.body.to_lowercase().contains("panicked"));
     }
+    // A form post that is not a form: a page, not axum's plain-text answer.
+    let raw = reqwest::Client::new()
+        .post(format!("{base}/login"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert!(raw.status().is_client_error());
+    let body = raw.text().await.unwrap();
+    assert!(body.contains("请求格式不正确"), "{body}");
     let long = "王".repeat(65);
     assert_eq!(b.get(&format!("/customers?q={long}")).await.status, 400);
     // The API keeps answering in JSON.

@@ -266,9 +266,28 @@ struct ErrorTpl<'a> {
 /// Draws error pages in the language of the request.
 async fn render_errors(req: Request, next: Next) -> Response {
     let lang = request_lang(req.headers());
+    let api = req.uri().path().starts_with("/api/");
     let resp = next.run(req).await;
-    let Some(e) = resp.extensions().get::<ErrorPage>().cloned() else {
-        return resp;
+    let e = match resp.extensions().get::<ErrorPage>().cloned() {
+        Some(e) => e,
+        // A request the extractors refused (a form that is not a form, a malformed
+        // query): axum answers in plain text; a person gets a page.
+        None if !api
+            && resp.status().is_client_error()
+            && resp
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("text/plain")) =>
+        {
+            ErrorPage {
+                status: resp.status(),
+                title: "error.bad_request.title",
+                message: "error.malformed",
+                detail: None,
+            }
+        }
+        None => return resp,
     };
     let t = Tr::new(
         lang,

@@ -39,8 +39,14 @@ impl FromRequestParts<AppState> for StaffCtx {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| "/".into());
+        // After logging in again, a form post is not repeated: back to the start page.
+        let back = if parts.method == axum::http::Method::GET {
+            here.clone()
+        } else {
+            "/".to_string()
+        };
         let login = |expired| PageError::Login {
-            next: here.clone(),
+            next: back.clone(),
             expired,
         };
         let Some(token) = cookie(&parts.headers, STAFF_COOKIE).filter(|t| !t.is_empty()) else {
