@@ -219,6 +219,12 @@ async fn roles_and_scopes(base: &str, store: &kehu_store::Store) {
     // A customer manager sees their own book by default …
     let mut cm = Browser::new(base);
     cm.login(mine, "kehu-demo").await;
+    let home = cm.get("/").await;
+    assert!(home.body.contains("id=\"top-customers\""));
+    assert!(
+        home.body.contains(&format!(">{}<", book.len())),
+        "book size on the home page"
+    );
     let list = cm.get("/customers").await;
     assert_eq!(list.status, 200);
     assert_eq!(

@@ -59,6 +59,15 @@ pub struct BookSummary {
     pub by_tier: Vec<(VipTier, i64)>,
 }
 
+/// A customer of a book with their assets (loans left out).
+#[derive(Debug, Clone)]
+pub struct TopCustomer {
+    pub external_id: String,
+    pub name: String,
+    pub vip_tier: VipTier,
+    pub assets: Fen,
+}
+
 /// Money in and out per calendar month (in the given offset), oldest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MonthFlow {
@@ -245,6 +254,31 @@ impl Store {
             }
             out.by_class.sort_by_key(|(c, _)| *c);
             Ok(out)
+        })
+    }
+
+    /// The customers of one manager's book with the largest assets, largest first.
+    pub async fn top_customers_of_manager(
+        &self,
+        manager_id: &str,
+        limit: i64,
+    ) -> Result<Vec<TopCustomer>> {
+        let sql = "SELECT c.external_id, c.name, c.vip_tier, CAST(SUM(h.balance_fen) AS BIGINT) AS assets \
+            FROM customers c JOIN holdings h ON h.customer_id = c.id \
+            WHERE c.manager_id = $1 AND h.asset_class <> 'loan' \
+            GROUP BY c.id, c.external_id, c.name, c.vip_tier ORDER BY assets DESC, c.id LIMIT $2";
+        with_pool!(self, p => {
+            let rows = sqlx::query(sql).bind(manager_id).bind(limit).fetch_all(p).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(TopCustomer {
+                        external_id: r.s("external_id")?,
+                        name: r.s("name")?,
+                        vip_tier: VipTier::parse(&r.s("vip_tier")?).unwrap_or(VipTier::Standard),
+                        assets: Fen(r.i("assets")?),
+                    })
+                })
+                .collect()
         })
     }
 

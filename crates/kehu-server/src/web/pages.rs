@@ -424,6 +424,8 @@ struct HomeTpl {
     assets_chart: String,
     tiers_chart: String,
     show_customers_link: bool,
+    /// A customer manager's largest customers: (number, name, tier, assets).
+    top: Vec<(String, String, &'static str, String)>,
 }
 
 pub async fn home(State(s): State<AppState>, ctx: StaffCtx) -> Result<Response, PageError> {
@@ -497,7 +499,25 @@ pub async fn home(State(s): State<AppState>, ctx: StaffCtx) -> Result<Response, 
         &tier_data,
         &t.int(summary.customers),
     );
+    let top = if me.role == Role::CustomerManager {
+        s.store
+            .top_customers_of_manager(&me.external_id, 10)
+            .await?
+            .into_iter()
+            .map(|c| {
+                (
+                    c.external_id,
+                    c.name,
+                    t.label(c.vip_tier.label_zh(), c.vip_tier.label_en()),
+                    t.money(c.assets),
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(render(&HomeTpl {
+        top,
         scope,
         customers: t.int(summary.customers),
         assets: t.yuan(assets),
