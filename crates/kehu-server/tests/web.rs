@@ -11,6 +11,7 @@ use support::{hidden, login_of, Browser, Server, ROLES};
 async fn web_pages_on_every_backend() {
     for t in testing::all().await {
         let server = Server::start(t.store.clone(), support::demo_web()).await;
+        search_matches_the_reference(&t.store).await;
         login_refusals(&server.base, &t.store).await;
         roles_and_scopes(&server.base, &t.store).await;
         errors_and_language(&server.base).await;
@@ -18,6 +19,66 @@ async fn web_pages_on_every_backend() {
         server.stop().await;
         eprintln!("web pages passed on {}", t.name);
     }
+}
+
+/// The pages' search plan gives exactly the pages of the store's reference search.
+async fn search_matches_the_reference(store: &kehu_store::Store) {
+    let all = store
+        .search_customers(&CustomerQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut texts: Vec<String> = vec![
+        "王".into(),
+        "李".into(),
+        "欧阳".into(),
+        "zz".into(),
+        "C000000007".into(),
+    ];
+    for r in all.iter().step_by(37) {
+        texts.push(r.customer.name.clone());
+        texts.push(r.customer.name.chars().take(1).collect());
+        if let Some(p) = &r.customer.phone {
+            texts.push(p[p.len() - 4..].to_string());
+        }
+        texts.push(r.customer.external_id.clone());
+    }
+    let mut compared = 0;
+    for text in &texts {
+        for (manager, branch) in [(None, None), (Some("S001M01"), None), (None, Some("B002"))] {
+            for (after, limit) in [(None, 5), (Some(40), 7), (Some(150), 51)] {
+                let q = CustomerQuery {
+                    text: Some(text.clone()),
+                    manager_id: manager.map(str::to_string),
+                    branch: branch.map(str::to_string),
+                    after,
+                    limit,
+                };
+                let want: Vec<i64> = store
+                    .search_customers(&q)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.id)
+                    .collect();
+                let got: Vec<i64> = store
+                    .search_customers_paged(&q)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.id)
+                    .collect();
+                assert_eq!(
+                    got, want,
+                    "{text:?} {manager:?} {branch:?} {after:?} {limit}"
+                );
+                compared += usize::from(!want.is_empty());
+            }
+        }
+    }
+    assert!(compared > 50, "only {compared} non-empty pages compared");
 }
 
 async fn login_refusals(base: &str, store: &kehu_store::Store) {

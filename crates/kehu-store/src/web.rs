@@ -76,7 +76,110 @@ pub struct MonthFlow {
     pub outflow: Fen,
 }
 
+/// Rows scanned in id order before a name-prefix search falls back to the name index.
+const NAME_WINDOW: i64 = 20_000;
+
 impl Store {
+    /// The same search and keyset paging as `search_customers` (a text matches the
+    /// customer number exactly, the phone's last four digits, or the start of the name;
+    /// pages by id), planned for the pages people wait on: each kind of match is asked
+    /// for its own first page and the pages are merged, so a common surname (a tenth of
+    /// a million customers) costs a page, not every match. On SQLite a name prefix is
+    /// first looked for by walking ids (common names fill a page within a few hundred
+    /// rows); only when a window of ids does not fill the page does the name index
+    /// answer, sorting its matches by id.
+    pub async fn search_customers_paged(
+        &self,
+        q: &crate::CustomerQuery,
+    ) -> Result<Vec<crate::CustomerRow>> {
+        let Some(text) = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
+            return self.search_customers(q).await;
+        };
+        let limit = q.limit.clamp(1, 1000);
+        let after = q.after.unwrap_or(0);
+        let scope = "($2 IS NULL OR manager_id = $2) AND ($3 IS NULL OR branch = $3) AND id > $4";
+        let last4 = (text.len() == 4 && text.bytes().all(|b| b.is_ascii_digit())).then_some(text);
+        let hi = format!("{text}\u{10FFFF}");
+        let by_key = |col: &str| {
+            format!("SELECT id FROM customers WHERE {col} = $1 AND {scope} ORDER BY id LIMIT $5")
+        };
+        let by_name = format!("SELECT id FROM customers WHERE name >= $1 AND name < $6 AND {scope} ORDER BY id LIMIT $5");
+        let by_name_window = format!(
+            "SELECT id FROM customers WHERE +name >= $1 AND +name < $6 AND {scope} AND id <= $7 ORDER BY id LIMIT $5"
+        );
+        let (m, b) = (q.manager_id.as_deref(), q.branch.as_deref());
+        let mut ids: Vec<i64> = Vec::new();
+        with_pool!(self, p => {
+            let ext: Vec<i64> = sqlx::query_scalar(&by_key("external_id"))
+                .bind(text).bind(m).bind(b).bind(after).bind(limit).fetch_all(p).await?;
+            ids.extend(ext);
+            if let Some(l4) = last4 {
+                let ph: Vec<i64> = sqlx::query_scalar(&by_key("phone_last4"))
+                    .bind(l4).bind(m).bind(b).bind(after).bind(limit).fetch_all(p).await?;
+                ids.extend(ph);
+            }
+        });
+        let names: Vec<i64> = match &self.backend {
+            crate::Backend::Sqlite(p) => {
+                let first: Vec<i64> = sqlx::query_scalar(&by_name_window)
+                    .bind(text)
+                    .bind(m)
+                    .bind(b)
+                    .bind(after)
+                    .bind(limit)
+                    .bind(&hi)
+                    .bind(after.saturating_add(NAME_WINDOW))
+                    .fetch_all(p)
+                    .await?;
+                if first.len() as i64 >= limit {
+                    first
+                } else {
+                    sqlx::query_scalar(&by_name)
+                        .bind(text)
+                        .bind(m)
+                        .bind(b)
+                        .bind(after)
+                        .bind(limit)
+                        .bind(&hi)
+                        .fetch_all(p)
+                        .await?
+                }
+            }
+            crate::Backend::Postgres(p) => {
+                sqlx::query_scalar(&by_name)
+                    .bind(text)
+                    .bind(m)
+                    .bind(b)
+                    .bind(after)
+                    .bind(limit)
+                    .bind(&hi)
+                    .fetch_all(p)
+                    .await?
+            }
+        };
+        ids.extend(names);
+        ids.sort_unstable();
+        ids.dedup();
+        ids.truncate(limit as usize);
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {} FROM customers WHERE id IN ({}) ORDER BY id",
+            crate::read::CUSTOMER_COLS,
+            marks.join(", ")
+        );
+        with_pool!(self, p => {
+            let mut qq = sqlx::query(&sql);
+            for id in &ids {
+                qq = qq.bind(*id);
+            }
+            let rows = qq.fetch_all(p).await?;
+            rows.iter().map(|r| Ok(crate::CustomerRow { id: r.i("id")?, customer: rows::customer(r)? })).collect()
+        })
+    }
+
     /// Creates or replaces the login of an existing staff member. Returns false when
     /// there is no staff member with that id.
     pub async fn set_staff_password(

@@ -615,7 +615,7 @@ pub async fn customers(
     }
     let mut rows = s
         .store
-        .search_customers(&CustomerQuery {
+        .search_customers_paged(&CustomerQuery {
             text: (!text.is_empty()).then(|| text.clone()),
             manager_id,
             branch,
