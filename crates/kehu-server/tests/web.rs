@@ -21,6 +21,28 @@ async fn web_pages_on_every_backend() {
     }
 }
 
+/// Outside the demo, `/app` does not let anyone pick a customer.
+#[tokio::test]
+async fn app_demo_login_is_off_by_default() {
+    let t = testing::sqlite().await;
+    let server = Server::start(t.store.clone(), kehu_server::web::WebConfig::default()).await;
+    let mut a = Browser::new(&server.base);
+    let p = a.get("/app").await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.contains("id=\"picker-off\""));
+    assert!(
+        !p.body.contains("name=\"customer\""),
+        "no customer is listed"
+    );
+    let csrf = a.cookies["kehu_login_csrf"].clone();
+    let refused = a
+        .post("/app/login", &[("csrf", &csrf), ("customer", "C000000001")])
+        .await;
+    assert_eq!(refused.status, 403);
+    assert!(!a.cookies.contains_key("kehu_app"));
+    server.stop().await;
+}
+
 /// The pages' search plan gives exactly the pages of the store's reference search.
 async fn search_matches_the_reference(store: &kehu_store::Store) {
     let all = store

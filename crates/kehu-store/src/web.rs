@@ -302,6 +302,37 @@ impl Store {
         })
     }
 
+    /// A staff session with its staff member in one read (every workbench page starts
+    /// here). The staff member is `None` when they no longer exist.
+    pub async fn staff_session(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(WebSession, Option<Staff>)>> {
+        let sql = "SELECT w.subject_kind, w.subject_id, w.csrf_token, w.lang, w.expires_at, \
+            s.external_id, s.name, s.role, s.branch \
+            FROM web_sessions w LEFT JOIN staff s ON s.external_id = w.subject_id AND w.subject_kind = 'staff' \
+            WHERE w.token_hash = $1";
+        with_pool!(self, p => {
+            match sqlx::query(sql).bind(token_hash).fetch_optional(p).await? {
+                None => Ok(None),
+                Some(r) => {
+                    let sess = WebSession {
+                        kind: if r.s("subject_kind")? == "customer" { SubjectKind::Customer } else { SubjectKind::Staff },
+                        subject_id: r.s("subject_id")?,
+                        csrf_token: r.s("csrf_token")?,
+                        lang: r.s("lang")?,
+                        expires_at: r.t("expires_at")?,
+                    };
+                    let staff = match r.os("external_id")? {
+                        Some(_) => Some(rows::staff(&r)?),
+                        None => None,
+                    };
+                    Ok(Some((sess, staff)))
+                }
+            }
+        })
+    }
+
     pub async fn set_session_lang(&self, token_hash: &str, lang: &str) -> Result<()> {
         let sql = "UPDATE web_sessions SET lang = $2 WHERE token_hash = $1";
         with_pool!(self, p => { sqlx::query(sql).bind(token_hash).bind(lang).execute(p).await?; });

@@ -53,7 +53,7 @@ impl FromRequestParts<AppState> for StaffCtx {
             return Err(login(false));
         };
         let token_hash = auth::token_digest(token);
-        let Some(sess) = s.store.session(&token_hash).await? else {
+        let Some((sess, staff)) = s.store.staff_session(&token_hash).await? else {
             return Err(login(true));
         };
         if sess.kind != SubjectKind::Staff {
@@ -63,7 +63,7 @@ impl FromRequestParts<AppState> for StaffCtx {
             s.store.delete_session(&token_hash).await?;
             return Err(login(true));
         }
-        let Some(staff) = s.store.staff_member(&sess.subject_id).await? else {
+        let Some(staff) = staff else {
             return Err(login(false));
         };
         Ok(StaffCtx {
