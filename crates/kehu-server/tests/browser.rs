@@ -433,7 +433,10 @@ async fn workbench_and_app_in_chromium() {
         s.text("#profile").await.contains(&phone),
         "own customer: phone in full"
     );
+    // The whole page: a tall window for the shot.
+    s.window(1280, 2400).await;
     s.screenshot("customer-360").await;
+    s.window(1280, 900).await;
 
     // Switching language.
     s.click("#switch-lang").await;
