@@ -201,6 +201,32 @@ impl<'a> Session<'a> {
             .to_string()
     }
 
+    /// Waits (up to 15 s) until the element's text is `want`: for a page that reloads at
+    /// the same address.
+    async fn wait_text(&self, css: &str, want: &str) {
+        let started = Instant::now();
+        loop {
+            let mut got = None;
+            if let Some(e) = self.find_all(css).await.into_iter().next() {
+                let url = format!("{}/session/{}/element/{e}/text", self.d.url, self.id);
+                // The element may go away while the page reloads: just look again.
+                if let Ok(r) = self.d.http.get(url).send().await {
+                    if let Ok(v) = r.json::<Value>().await {
+                        got = v["value"].as_str().map(str::to_string);
+                    }
+                }
+            }
+            if got.as_deref() == Some(want) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "{css}: {got:?}, waiting for {want:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn attr(&self, e: &str, name: &str) -> String {
         self.cmd(
             reqwest::Method::GET,
@@ -440,14 +466,13 @@ async fn workbench_and_app_in_chromium() {
 
     // Switching language.
     s.click("#switch-lang").await;
+    s.wait_text("#profile-h", "Profile").await;
     s.wait_path(&format!("/customers/{}", target_customer.external_id))
         .await;
     assert_eq!(s.text("a[data-nav='nav.customers']").await, "Customers");
-    assert!(s.text("#profile-h").await.contains("Profile"));
     s.click("#switch-lang").await;
-    s.wait_path(&format!("/customers/{}", target_customer.external_id))
-        .await;
-    assert_eq!(s.text("#profile-h").await, "基本信息");
+    s.wait_text("#profile-h", "基本信息").await;
+    assert_eq!(s.text("a[data-nav='nav.customers']").await, "客户");
     s.go(&format!("{base}/customers/C999999999")).await;
     assert_eq!(s.text("#error-title").await, "页面不存在");
     s.go(&base).await;

@@ -335,18 +335,6 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn next_stays_on_this_site() {
-        assert_eq!(super::safe_next(Some("/customers?q=王")), "/customers?q=王");
-        assert_eq!(super::safe_next(Some("//evil.example")), "/");
-        assert_eq!(super::safe_next(Some("https://evil.example")), "/");
-        assert_eq!(super::safe_next(None), "/");
-        assert_eq!(super::urlencode("/c?q=王"), "/c%3Fq%3D%E7%8E%8B");
-    }
-}
-
 /// The password of the demo logins (`kehu demo`, `kehu serve --demo`): the demo bank is
 /// synthetic and printed on the console, so its password is no secret.
 pub const DEMO_PASSWORD: &str = "kehu-demo";
@@ -381,4 +369,16 @@ pub async fn ensure_demo_logins(
         out.push((role, m.external_id.clone(), m.name.clone()));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(super::safe_next(Some("/customers?q=王")), "/customers?q=王");
+        assert_eq!(super::safe_next(Some("//evil.example")), "/");
+        assert_eq!(super::safe_next(Some("https://evil.example")), "/");
+        assert_eq!(super::safe_next(None), "/");
+        assert_eq!(super::urlencode("/c?q=王"), "/c%3Fq%3D%E7%8E%8B");
+    }
 }
