@@ -381,7 +381,13 @@ async fn roles_and_scopes(base: &str, store: &kehu_store::Store) {
         );
     }
     assert_eq!(mk.get("/admin/staff").await.status, 403);
-    assert_eq!(all.get("/admin/staff").await.status, 200);
+    let accounts = all.get("/admin/staff").await;
+    assert_eq!(accounts.status, 200);
+    assert!(
+        accounts.body.contains("<td>S002C</td>") && accounts.body.contains("锁定至"),
+        "the locked login shows"
+    );
+    assert!(accounts.body.contains("可登录") && accounts.body.contains("未开通"));
 }
 
 async fn errors_and_language(base: &str) {

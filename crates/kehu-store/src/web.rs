@@ -219,6 +219,17 @@ impl Store {
         })
     }
 
+    /// Every staff login's lock: (staff id, locked until), for the accounts page.
+    pub async fn staff_login_locks(&self) -> Result<Vec<(String, Option<DateTime<Utc>>)>> {
+        let sql = "SELECT staff_id, locked_until FROM staff_logins ORDER BY staff_id";
+        with_pool!(self, p => {
+            let rows = sqlx::query(sql).fetch_all(p).await?;
+            rows.iter()
+                .map(|r| Ok((r.s("staff_id")?, sqlx::Row::try_get(r, "locked_until")?)))
+                .collect()
+        })
+    }
+
     /// Counts a failed login; at `max_attempts` the login is locked until `now + lock`
     /// and the counter starts again.
     pub async fn record_failed_login(

@@ -1049,20 +1049,36 @@ pub async fn product(
 #[template(path = "staff.html")]
 struct StaffTpl {
     c: Chrome,
-    rows: Vec<(String, String, &'static str, String)>,
+    /// (login state, id, name, role, branch)
+    rows: Vec<(String, String, String, &'static str, String)>,
     truncated: bool,
 }
 
 pub async fn staff(State(s): State<AppState>, ctx: StaffCtx) -> Result<Response, PageError> {
     ctx.require(Perm::StaffAdmin)?;
     let t = ctx.t;
+    let now = Utc::now();
+    let locks: HashMap<String, Option<chrono::DateTime<Utc>>> =
+        s.store.staff_login_locks().await?.into_iter().collect();
     let all = s.store.staff_list(None).await?;
     let truncated = all.len() > 500;
-    let rows = all
+    // Staff with a login first.
+    let (with, without): (Vec<_>, Vec<_>) = all
         .into_iter()
+        .partition(|m| locks.contains_key(&m.external_id));
+    let rows = with
+        .into_iter()
+        .chain(without)
         .take(500)
         .map(|m| {
             (
+                match locks.get(&m.external_id) {
+                    None => t.s("staff.no_login").to_string(),
+                    Some(Some(until)) if *until > now => {
+                        t.f("staff.locked_until", &[("time", &t.datetime(*until))])
+                    }
+                    Some(_) => t.s("staff.can_log_in").to_string(),
+                },
                 m.external_id,
                 m.name,
                 t.label(m.role.label_zh(), m.role.label_en()),
