@@ -264,6 +264,9 @@ async fn roles_and_scopes(base: &str, store: &kehu_store::Store) {
         assert_eq!(p.status, 303, "{role} logs in");
         let home = b.get("/").await;
         assert_eq!(home.status, 200, "{role}: {}", home.body);
+        assert!(home.csp.as_deref().is_some_and(
+            |c| c.contains("default-src 'self'") && c.contains("frame-ancestors 'none'")
+        ));
         let navs: Vec<&str> =
             kehu_server::web::nav::for_role(kehu_domain::state::Role::parse(role).unwrap())
                 .map(|n| n.key)

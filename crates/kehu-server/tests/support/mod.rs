@@ -97,6 +97,7 @@ pub const ROLES: [&str; 7] = [
 /// A response, read.
 pub struct Page {
     pub status: u16,
+    pub csp: Option<String>,
     pub location: Option<String>,
     pub set_cookies: Vec<String>,
     pub body: String,
@@ -150,8 +151,13 @@ impl Browser {
                 self.cookies.insert(k.to_string(), v.to_string());
             }
         }
+        let csp = r
+            .headers()
+            .get("content-security-policy")
+            .map(|v| v.to_str().unwrap().to_string());
         Page {
             status,
+            csp,
             location,
             set_cookies,
             body: r.text().await.unwrap(),
