@@ -23,6 +23,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use i18n::{Lang, Tr};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -39,7 +40,7 @@ pub struct WebConfig {
     pub secure_cookies: bool,
     /// Let anyone open the app pages as a customer picked from a list. For the demo only.
     pub app_demo_login: bool,
-    /// How long the bank-wide dashboard figures are reused before they are read again.
+    /// How long the dashboard figures of the bank and of a branch are reused.
     pub dashboard_cache_secs: u64,
 }
 
@@ -60,29 +61,39 @@ impl Default for WebConfig {
 #[derive(Default)]
 pub struct WebState {
     pub cfg: WebConfig,
-    pub(crate) bank_summary: Mutex<Option<(Instant, kehu_store::BookSummary)>>,
+    /// Dashboard figures that scan many rows (the whole bank, a branch), by scope, with
+    /// the time they were read.
+    pub(crate) summaries: Mutex<HashMap<Option<String>, (Instant, kehu_store::BookSummary)>>,
 }
 
 impl WebState {
     pub fn new(cfg: WebConfig) -> Self {
         WebState {
             cfg,
-            bank_summary: Mutex::new(None),
+            summaries: Mutex::default(),
         }
     }
 
-    pub(crate) fn cached_bank_summary(&self) -> Option<kehu_store::BookSummary> {
+    /// The summary of a branch (`Some`) or of the bank (`None`), read at most once per
+    /// `dashboard_cache_secs`.
+    pub(crate) async fn summary(
+        &self,
+        store: &kehu_store::Store,
+        branch: Option<&str>,
+    ) -> Result<kehu_store::BookSummary, kehu_store::StoreError> {
+        let key = branch.map(str::to_string);
         let ttl = Duration::from_secs(self.cfg.dashboard_cache_secs);
-        let g = self.bank_summary.lock().ok()?;
-        g.as_ref()
-            .filter(|(at, _)| at.elapsed() < ttl)
-            .map(|(_, s)| s.clone())
-    }
-
-    pub(crate) fn keep_bank_summary(&self, s: &kehu_store::BookSummary) {
-        if let Ok(mut g) = self.bank_summary.lock() {
-            *g = Some((Instant::now(), s.clone()));
+        if let Ok(g) = self.summaries.lock() {
+            if let Some((_, s)) = g.get(&key).filter(|(at, _)| at.elapsed() < ttl) {
+                return Ok(s.clone());
+            }
         }
+        let s = store.book_summary(None, branch).await?;
+        if let Ok(mut g) = self.summaries.lock() {
+            g.retain(|_, (at, _)| at.elapsed() < ttl);
+            g.insert(key, (Instant::now(), s.clone()));
+        }
+        Ok(s)
     }
 }
 

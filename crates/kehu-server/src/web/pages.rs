@@ -439,21 +439,14 @@ pub async fn home(State(s): State<AppState>, ctx: StaffCtx) -> Result<Response, 
         Role::BranchHead if me.branch.is_some() => {
             let b = me.branch.clone().unwrap_or_default();
             (
-                s.store.book_summary(None, Some(&b)).await?,
+                s.web.summary(&s.store, Some(&b)).await?,
                 t.f("home.scope_branch", &[("branch", &b)]),
             )
         }
-        _ => {
-            let sum = match s.web.cached_bank_summary() {
-                Some(x) => x,
-                None => {
-                    let x = s.store.book_summary(None, None).await?;
-                    s.web.keep_bank_summary(&x);
-                    x
-                }
-            };
-            (sum, t.s("home.scope_bank").to_string())
-        }
+        _ => (
+            s.web.summary(&s.store, None).await?,
+            t.s("home.scope_bank").to_string(),
+        ),
     };
     let assets: Fen = summary
         .by_class
