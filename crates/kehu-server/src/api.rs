@@ -87,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/models/{purpose}/score", post(crate::models::score))
         .merge(crate::behaviour::http::routes())
         .layer(DefaultBodyLimit::max(256 * 1024 * 1024))
+        .merge(crate::web::router())
         .with_state(state)
 }
 

@@ -5,6 +5,7 @@ mod api;
 pub mod behaviour;
 mod error;
 mod models;
+pub mod web;
 
 pub use models::ModelCache;
 
@@ -36,6 +37,8 @@ pub struct AppState {
     pub cfg: ServerConfig,
     pub models: std::sync::Arc<ModelCache>,
     pub behaviour: std::sync::Arc<behaviour::Engine>,
+    /// The web UI's settings and caches (`web::WebConfig::default()` unless set).
+    pub web: std::sync::Arc<web::WebState>,
 }
 
 impl AppState {
@@ -55,7 +58,14 @@ impl AppState {
             cfg,
             models: Default::default(),
             behaviour: std::sync::Arc::new(engine),
+            web: Default::default(),
         })
+    }
+
+    /// The same state with these web UI settings.
+    pub fn with_web(mut self, cfg: web::WebConfig) -> Self {
+        self.web = std::sync::Arc::new(web::WebState::new(cfg));
+        self
     }
 }
 

@@ -10,10 +10,12 @@ mod read;
 mod rows;
 mod sqlite_bulk;
 pub mod testing;
+mod web;
 
 pub use load::{Load, LoadRecord, Skip, SkipReason};
 pub use models::{ModelInfo, NewModel};
 pub use read::*;
+pub use web::*;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{

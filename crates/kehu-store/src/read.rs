@@ -61,7 +61,7 @@ pub struct ProductRow {
     pub product: Product,
 }
 
-const CUSTOMER_COLS: &str =
+pub(crate) const CUSTOMER_COLS: &str =
     "id, external_id, name, gender, birth_date, phone, id_number, income_band, occupation, \
     branch, manager_id, vip_tier, consent_sms, consent_push, consent_call, personalization";
 const HOLDING_SELECT: &str = "SELECT h.id, h.external_id, c.external_id AS customer_ext, p.code AS product_code, \

@@ -27,6 +27,34 @@ pub struct Config {
     /// Behaviour events, state, suitability and recommendation (docs/behaviour.md).
     #[serde(default)]
     pub behaviour: kehu_server::BehaviourConfig,
+    pub web: WebSettings,
+}
+
+/// The web workbench (`[web]`): sessions, lock-out, cookies, the demo app login.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSettings {
+    pub session_hours: i64,
+    pub max_failed_logins: i64,
+    pub lockout_minutes: i64,
+    /// Mark cookies Secure: set when kehu is served over HTTPS (directly or by a proxy).
+    pub secure_cookies: bool,
+    /// Let visitors open /app as a demo customer picked from a list (`serve --demo` turns it on).
+    pub app_demo_login: bool,
+    pub dashboard_cache_secs: u64,
+}
+
+impl WebSettings {
+    pub fn to_server(&self, demo: bool) -> kehu_server::web::WebConfig {
+        kehu_server::web::WebConfig {
+            session_hours: self.session_hours,
+            max_failed_logins: self.max_failed_logins,
+            lockout_minutes: self.lockout_minutes,
+            secure_cookies: self.secure_cookies,
+            app_demo_login: self.app_demo_login || demo,
+            dashboard_cache_secs: self.dashboard_cache_secs,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,6 +90,17 @@ impl Default for Config {
                 sqlite_cache_kib: 65_536,
             },
             behaviour: kehu_server::BehaviourConfig::default(),
+            web: {
+                let w = kehu_server::web::WebConfig::default();
+                WebSettings {
+                    session_hours: w.session_hours,
+                    max_failed_logins: w.max_failed_logins,
+                    lockout_minutes: w.lockout_minutes,
+                    secure_cookies: w.secure_cookies,
+                    app_demo_login: w.app_demo_login,
+                    dashboard_cache_secs: w.dashboard_cache_secs,
+                }
+            },
         }
     }
 }

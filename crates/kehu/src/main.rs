@@ -3,6 +3,7 @@
 mod behaviour_cmd;
 mod config;
 mod model_cmd;
+mod staff_cmd;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
@@ -117,6 +118,9 @@ enum Command {
     /// The behaviour state (features) derived from events.
     #[command(subcommand)]
     Features(behaviour_cmd::FeaturesCommand),
+    /// Staff logins for the web workbench.
+    #[command(subcommand)]
+    Staff(staff_cmd::StaffCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -223,6 +227,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;
             let local = listener.local_addr()?;
+            if demo {
+                let spec = DemoSpec::new(demo_customers, 42, today);
+                staff_cmd::demo_logins(&store, &spec, &format!("http://{local}")).await?;
+            }
             eprintln!(
                 "kehu is serving on http://{local}  (database: {})",
                 store.url()
@@ -239,7 +247,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     behaviour: cfg.behaviour.clone(),
                 },
             )
-            .map_err(anyhow::Error::msg)?;
+            .map_err(anyhow::Error::msg)?
+            .with_web(cfg.web.to_server(demo));
             kehu_server::serve(listener, state, shutdown_signal()).await?;
             store.close().await;
             eprintln!("kehu stopped");
@@ -368,6 +377,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             if events > 0 {
                 demo_behaviour(&store, &cfg, &spec, events, offset).await?;
             }
+            staff_cmd::demo_logins(&store, &spec, &format!("http://{}", cfg.listen)).await?;
             Ok(ok)
         }
         Command::AppKey(cmd) => {
@@ -380,6 +390,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 utc_offset_secs: offset.local_minus_utc(),
             };
             behaviour_cmd::features(&store, cmd, state_cfg).await?;
+            Ok(ok)
+        }
+        Command::Staff(cmd) => {
+            staff_cmd::run(&store, cmd).await?;
             Ok(ok)
         }
         Command::Demo {

@@ -1,0 +1,533 @@
+//! The web pages over plain HTTP, on every backend: login and its refusals, lock-out,
+//! sessions and CSRF, the navigation and data scope of each role, the 403/404/400 pages
+//! in the reader's language, the 360 page's masking, and the app pages.
+
+mod support;
+
+use kehu_store::{testing, CustomerQuery, SubjectKind, WebSession};
+use support::{hidden, login_of, Browser, Server, ROLES};
+
+#[tokio::test]
+async fn web_pages_on_every_backend() {
+    for t in testing::all().await {
+        let server = Server::start(t.store.clone(), support::demo_web()).await;
+        search_matches_the_reference(&t.store).await;
+        login_refusals(&server.base, &t.store).await;
+        roles_and_scopes(&server.base, &t.store).await;
+        errors_and_language(&server.base).await;
+        app_pages(&server.base).await;
+        server.stop().await;
+        eprintln!("web pages passed on {}", t.name);
+    }
+}
+
+/// Outside the demo, `/app` does not let anyone pick a customer.
+#[tokio::test]
+async fn app_demo_login_is_off_by_default() {
+    let t = testing::sqlite().await;
+    let server = Server::start(t.store.clone(), kehu_server::web::WebConfig::default()).await;
+    let mut a = Browser::new(&server.base);
+    let p = a.get("/app").await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.contains("id=\"picker-off\""));
+    assert!(
+        !p.body.contains("name=\"customer\""),
+        "no customer is listed"
+    );
+    let csrf = a.cookies["kehu_login_csrf"].clone();
+    let refused = a
+        .post("/app/login", &[("csrf", &csrf), ("customer", "C000000001")])
+        .await;
+    assert_eq!(refused.status, 403);
+    assert!(!a.cookies.contains_key("kehu_app"));
+    server.stop().await;
+}
+
+/// The pages' search plan gives exactly the pages of the store's reference search.
+async fn search_matches_the_reference(store: &kehu_store::Store) {
+    let all = store
+        .search_customers(&CustomerQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut texts: Vec<String> = vec![
+        "王".into(),
+        "李".into(),
+        "欧阳".into(),
+        "zz".into(),
+        "C000000007".into(),
+    ];
+    for r in all.iter().step_by(37) {
+        texts.push(r.customer.name.clone());
+        texts.push(r.customer.name.chars().take(1).collect());
+        if let Some(p) = &r.customer.phone {
+            texts.push(p[p.len() - 4..].to_string());
+        }
+        texts.push(r.customer.external_id.clone());
+    }
+    let mut compared = 0;
+    for text in &texts {
+        for (manager, branch) in [(None, None), (Some("S001M01"), None), (None, Some("B002"))] {
+            for (after, limit) in [(None, 5), (Some(40), 7), (Some(150), 51)] {
+                let q = CustomerQuery {
+                    text: Some(text.clone()),
+                    manager_id: manager.map(str::to_string),
+                    branch: branch.map(str::to_string),
+                    after,
+                    limit,
+                };
+                let want: Vec<i64> = store
+                    .search_customers(&q)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.id)
+                    .collect();
+                let got: Vec<i64> = store
+                    .search_customers_paged(&q)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.id)
+                    .collect();
+                assert_eq!(
+                    got, want,
+                    "{text:?} {manager:?} {branch:?} {after:?} {limit}"
+                );
+                compared += usize::from(!want.is_empty());
+            }
+        }
+    }
+    assert!(compared > 50, "only {compared} non-empty pages compared");
+}
+
+async fn login_refusals(base: &str, store: &kehu_store::Store) {
+    let mut b = Browser::new(base);
+    // Not logged in: to the login page, remembering where to come back.
+    let p = b.get("/customers?q=王").await;
+    assert_eq!(p.status, 303);
+    assert_eq!(
+        p.location.as_deref(),
+        Some("/login?next=/customers%3Fq%3D%25E7%258E%258B")
+    );
+
+    // The login form sets a strict, HttpOnly CSRF cookie that the form must repeat.
+    let form = b.get("/login").await;
+    assert_eq!(form.status, 200);
+    assert!(
+        form.body.contains("员工号"),
+        "login page is Chinese by default"
+    );
+    let c = form
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("kehu_login_csrf="))
+        .unwrap();
+    assert!(
+        c.contains("HttpOnly") && c.contains("SameSite=Strict"),
+        "{c}"
+    );
+    let missing = b
+        .post(
+            "/login",
+            &[("staff_id", "S0001"), ("password", "kehu-demo")],
+        )
+        .await;
+    assert_eq!(missing.status, 403);
+    assert!(missing.body.contains("表单已失效"), "{}", missing.body);
+    assert!(!b.cookies.contains_key("kehu_session"));
+
+    // Wrong password and unknown id: the same sentence, no session.
+    let wrong = b.login("S0001", "not-the-password").await;
+    assert_eq!(wrong.status, 200);
+    assert!(wrong.body.contains("员工号或密码不正确"));
+    let unknown = b.login("NOBODY", "kehu-demo").await;
+    assert!(unknown.body.contains("员工号或密码不正确"));
+    assert!(!b.cookies.contains_key("kehu_session"));
+
+    // Lock-out after three failures (the test configuration): even the right password
+    // is refused until the lock ends.
+    let hash = kehu_server::web::auth::hash_password("kehu-demo").unwrap();
+    assert!(store
+        .set_staff_password("S002C", &hash, chrono::Utc::now())
+        .await
+        .unwrap());
+    let mut x = Browser::new(base);
+    for _ in 0..2 {
+        assert!(x
+            .login("S002C", "wrong-password")
+            .await
+            .body
+            .contains("员工号或密码不正确"));
+    }
+    let third = x.login("S002C", "wrong-password").await;
+    assert!(third.body.contains("账号已锁定"), "{}", third.body);
+    let right = x.login("S002C", "kehu-demo").await;
+    assert_eq!(right.status, 200);
+    assert!(right.body.contains("账号已锁定"));
+    assert!(!x.cookies.contains_key("kehu_session"));
+
+    // A good login: HttpOnly, SameSite session cookie, then the page asked for.
+    let mut ok = Browser::new(base);
+    ok.get("/login?next=/products").await;
+    let csrf = ok.cookies["kehu_login_csrf"].clone();
+    let p = ok
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("next", "/products"),
+                ("staff_id", "S0001"),
+                ("password", "kehu-demo"),
+            ],
+        )
+        .await;
+    assert_eq!((p.status, p.location.as_deref()), (303, Some("/products")));
+    let sc = p
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("kehu_session="))
+        .unwrap();
+    assert!(
+        sc.contains("HttpOnly") && sc.contains("SameSite=Lax") && sc.contains("Max-Age="),
+        "{sc}"
+    );
+    // An open redirect is not possible through `next`.
+    let mut ev = Browser::new(base);
+    ev.get("/login").await;
+    let csrf = ev.cookies["kehu_login_csrf"].clone();
+    let p = ev
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("next", "//evil.example/"),
+                ("staff_id", "S0001"),
+                ("password", "kehu-demo"),
+            ],
+        )
+        .await;
+    assert_eq!(p.location.as_deref(), Some("/"));
+
+    // Logout needs the session's CSRF token; afterwards the cookie is worthless.
+    let home = ok.get("/").await;
+    assert_eq!(home.status, 200);
+    let old = ok.cookies["kehu_session"].clone();
+    assert_eq!(ok.post("/logout", &[("csrf", "forged")]).await.status, 403);
+    assert_eq!(
+        ok.get("/").await.status,
+        200,
+        "a forged logout changes nothing"
+    );
+    let token = hidden(&home.body, "csrf");
+    let out = ok.post("/logout", &[("csrf", &token)]).await;
+    assert_eq!((out.status, out.location.as_deref()), (303, Some("/login")));
+    ok.cookies.insert("kehu_session".into(), old);
+    let after = ok.get("/").await;
+    assert_eq!(after.status, 303);
+    assert!(after.location.unwrap().starts_with("/login"));
+
+    // An expired session goes to the login page, which says so.
+    let token = "e".repeat(64);
+    let past = chrono::Utc::now() - chrono::Duration::hours(1);
+    store
+        .create_session(
+            &kehu_server::web::auth::token_digest(&token),
+            &WebSession {
+                kind: SubjectKind::Staff,
+                subject_id: "S0001".into(),
+                csrf_token: "c".repeat(64),
+                lang: "zh-CN".into(),
+                expires_at: past,
+            },
+            past - chrono::Duration::hours(8),
+        )
+        .await
+        .unwrap();
+    let mut exp = Browser::new(base);
+    exp.cookies.insert("kehu_session".into(), token);
+    let p = exp.get("/customers").await;
+    assert_eq!(
+        p.location.as_deref(),
+        Some("/login?next=/customers&expired=1")
+    );
+    let page = exp.get(&p.location.unwrap()).await;
+    assert!(page.body.contains("登录已过期"), "{}", page.body);
+}
+
+async fn roles_and_scopes(base: &str, store: &kehu_store::Store) {
+    for role in ROLES {
+        let mut b = Browser::new(base);
+        let p = b.login(login_of(role), "kehu-demo").await;
+        assert_eq!(p.status, 303, "{role} logs in");
+        let home = b.get("/").await;
+        assert_eq!(home.status, 200, "{role}: {}", home.body);
+        assert!(home.csp.as_deref().is_some_and(
+            |c| c.contains("default-src 'self'") && c.contains("frame-ancestors 'none'")
+        ));
+        let navs: Vec<&str> =
+            kehu_server::web::nav::for_role(kehu_domain::state::Role::parse(role).unwrap())
+                .map(|n| n.key)
+                .collect();
+        for n in kehu_server::web::nav::NAV {
+            let shown = home.body.contains(&format!("data-nav=\"{}\"", n.key));
+            assert_eq!(shown, navs.contains(&n.key), "{role}: {}", n.key);
+        }
+        assert!(
+            home.body.contains("id=\"chart-assets\""),
+            "{role} home has its chart"
+        );
+    }
+
+    let mine = "S001M01";
+    let book = store
+        .search_customers(&CustomerQuery {
+            manager_id: Some(mine.into()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let other = store
+        .search_customers(&CustomerQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.customer.manager_id.as_deref() != Some(mine) && r.customer.phone.is_some())
+        .unwrap();
+    let own = book.iter().find(|r| r.customer.phone.is_some()).unwrap();
+
+    // A customer manager sees their own book by default …
+    let mut cm = Browser::new(base);
+    cm.login(mine, "kehu-demo").await;
+    let home = cm.get("/").await;
+    assert!(home.body.contains("id=\"top-customers\""));
+    assert!(
+        home.body.contains(&format!(">{}<", book.len())),
+        "book size on the home page"
+    );
+    let list = cm.get("/customers").await;
+    assert_eq!(list.status, 200);
+    assert_eq!(
+        list.body.matches("class=\"customer-link\"").count(),
+        book.len().min(50)
+    );
+    assert!(list.body.contains(&own.customer.name));
+    assert!(!list
+        .body
+        .contains(&format!(">{}<", other.customer.external_id)));
+    // … can search the whole bank by number …
+    let found = cm
+        .get(&format!(
+            "/customers?scope=all&q={}",
+            other.customer.external_id
+        ))
+        .await;
+    assert!(found.body.contains(&other.customer.name), "{}", found.body);
+    // … sees their own customer's phone in full and everyone else's masked.
+    let own_page = cm
+        .get(&format!("/customers/{}", own.customer.external_id))
+        .await;
+    assert_eq!(own_page.status, 200);
+    assert!(own_page
+        .body
+        .contains(own.customer.phone.as_deref().unwrap()));
+    assert!(
+        own_page.body.contains("id=\"chart-allocation\"") || own_page.body.contains("暂无持仓")
+    );
+    assert!(own_page.body.contains("id=\"chart-flows\""));
+    let other_page = cm
+        .get(&format!("/customers/{}", other.customer.external_id))
+        .await;
+    let phone = other.customer.phone.as_deref().unwrap();
+    assert!(!other_page.body.contains(phone), "phone masked");
+    assert!(other_page.body.contains(&kehu_domain::mask::phone(phone)));
+    // Paging: the next page continues after the last id of this one.
+    let mut all = Browser::new(base);
+    all.login("S0001", "kehu-demo").await;
+    let p1 = all.get("/customers").await;
+    assert_eq!(p1.body.matches("class=\"customer-link\"").count(), 50);
+    let next = p1.body.split("id=\"next-page\"").next().unwrap();
+    let href = next
+        .rsplit("href=\"")
+        .next()
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&")
+        .replace("&#38;", "&");
+    let p2 = all.get(&href).await;
+    eprintln!("next page: {href} -> {}", p2.status);
+    assert_eq!(p2.status, 200);
+    assert!(p2.body.contains("id=\"first-page\""));
+    assert_eq!(p2.body.matches("class=\"customer-link\"").count(), 50);
+
+    // A marketer may not open a customer: a 403 page without the customer's data.
+    let mut mk = Browser::new(base);
+    mk.login("S0011", "kehu-demo").await;
+    for path in [
+        format!("/customers/{}", own.customer.external_id),
+        format!("/customers?q={}", own.customer.name),
+    ] {
+        let p = mk.get(&path).await;
+        assert_eq!(p.status, 403, "{path}");
+        assert!(p.body.contains("无权访问"));
+        assert!(
+            !p.body.contains(&own.customer.name),
+            "no data in a refused page"
+        );
+    }
+    assert_eq!(mk.get("/admin/staff").await.status, 403);
+    let accounts = all.get("/admin/staff").await;
+    assert_eq!(accounts.status, 200);
+    assert!(
+        accounts.body.contains("<td>S002C</td>") && accounts.body.contains("锁定至"),
+        "the locked login shows"
+    );
+    assert!(accounts.body.contains("可登录") && accounts.body.contains("未开通"));
+}
+
+async fn errors_and_language(base: &str) {
+    let mut b = Browser::new(base);
+    b.login("S001H", "kehu-demo").await;
+    let nf = b.get("/customers/C999999999").await;
+    assert_eq!(nf.status, 404);
+    assert!(nf.body.contains("页面不存在"));
+    assert!(b.get("/no/such/page").await.body.contains("页面不存在"));
+    for (path, what) in [
+        ("/customers?after=-5", "翻页参数"),
+        ("/customers?after=abc", "翻页参数"),
+        ("/customers?scope=everything", "查询范围"),
+        ("/products?kind=gold", "产品类别"),
+    ] {
+        let p = b.get(path).await;
+        assert_eq!(p.status, 400, "{path}");
+        assert!(p.body.contains(what), "{path}: {}", p.body);
+        assert!(!p.body.to_lowercase().contains("panicked"));
+    }
+    // A form post that is not a form: a page, not axum's plain-text answer.
+    let raw = reqwest::Client::new()
+        .post(format!("{base}/login"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert!(raw.status().is_client_error());
+    let body = raw.text().await.unwrap();
+    assert!(body.contains("请求格式不正确"), "{body}");
+    let long = "王".repeat(65);
+    assert_eq!(b.get(&format!("/customers?q={long}")).await.status, 400);
+    // The API keeps answering in JSON.
+    let api = b.get("/api/v1/nothing").await;
+    assert_eq!(api.status, 404);
+    assert!(api.body.starts_with('{'));
+
+    // Switching language needs the CSRF token, is kept on the session and the login,
+    // and the error pages follow.
+    let home = b.get("/").await;
+    assert!(home.body.contains("工作台"));
+    assert_eq!(
+        b.post("/lang", &[("lang", "en"), ("back", "/")])
+            .await
+            .status,
+        403
+    );
+    let csrf = hidden(&home.body, "csrf");
+    assert_eq!(
+        b.post("/lang", &[("csrf", &csrf), ("lang", "xx"), ("back", "/")])
+            .await
+            .status,
+        400
+    );
+    let sw = b
+        .post(
+            "/lang",
+            &[("csrf", &csrf), ("lang", "en"), ("back", "/products")],
+        )
+        .await;
+    assert_eq!(
+        (sw.status, sw.location.as_deref()),
+        (303, Some("/products"))
+    );
+    let en = b.get("/").await;
+    assert!(
+        en.body.contains("Workbench") && en.body.contains("lang=\"en\""),
+        "{}",
+        en.body
+    );
+    assert!(b
+        .get("/customers/C999999999")
+        .await
+        .body
+        .contains("Not found"));
+    // The next login of the same person starts in English.
+    let mut again = Browser::new(base);
+    again.login("S001H", "kehu-demo").await;
+    assert!(again.get("/").await.body.contains("Workbench"));
+    let csrf = hidden(&en.body, "csrf");
+    b.post(
+        "/lang",
+        &[("csrf", &csrf), ("lang", "zh-CN"), ("back", "/")],
+    )
+    .await;
+    assert!(b.get("/").await.body.contains("工作台"));
+}
+
+async fn app_pages(base: &str) {
+    let mut a = Browser::new(base);
+    let picker = a.get("/app").await;
+    assert_eq!(picker.status, 200);
+    assert!(picker.body.contains("选择演示客户"));
+    let first = picker
+        .body
+        .split("name=\"customer\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let csrf = hidden(&picker.body, "csrf");
+    assert_eq!(
+        a.post("/app/login", &[("customer", &first)]).await.status,
+        403
+    );
+    let p = a
+        .post("/app/login", &[("csrf", &csrf), ("customer", &first)])
+        .await;
+    assert_eq!(p.status, 303);
+    let home = a.get("/app").await;
+    assert!(
+        home.body.contains("总资产") && home.body.contains("id=\"total-assets\""),
+        "{}",
+        home.body
+    );
+    let code = home
+        .body
+        .split("href=\"/app/products/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let prod = a.get(&format!("/app/products/{code}")).await;
+    assert_eq!(prod.status, 200);
+    assert!(
+        prod.body.contains("<script src=\"/kehu.js\""),
+        "the tracker is on product pages"
+    );
+    assert!(prod.body.contains(&format!("data-customer=\"{first}\"")));
+    let assets = a.get("/app/assets").await;
+    assert!(assets.body.contains("我的资产"));
+    assert_eq!(a.get("/app/products/NOPE").await.status, 404);
+    // The app session is not a staff session.
+    assert_eq!(a.get("/customers").await.status, 303);
+}
