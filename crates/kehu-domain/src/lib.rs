@@ -2,6 +2,7 @@
 //! `today`/`now` in. Modules follow the data flow: `ingest` (rows → records),
 //! `state` (what kehu knows).
 
+pub mod billing;
 pub mod codes;
 pub mod ingest;
 pub mod mask;
