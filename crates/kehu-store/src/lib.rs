@@ -3,6 +3,7 @@
 //! dialects agree; bulk loading differs (multi-row VALUES on SQLite, UNNEST arrays on
 //! PostgreSQL). Domain rules live in `kehu-domain`; this crate only stores and fetches.
 
+pub mod billing;
 pub mod load;
 pub mod models;
 mod read;
