@@ -813,6 +813,22 @@ impl crate::Store {
         })
     }
 
+    /// Every bill of a period: (account, bill id, total, due date), by account.
+    pub async fn period_bills(
+        &self,
+        period: Period,
+    ) -> BResult<Vec<(String, i64, Fen, NaiveDate)>> {
+        let rows: Vec<(String, i64, i64, NaiveDate)> = with_pool!(self, p => {
+            sqlx::query_as("SELECT a.external_id, b.id, b.total_fen, b.due_on FROM billing_bills b \
+                            JOIN billing_accounts a ON a.id = b.account_id WHERE b.period = $1 ORDER BY a.external_id")
+                .bind(period.to_string()).fetch_all(p).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(a, id, t, d)| (a, id, Fen(t), d))
+            .collect())
+    }
+
     /// Records a payment: pays the account's open bills oldest first (penalty and
     /// principal in the configured order), keeps what is left as credit. The account's
     /// earlier credit is used too. Re-sending a payment id returns the first receipt.

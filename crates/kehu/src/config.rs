@@ -24,6 +24,10 @@ pub struct Config {
     pub recent_transactions: i64,
     pub import: ImportConfig,
     pub store: StoreConfig,
+    /// Electricity billing and collections: penalty rates, VEE thresholds, dunning gates,
+    /// credit grades (docs/billing.md).
+    #[serde(default)]
+    pub billing: kehu_domain::billing::BillingRules,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,6 +62,7 @@ impl Default for Config {
                 max_connections: 8,
                 sqlite_cache_kib: 65_536,
             },
+            billing: kehu_domain::billing::BillingRules::default(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The `kehu` command: serve, import, export, demo.
 
+mod billing_cmd;
 mod config;
 mod model_cmd;
 
@@ -104,6 +105,9 @@ enum Command {
     /// Scorecards and propensity models: train, report, score, psi.
     #[command(subcommand)]
     Model(model_cmd::ModelCommand),
+    /// Electricity billing and collections: penalty, billing run, review, ageing, dunning.
+    #[command(subcommand)]
+    Billing(billing_cmd::BillingCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -159,6 +163,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     }
 
     let command = match cli.command {
+        Command::Billing(b) => return billing_cmd::run(b, &cfg).await,
         Command::Model(
             m @ (model_cmd::ModelCommand::List { .. } | model_cmd::ModelCommand::Activate { .. }),
         ) => {
@@ -348,7 +353,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Demo {
             csv_dir: Some(_), ..
         }
-        | Command::Model(_) => unreachable!("handled above"),
+        | Command::Model(_)
+        | Command::Billing(_) => unreachable!("handled above"),
     }
 }
 
