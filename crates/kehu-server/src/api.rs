@@ -61,12 +61,15 @@ pub fn router(state: AppState) -> Router {
             get(crate::models::report),
         )
         .route("/api/v1/models/{purpose}/score", post(crate::models::score))
+        .merge(crate::billing::routes())
         .layer(DefaultBodyLimit::max(256 * 1024 * 1024))
         .with_state(state)
 }
 
 async fn openapi() -> impl IntoResponse {
-    Json(ApiDoc::openapi())
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::billing::BillingApiDoc::openapi());
+    Json(doc)
 }
 
 #[derive(Serialize, ToSchema)]

@@ -2,6 +2,7 @@
 //! response unless the server is configured otherwise.
 
 mod api;
+pub mod billing;
 mod error;
 mod models;
 
@@ -32,6 +33,8 @@ pub struct AppState {
     pub store: Store,
     pub cfg: ServerConfig,
     pub models: std::sync::Arc<ModelCache>,
+    /// Billing and collections rules (penalty rates, VEE thresholds, dunning gates).
+    pub billing: std::sync::Arc<kehu_domain::billing::BillingRules>,
 }
 
 impl AppState {
@@ -40,7 +43,14 @@ impl AppState {
             store,
             cfg,
             models: Default::default(),
+            billing: Default::default(),
         }
+    }
+
+    /// Uses these billing rules instead of the defaults.
+    pub fn with_billing_rules(mut self, rules: kehu_domain::billing::BillingRules) -> Self {
+        self.billing = std::sync::Arc::new(rules);
+        self
     }
 }
 

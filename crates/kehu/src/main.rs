@@ -223,7 +223,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     import_max_errors: cfg.import.max_errors,
                     offset,
                 },
-            );
+            )
+            .with_billing_rules(cfg.billing.clone());
             kehu_server::serve(listener, state, shutdown_signal()).await?;
             store.close().await;
             eprintln!("kehu stopped");
