@@ -10,6 +10,7 @@ use kehu_domain::billing::allocation::{self, OpenBill};
 use kehu_domain::billing::bill::{bill_period, Consumption, Period};
 use kehu_domain::billing::dunning::{self, Arrears, DunningStep, Gate, TimelineEvent};
 use kehu_domain::billing::penalty::accrued_penalty;
+use kehu_domain::billing::prepaid;
 use kehu_domain::billing::tariff::{Tariff, TariffError, TierPeriod};
 use kehu_domain::billing::vee::{self, PeriodUse, Read, ReadContext, VeeFlag, VeeRules};
 use kehu_domain::billing::{
@@ -178,6 +179,14 @@ pub struct RunReport {
     pub held_for_review: u64,
     /// Prepaid accounts whose meter is not in prepaid mode.
     pub prepaid_mode_mismatches: Vec<String>,
+    /// Prepaid accounts whose balance ran low or out paying this period's bill.
+    pub prepaid_alerts: Vec<PrepaidAlertRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PrepaidAlertRow {
+    pub account: String,
+    pub alert: kehu_domain::billing::prepaid::PrepaidAlert,
 }
 
 /// A payment as it arrives.
@@ -691,7 +700,7 @@ impl crate::Store {
              JOIN billing_meters m ON m.id = r.meter_id WHERE r.status = 'review' AND r.read_on >= $1 AND r.read_on <= $2 \
              ORDER BY r.read_on, r.id";
         let reads_sql = format!(
-            "SELECT r.id, r.kwh, m.account_id, a.external_id AS account, a.class, a.tariff, a.prepaid, m.prepaid_mode \
+            "SELECT r.id, r.kwh, m.account_id, a.external_id AS account, a.class, a.tariff, a.prepaid, a.credit_fen, m.prepaid_mode \
              FROM billing_reads r JOIN billing_meters m ON m.id = r.meter_id JOIN billing_accounts a ON a.id = m.account_id \
              WHERE r.status IN {BILLABLE} AND r.bill_id IS NULL AND r.kwh IS NOT NULL AND r.read_on >= $1 AND r.read_on <= $2 \
              ORDER BY m.account_id, r.id"
@@ -731,12 +740,12 @@ impl crate::Store {
                 used_before.insert(r.g_i("account_id")?, r.g_oi("kwh")?.unwrap_or(0) as u64);
             }
             // Group the reads by account (they come sorted by account).
-            struct Acc { id: i64, ext: String, class: String, tariff: String, kwh: u64, reads: Vec<i64>, mismatch: bool }
+            struct Acc { id: i64, ext: String, class: String, tariff: String, kwh: u64, reads: Vec<i64>, mismatch: bool, prepaid: bool, credit: i64 }
             let mut accounts: Vec<Acc> = Vec::new();
             for r in sqlx::query(&reads_sql).bind(from).bind(to).fetch_all(&mut *tx).await? {
                 let id = r.g_i("account_id")?;
                 if accounts.last().map_or(true, |a| a.id != id) {
-                    accounts.push(Acc { id, ext: r.g_s("account")?, class: r.g_s("class")?, tariff: r.g_s("tariff")?, kwh: 0, reads: Vec::new(), mismatch: false });
+                    accounts.push(Acc { id, ext: r.g_s("account")?, class: r.g_s("class")?, tariff: r.g_s("tariff")?, kwh: 0, reads: Vec::new(), mismatch: false, prepaid: r.g_b("prepaid")?, credit: r.g_i("credit_fen")? });
                 }
                 let a = accounts.last_mut().expect("pushed");
                 a.kwh += r.g_i("kwh")? as u64;
@@ -775,6 +784,25 @@ impl crate::Store {
                 for rid in &a.reads {
                     sqlx::query("UPDATE billing_reads SET status = 'billed', bill_id = $1 WHERE id = $2")
                         .bind(bill_id).bind(rid).execute(&mut *tx).await?;
+                }
+                if a.prepaid {
+                    // The bought balance pays the bill at once (an internal payment of ¥0
+                    // that uses the account's credit, so the receipt and a reversal work
+                    // as for any payment).
+                    let st = prepaid::settle(Fen(a.credit), draft.total, &rules.prepaid);
+                    if st.paid.0 > 0 {
+                        let pid: i64 = sqlx::query_scalar("INSERT INTO billing_payments (external_id, account_id, amount_fen, paid_on, channel, credit_fen, recorded_at) \
+                                                          VALUES ($1, $2, 0, $3, 'prepaid_balance', $4, $5) RETURNING id")
+                            .bind(format!("PREPAID-{}-{}", a.ext, period)).bind(a.id).bind(period.last_day()).bind(st.balance_after.0).bind(now)
+                            .fetch_one(&mut *tx).await?;
+                        sqlx::query("INSERT INTO billing_allocations (payment_id, bill_id, principal_fen, penalty_fen) VALUES ($1, $2, $3, 0)")
+                            .bind(pid).bind(bill_id).bind(st.paid.0).execute(&mut *tx).await?;
+                        sqlx::query("UPDATE billing_bills SET paid_principal_fen = $1 WHERE id = $2").bind(st.paid.0).bind(bill_id).execute(&mut *tx).await?;
+                        sqlx::query("UPDATE billing_accounts SET credit_fen = $1 WHERE id = $2").bind(st.balance_after.0).bind(a.id).execute(&mut *tx).await?;
+                    }
+                    if let Some(alert) = st.alert {
+                        report.prepaid_alerts.push(PrepaidAlertRow { account: a.ext.clone(), alert });
+                    }
                 }
                 report.bills += 1;
                 report.kwh += draft.kwh;

@@ -220,6 +220,30 @@ async fn story(s: &Store) {
             .unwrap();
         assert_eq!(r.bills, 4, "{m}: {r:?}");
         assert_eq!(r.prepaid_mode_mismatches, vec!["P1".to_string()]);
+        if m == "2026-07" {
+            // P1 bought nothing: its balance cannot pay the bill.
+            assert_eq!(r.prepaid_alerts.len(), 1, "{r:?}");
+            assert!(matches!(
+                r.prepaid_alerts[0].alert,
+                kehu_domain::billing::prepaid::PrepaidAlert::Exhausted { .. }
+            ));
+            // A top-up of ¥1,000 pays July's bill; the rest is the balance for August.
+            let top_up = NewPayment {
+                external_id: "top-up".into(),
+                account: "P1".into(),
+                amount: Fen(100_000),
+                paid_on: day("2026-08-05"),
+                channel: "card".into(),
+            };
+            let rc = s.record_payment(&top_up, &rules, now).await.unwrap();
+            assert!(rc.credit.0 > 0 && rc.credit.0 < 100_000, "{rc:?}");
+        }
+        if m == "2026-08" {
+            // The balance paid August's bill as it was issued.
+            assert!(r.prepaid_alerts.is_empty(), "{r:?}");
+            let aug = &s.account_bills("P1").await.unwrap()[1];
+            assert_eq!(aug.paid_principal, aug.total);
+        }
     }
     // October: one read waits for review → refused with the count and the read.
     let e = s
@@ -437,10 +461,15 @@ async fn story(s: &Store) {
             .iter()
             .map(|b| b.total.0 - b.paid_principal.0)
             .sum();
-        let row = by_account.iter().find(|r| r.key == acc).unwrap();
-        assert_eq!(row.total.0, owed, "{acc}");
+        let aged = by_account
+            .iter()
+            .find(|r| r.key == acc)
+            .map_or(0, |r| r.total.0);
+        assert_eq!(aged, owed, "{acc}");
         expected += owed;
     }
+    // The prepaid account's balance paid all its bills.
+    assert!(!by_account.iter().any(|r| r.key == "P1"));
     let by_area = s.ageing(today, AgeingGroup::Area).await.unwrap();
     assert_eq!(by_area.iter().map(|r| r.total.0).sum::<i64>(), expected);
     assert_eq!(

@@ -14,6 +14,7 @@ pub mod bill;
 pub mod credit;
 pub mod dunning;
 pub mod penalty;
+pub mod prepaid;
 pub mod tariff;
 pub mod vee;
 
@@ -24,6 +25,7 @@ pub use bill::{bill_period, BillDraft, BillLine, Period};
 pub use credit::{credit_grade, CreditGrade, CreditInputs, CreditRules};
 pub use dunning::{DunningRules, DunningStep, TimelineEvent};
 pub use penalty::{penalty, PenaltyRates};
+pub use prepaid::PrepaidRules;
 pub use tariff::{PricePerKwh, Tariff, TariffError, Tier, TierPeriod};
 pub use vee::{VeeFlag, VeeRules};
 
@@ -41,6 +43,7 @@ pub struct BillingRules {
     pub vee: VeeRules,
     pub dunning: DunningRules,
     pub credit: CreditRules,
+    pub prepaid: PrepaidRules,
 }
 
 impl Default for BillingRules {
@@ -52,6 +55,7 @@ impl Default for BillingRules {
             vee: VeeRules::default(),
             dunning: DunningRules::default(),
             credit: CreditRules::default(),
+            prepaid: PrepaidRules::default(),
         }
     }
 }
