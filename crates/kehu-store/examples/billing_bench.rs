@@ -636,14 +636,23 @@ async fn cycle_raw(p: &SqlitePool) -> CycleTimes {
             bill_id.map_or(V::N, V::I),
             V::T(now),
         ]);
-        (u64::from(clean), u64::from(!clean))
+        (
+            u64::from(clean),
+            u64::from(!clean),
+            clean.then_some(draft.total),
+        )
     };
+    // The new bills are aged as they are written; the pass below reads only older ones.
+    let mut ageing = [AgeingTotals::default(); 3];
     loop {
         let more = q.next();
         let id = more.then(|| q.int(0));
         if current.as_ref().map(|c| c.0) != id {
             if let Some((cid, meter, class)) = current.take() {
-                let (b, rv) = finish(cid, &meter, class, &history, last);
+                let (b, rv, total) = finish(cid, &meter, class, &history, last);
+                if let Some(t) = total {
+                    ageing[class as usize].add_bill(due_on, t, today);
+                }
                 bills += b;
                 review += rv;
             }
@@ -684,12 +693,11 @@ async fn cycle_raw(p: &SqlitePool) -> CycleTimes {
     let read_vee_bill = started.elapsed().as_secs_f64();
     let t = Instant::now();
     let rates = PenaltyRates::default();
-    let mut ageing = [AgeingTotals::default(); 3];
     let mut penalties = Fen::ZERO;
     let a = St::prepare(
         wdb,
         "SELECT a.class, b.due_on, b.total_fen - b.paid_principal_fen FROM billing_bills b \
-         JOIN billing_accounts a ON a.id = b.account_id WHERE b.total_fen > b.paid_principal_fen",
+         JOIN billing_accounts a ON a.id = b.account_id WHERE b.total_fen > b.paid_principal_fen AND b.period < '2026-10'",
     );
     while a.next() {
         let class = CustomerClass::parse(a.text(0)).unwrap();
@@ -887,7 +895,7 @@ async fn main() {
             k / c.total
         );
         println!(
-            "     read + VEE + bill + write: {:7.2} s; penalty + ageing pass: {:.2} s",
+            "     read + VEE + bill + write: {:7.2} s; penalty + ageing pass and commit: {:.2} s",
             c.read_vee_bill, c.penalty_ageing
         );
         println!("     {} bills, {} reads held for review", c.bills, c.review);
