@@ -386,22 +386,47 @@ pub async fn import_billing_file(
     if report.rows_rejected > 0 && !opts.skip_invalid {
         return Ok(report);
     }
-    // Pass 2: write.
+    // Pass 2: write. Reads go in one transaction: all of them or none.
+    let mut reads = Vec::new();
     for (line, row) in valid {
-        let result = match &row {
-            Row::Read(r) => store
-                .add_read(r, &opts.rules.vee, opts.ctx.today, now)
-                .await
-                .map(|o| o.status == ReadStatus::Review),
-            Row::Payment(p) => store
-                .record_payment(p, &opts.rules, now)
-                .await
-                .map(|_| false),
-        };
-        match result {
-            Ok(review) => {
-                report.rows_loaded += 1;
-                report.to_review += u64::from(review);
+        match row {
+            Row::Read(r) => reads.push((line, r)),
+            Row::Payment(p) => match store.record_payment(&p, &opts.rules, now).await {
+                Ok(_) => report.rows_loaded += 1,
+                Err(BillingError::Store(s)) => {
+                    return Err(ImportError::Store {
+                        file: file.clone(),
+                        source: s,
+                    })
+                }
+                Err(e) => {
+                    report.rows_rejected += 1;
+                    push_err(
+                        &mut report,
+                        RowError {
+                            file: file.clone(),
+                            line,
+                            column: None,
+                            value: None,
+                            message: e.to_string(),
+                        },
+                    );
+                }
+            },
+        }
+    }
+    if !reads.is_empty() {
+        let rows: Vec<NewRead> = reads.iter().map(|(_, r)| r.clone()).collect();
+        match store
+            .add_reads(&rows, &opts.rules.vee, opts.ctx.today, now)
+            .await
+        {
+            Ok(outcomes) => {
+                report.rows_loaded += outcomes.len() as u64;
+                report.to_review += outcomes
+                    .iter()
+                    .filter(|o| o.status == ReadStatus::Review)
+                    .count() as u64;
             }
             Err(BillingError::Store(s)) => {
                 return Err(ImportError::Store {
@@ -410,17 +435,19 @@ pub async fn import_billing_file(
                 })
             }
             Err(e) => {
-                report.rows_rejected += 1;
+                // Checked in pass 1, so only a conflicting re-send lands here; nothing was written.
+                report.rows_rejected += reads.len() as u64;
                 push_err(
                     &mut report,
                     RowError {
                         file: file.clone(),
-                        line,
+                        line: 0,
                         column: None,
                         value: None,
-                        message: e.to_string(),
+                        message: format!("nothing written: {e}"),
                     },
                 );
+                return Ok(report);
             }
         }
     }

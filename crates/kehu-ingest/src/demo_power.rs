@@ -328,10 +328,10 @@ pub async fn load(
     let periods = spec.periods();
     let last = periods.len() - 1;
     for (m, p) in periods.iter().enumerate() {
-        for rs in &reads {
-            let (_, read) = &rs[m + 1];
-            let o = store.add_read(read, &rules.vee, spec.today, now).await?;
-            sum.reads += 1;
+        let month: Vec<NewRead> = reads.iter().map(|rs| rs[m + 1].1.clone()).collect();
+        let outcomes = store.add_reads(&month, &rules.vee, spec.today, now).await?;
+        sum.reads += outcomes.len() as u64;
+        for o in outcomes {
             if o.status == kehu_store::billing::ReadStatus::Review && m < last {
                 // The demo reviewer estimates older anomalies; the audit keeps who and why.
                 let est = store

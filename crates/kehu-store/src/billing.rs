@@ -478,14 +478,21 @@ impl crate::Store {
         today: NaiveDate,
         now: DateTime<Utc>,
     ) -> BResult<ReadOutcome> {
-        let ext = r
-            .external_id
-            .clone()
-            .unwrap_or_else(|| format!("{}@{}", r.meter, r.read_on));
-        let value = i64::try_from(r.value).map_err(|_| BillingError::BadResolution {
-            read_id: 0,
-            reason: format!("register value {} too large", r.value),
-        })?;
+        let mut v = self
+            .add_reads(std::slice::from_ref(r), rules, today, now)
+            .await?;
+        Ok(v.remove(0))
+    }
+
+    /// Receives reads in one transaction, in the given order (each checked against what
+    /// the ones before it left): all are stored, or none when one is refused.
+    pub async fn add_reads(
+        &self,
+        reads: &[NewRead],
+        rules: &VeeRules,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> BResult<Vec<ReadOutcome>> {
         let hist_sql = format!(
             "SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = $1 AND kwh IS NOT NULL \
              AND prev_read_on IS NOT NULL AND status IN {HISTORY} AND read_on < $2 ORDER BY read_on DESC, id DESC LIMIT $3"
@@ -496,6 +503,13 @@ impl crate::Store {
         );
         with_pool!(self, p => {
             let mut tx = p.begin().await?;
+            let mut out = Vec::with_capacity(reads.len());
+            for r in reads {
+            let ext = r.external_id.clone().unwrap_or_else(|| format!("{}@{}", r.meter, r.read_on));
+            let value = i64::try_from(r.value).map_err(|_| BillingError::BadResolution {
+                read_id: 0,
+                reason: format!("meter {}: register value {} too large", r.meter, r.value),
+            })?;
             let mrow = sqlx::query("SELECT m.*, a.external_id AS account FROM billing_meters m JOIN billing_accounts a ON a.id = m.account_id WHERE m.external_id = $1")
                 .bind(&r.meter).fetch_optional(&mut *tx).await?;
             let Some(mrow) = mrow else {
@@ -507,12 +521,13 @@ impl crate::Store {
                 .bind(&ext).fetch_optional(&mut *tx).await?
             {
                 if ex.g_i("meter_id")? == meter_id && ex.g_d("read_on")? == r.read_on && ex.g_i("value")? == value {
-                    return Ok(ReadOutcome {
+                    out.push(ReadOutcome {
                         read_id: ex.g_i("id")?,
                         status: status(ex.g_s("status")?)?,
                         flags: flags_from_text(&ex.g_s("flags")?),
                         kwh: ex.g_oi("kwh")?.map(|k| k as u64),
                     });
+                    continue;
                 }
                 return Err(BillingError::ConflictingResend {
                     external_id: ext,
@@ -550,8 +565,10 @@ impl crate::Store {
                 .bind(previous.map(|p| p.read_on)).bind(check.kwh.map(|k| k as i64))
                 .bind(flags_to_text(&check.flags)).bind(st.code()).bind(now)
                 .fetch_one(&mut *tx).await?;
+            out.push(ReadOutcome { read_id: id, status: st, flags: check.flags, kwh: check.kwh });
+            }
             tx.commit().await?;
-            Ok(ReadOutcome { read_id: id, status: st, flags: check.flags, kwh: check.kwh })
+            Ok(out)
         })
     }
 

@@ -212,6 +212,32 @@ async fn story(s: &Store) {
         BillingError::ConflictingResend { .. }
     ));
 
+    // A batch of reads is all or nothing.
+    let batch = [
+        NewRead {
+            external_id: None,
+            meter: "M-R1".into(),
+            read_on: day("2026-11-30"),
+            value: 17_500,
+        },
+        NewRead {
+            external_id: None,
+            meter: "M-NONE".into(),
+            read_on: day("2026-11-30"),
+            value: 1,
+        },
+    ];
+    let e = s
+        .add_reads(&batch, &rules.vee, day("2026-12-05"), now)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, BillingError::UnknownMeter { .. }), "{e}");
+    assert_eq!(
+        s.meter_latest_read("M-R1").await.unwrap(),
+        Some(Some(day("2026-10-31")))
+    );
+    assert_eq!(s.meter_latest_read("M-NONE").await.unwrap(), None);
+
     // Bill July to September: everything clean.
     for m in ["2026-07", "2026-08", "2026-09"] {
         let r = s
