@@ -28,6 +28,8 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
         penalty,
         add_read,
         review_queue,
+        missing,
+        estimate,
         resolve,
         run,
         bills,
@@ -45,6 +47,8 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
         ReadOutcome,
         ReviewItem,
         ResolveRequest,
+        MissingResponse,
+        EstimateRequest,
         Resolution,
         RunRequest,
         RunReport,
@@ -65,6 +69,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/billing/penalty", get(penalty))
         .route("/api/v1/billing/reads", post(add_read))
         .route("/api/v1/billing/review", get(review_queue))
+        .route("/api/v1/billing/missing", get(missing))
+        .route("/api/v1/billing/meters/{meter}/estimate", post(estimate))
         .route("/api/v1/billing/review/{read_id}", post(resolve))
         .route("/api/v1/billing/runs", post(run))
         .route("/api/v1/billing/accounts/{account}/bills", get(bills))
@@ -221,6 +227,68 @@ async fn review_queue(
     Ok(Json(
         s.store
             .review_queue(p.limit.unwrap_or(100).clamp(1, 10_000))
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+struct MissingParams {
+    /// YYYY-MM
+    period: String,
+    limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct MissingResponse {
+    count: i64,
+    meters: Vec<String>,
+}
+
+/// Meters without a read in a period (漏抄).
+#[utoipa::path(get, path = "/api/v1/billing/missing", params(MissingParams), responses((status = 200, body = MissingResponse)))]
+async fn missing(State(s): State<AppState>, Query(p): Query<MissingParams>) -> R<MissingResponse> {
+    let period = Period::parse(&p.period).ok_or_else(|| {
+        bad(format!(
+            "period {:?}: expected a month like 2026-10",
+            p.period
+        ))
+    })?;
+    let (count, meters) = s
+        .store
+        .missing_reads(period, p.limit.unwrap_or(100).clamp(1, 10_000))
+        .await?;
+    Ok(Json(MissingResponse { count, meters }))
+}
+
+#[derive(Deserialize, ToSchema)]
+struct EstimateRequest {
+    /// The read date, YYYY-MM-DD.
+    read_on: NaiveDate,
+    /// Same period last year instead of the average of the last periods.
+    #[serde(default)]
+    last_year: bool,
+    staff: String,
+    reason: String,
+}
+
+/// Store an estimated read for a meter whose read is missing (audited).
+#[utoipa::path(post, path = "/api/v1/billing/meters/{meter}/estimate", params(("meter" = String, Path)), request_body = EstimateRequest, responses((status = 200, body = ReviewItem)))]
+async fn estimate(
+    State(s): State<AppState>,
+    Path(meter): Path<String>,
+    Json(r): Json<EstimateRequest>,
+) -> R<ReviewItem> {
+    Ok(Json(
+        s.store
+            .estimate_missing_read(
+                &meter,
+                r.read_on,
+                r.last_year,
+                &r.staff,
+                &r.reason,
+                &s.billing.vee,
+                Utc::now(),
+            )
             .await?,
     ))
 }

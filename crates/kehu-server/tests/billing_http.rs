@@ -189,6 +189,23 @@ async fn story(base: &str) {
     let (s, v) = get(&format!("{base}/api/v1/billing/review?limit=10")).await;
     assert_eq!(s, 200, "{v}");
 
+    // Missing reads for November (none read yet): estimate one.
+    let (s1, v) = get(&format!(
+        "{base}/api/v1/billing/missing?period=2026-11&limit=5"
+    ))
+    .await;
+    assert_eq!(s1, 200, "{v}");
+    assert_eq!(v["count"].as_i64(), Some(40));
+    let (s1, v) = post(
+        &format!("{base}/api/v1/billing/meters/DB00000005/estimate"),
+        json!({"read_on": "2026-11-27", "staff": "s1", "reason": "no access"}),
+    )
+    .await;
+    assert_eq!(s1, 200, "{v}");
+    assert_eq!(v["status"].as_str(), Some("estimated"));
+    let (_, v) = get(&format!("{base}/api/v1/billing/missing?period=2026-11")).await;
+    assert_eq!(v["count"].as_i64(), Some(39));
+
     // Billing run: a bad period is 400; re-running the last period bills nothing.
     let (s, _) = post(
         &format!("{base}/api/v1/billing/runs"),

@@ -181,6 +181,8 @@ pub struct RunReport {
     pub prepaid_mode_mismatches: Vec<String>,
     /// Prepaid accounts whose balance ran low or out paying this period's bill.
     pub prepaid_alerts: Vec<PrepaidAlertRow>,
+    /// Meters without a read in the period (see `missing_reads`; estimate them to bill).
+    pub meters_without_read: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -582,6 +584,93 @@ impl crate::Store {
         Ok(row.map(|(_, d)| d))
     }
 
+    /// Meters without a read in force in `period` (漏抄): how many, and the first `limit`.
+    pub async fn missing_reads(&self, period: Period, limit: i64) -> BResult<(i64, Vec<String>)> {
+        let cond = "FROM billing_meters m WHERE NOT EXISTS (SELECT 1 FROM billing_reads r WHERE r.meter_id = m.id \
+                    AND r.read_on >= $1 AND r.read_on <= $2 AND r.status <> 'rejected')";
+        let (from, to) = (period.first_day(), period.last_day());
+        with_pool!(self, p => {
+            let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {cond}")).bind(from).bind(to).fetch_one(p).await?;
+            let first: Vec<String> = sqlx::query_scalar(&format!("SELECT m.external_id {cond} ORDER BY m.external_id LIMIT $3"))
+                .bind(from).bind(to).bind(limit).fetch_all(p).await?;
+            Ok((n, first))
+        })
+    }
+
+    /// Stores an estimated read for a meter whose read is missing: the average daily use of
+    /// the last periods (or the same period last year) over the days since the previous
+    /// read. Audited like a review decision.
+    pub async fn estimate_missing_read(
+        &self,
+        meter: &str,
+        read_on: NaiveDate,
+        last_year: bool,
+        staff: &str,
+        reason: &str,
+        rules: &VeeRules,
+        now: DateTime<Utc>,
+    ) -> BResult<ReviewItem> {
+        if staff.trim().is_empty() || reason.trim().is_empty() {
+            return Err(BillingError::BadResolution {
+                read_id: 0,
+                reason: "an estimate needs the staff member and the reason".into(),
+            });
+        }
+        let hist_sql = format!(
+            "SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = $1 AND kwh IS NOT NULL \
+             AND prev_read_on IS NOT NULL AND status IN {HISTORY} AND read_on < $2 ORDER BY read_on DESC, id DESC LIMIT $3"
+        );
+        with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let Some(m) = sqlx::query("SELECT m.id, m.multiplier, a.external_id AS account FROM billing_meters m JOIN billing_accounts a ON a.id = m.account_id WHERE m.external_id = $1")
+                .bind(meter).fetch_optional(&mut *tx).await? else {
+                return Err(BillingError::UnknownMeter { meter: meter.into() });
+            };
+            let (meter_id, mult) = (m.g_i("id")?, m.g_i("multiplier")?.max(1) as u64);
+            let Some(prev) = sqlx::query("SELECT read_on, value FROM billing_reads WHERE meter_id = $1 AND status <> 'rejected' ORDER BY read_on DESC, id DESC LIMIT 1")
+                .bind(meter_id).fetch_optional(&mut *tx).await? else {
+                return Err(BillingError::BadResolution { read_id: 0, reason: format!("meter {meter} has no read to estimate from") });
+            };
+            let (prev_on, prev_value) = (prev.g_d("read_on")?, prev.g_i("value")? as u64);
+            if read_on <= prev_on {
+                return Err(BillingError::OutOfOrder { meter: meter.into(), read_on, latest: prev_on });
+            }
+            let mut history = Vec::new();
+            for h in sqlx::query(&hist_sql).bind(meter_id).bind(read_on).bind(rules.history_periods.max(1) as i64 + 12).fetch_all(&mut *tx).await? {
+                history.push(PeriodUse { from: h.g_d("prev_read_on")?, to: h.g_d("read_on")?, kwh: h.g_i("kwh")? as u64 });
+            }
+            history.reverse();
+            let days = (read_on - prev_on).num_days();
+            let est = if last_year {
+                let ly = read_on - chrono::Duration::days(365);
+                history.iter().find(|h| (h.to - ly).num_days().abs() <= 15).and_then(|h| vee::estimate_same_period_last_year(h, days))
+            } else {
+                let recent = &history[history.len().saturating_sub(rules.history_periods)..];
+                vee::estimate_average_daily(recent, rules.history_periods, days)
+            };
+            let Some(kwh) = est else {
+                return Err(BillingError::BadResolution { read_id: 0, reason: format!("meter {meter}: no history to estimate from") });
+            };
+            let raw = kwh / mult;
+            let value = prev_value + raw;
+            let flags = [VeeFlag::Missing];
+            let id: i64 = sqlx::query_scalar("INSERT INTO billing_reads (external_id, meter_id, read_on, value, prev_read_on, kwh, flags, status, created_at) \
+                                             VALUES ($1, $2, $3, $4, $5, $6, $7, 'estimated', $8) RETURNING id")
+                .bind(format!("{meter}@{read_on}~estimated")).bind(meter_id).bind(read_on).bind(value as i64).bind(prev_on)
+                .bind((raw * mult) as i64).bind(flags_to_text(&flags)).bind(now)
+                .fetch_one(&mut *tx).await?;
+            let after = snapshot(value, Some(raw * mult), ReadStatus::Estimated, &flags);
+            sqlx::query("INSERT INTO billing_read_edits (read_id, staff, at, action, before, after, reason) VALUES ($1, $2, $3, 'estimate_missing', '{}', $4, $5)")
+                .bind(id).bind(staff.trim()).bind(now).bind(&after).bind(reason.trim())
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(ReviewItem {
+                read_id: id, meter: meter.into(), account: m.g_s("account")?, read_on, value, prev_read_on: Some(prev_on),
+                kwh: Some(raw * mult), flags: flags.to_vec(), status: ReadStatus::Estimated,
+            })
+        })
+    }
+
     /// Reads waiting for review, oldest first.
     pub async fn review_queue(&self, limit: i64) -> BResult<Vec<ReviewItem>> {
         let sql = format!(
@@ -712,6 +801,7 @@ impl crate::Store {
         now: DateTime<Utc>,
     ) -> BResult<RunReport> {
         let tariffs = self.tariffs().await?;
+        let (missing, _) = self.missing_reads(period, 0).await?;
         let (from, to) = (period.first_day(), period.last_day());
         let review_sql = "SELECT m.external_id AS meter, r.read_on, r.flags, m.account_id FROM billing_reads r \
              JOIN billing_meters m ON m.id = r.meter_id WHERE r.status = 'review' AND r.read_on >= $1 AND r.read_on <= $2 \
@@ -729,6 +819,7 @@ impl crate::Store {
         .to_string();
         let mut report = RunReport {
             period: period.to_string(),
+            meters_without_read: missing,
             ..RunReport::default()
         };
         with_pool!(self, p => {

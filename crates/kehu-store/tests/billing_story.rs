@@ -296,6 +296,7 @@ async fn story(s: &Store) {
         .await
         .unwrap();
     assert_eq!((r.bills, r.held_for_review), (3, 1));
+    assert_eq!(r.meters_without_read, 0);
     // Idempotent re-run.
     let r2 = s
         .billing_run(Period::parse("2026-10").unwrap(), true, &rules, now)
@@ -351,6 +352,42 @@ async fn story(s: &Store) {
         .await
         .unwrap();
     assert_eq!((r.bills, r.already_billed), (1, 3));
+
+    // Missing reads: no meter has a November read yet; one is estimated (audited).
+    let nov = Period::parse("2026-11").unwrap();
+    assert_eq!(
+        s.missing_reads(nov, 10).await.unwrap(),
+        (
+            4,
+            vec!["M-B1".into(), "M-I1".into(), "M-P1".into(), "M-R1".into()]
+        )
+    );
+    let est = s
+        .estimate_missing_read(
+            "M-B1",
+            day("2026-11-30"),
+            false,
+            "s1",
+            "meter not reachable",
+            &rules.vee,
+            now,
+        )
+        .await
+        .unwrap();
+    // 8,000 kWh over 123 days, for 30 days: 1,951 kWh → 48 on the register × 40 = 1,920.
+    assert_eq!(
+        (est.status, est.kwh, est.flags.clone()),
+        (ReadStatus::Estimated, Some(1_920), vec![VeeFlag::Missing])
+    );
+    assert_eq!(
+        s.read_edits(est.read_id).await.unwrap()[0].action,
+        "estimate_missing"
+    );
+    assert_eq!(s.missing_reads(nov, 10).await.unwrap().0, 3);
+    assert!(s
+        .estimate_missing_read("M-B1", day("2026-11-15"), false, "s1", "x", &rules.vee, now)
+        .await
+        .is_err());
 
     // Bills: tiers accumulate over the year (R1 uses 1,500 kWh a month from July: the
     // 2,760 kWh of tier 1 run out in September).

@@ -61,6 +61,28 @@ pub enum BillingCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Meters without a read in a period (漏抄).
+    Missing {
+        #[arg(long)]
+        period: String,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Store an estimated read for a meter whose read is missing (audited).
+    Estimate {
+        #[arg(long)]
+        meter: String,
+        /// The read date, YYYY-MM-DD.
+        #[arg(long)]
+        date: String,
+        /// From the same period last year instead of the average of the last periods.
+        #[arg(long)]
+        last_year: bool,
+        #[arg(long)]
+        staff: String,
+        #[arg(long)]
+        reason: String,
+    },
     /// Arrears by ageing bucket.
     Ageing {
         /// account | area | class
@@ -201,6 +223,39 @@ pub async fn run(cmd: BillingCommand, cfg: &Config) -> anyhow::Result<std::proce
                 .resolve_read(read, &resolution, &staff, &reason, &rules.vee, now)
                 .await?;
             eprintln!("read {}: {} (kWh {:?})", r.read_id, r.status.code(), r.kwh);
+            Ok(ok)
+        }
+        BillingCommand::Missing { period, limit } => {
+            let Some(p) = Period::parse(&period) else {
+                bail!("--period {period:?}: expected a month like 2026-10");
+            };
+            let store = crate::open_store(cfg).await?;
+            let (n, first) = store.missing_reads(p, limit).await?;
+            for m in &first {
+                println!("{m}");
+            }
+            eprintln!("{n} meters without a read in {p}");
+            Ok(ok)
+        }
+        BillingCommand::Estimate {
+            meter,
+            date: on,
+            last_year,
+            staff,
+            reason,
+        } => {
+            let on = date("date", &on)?;
+            let store = crate::open_store(cfg).await?;
+            let r = store
+                .estimate_missing_read(&meter, on, last_year, &staff, &reason, &rules.vee, now)
+                .await?;
+            eprintln!(
+                "meter {}: estimated read {} on {} ({} kWh)",
+                r.meter,
+                r.value,
+                r.read_on,
+                r.kwh.unwrap_or(0)
+            );
             Ok(ok)
         }
         BillingCommand::Ageing { by, as_of: day } => {
