@@ -96,10 +96,7 @@ impl From<BillingError> for BillingApiError {
 }
 
 fn bad(msg: String) -> BillingApiError {
-    BillingApiError(BillingError::BadResolution {
-        read_id: 0,
-        reason: msg,
-    })
+    BillingApiError(BillingError::Invalid(msg))
 }
 
 impl IntoResponse for BillingApiError {
@@ -118,7 +115,7 @@ impl IntoResponse for BillingApiError {
             | E::AlreadyReversed { .. }
             | E::LaterPayments { .. }
             | E::NotInReview { .. } => (StatusCode::CONFLICT, "conflict"),
-            E::Tariff { .. } | E::NotPositive { .. } | E::BadResolution { .. } => {
+            E::Tariff { .. } | E::NotPositive { .. } | E::BadResolution { .. } | E::Invalid(_) => {
                 (StatusCode::BAD_REQUEST, "bad_request")
             }
             E::Store(_) => {

@@ -63,6 +63,8 @@ pub enum BillingError {
     NotInReview { read_id: i64, status: String },
     #[error("read {read_id}: {reason}")]
     BadResolution { read_id: i64, reason: String },
+    #[error("{0}")]
+    Invalid(String),
     #[error("account {account:?}: {step} refused: {}", gates.iter().map(|g| g.to_string()).collect::<Vec<_>>().join("; "))]
     Gates {
         account: String,
@@ -508,10 +510,7 @@ impl crate::Store {
             let mut out = Vec::with_capacity(reads.len());
             for r in reads {
             let ext = r.external_id.clone().unwrap_or_else(|| format!("{}@{}", r.meter, r.read_on));
-            let value = i64::try_from(r.value).map_err(|_| BillingError::BadResolution {
-                read_id: 0,
-                reason: format!("meter {}: register value {} too large", r.meter, r.value),
-            })?;
+            let value = i64::try_from(r.value).map_err(|_| BillingError::Invalid(format!("meter {}: register value {} too large", r.meter, r.value)))?;
             let mrow = sqlx::query("SELECT m.*, a.external_id AS account FROM billing_meters m JOIN billing_accounts a ON a.id = m.account_id WHERE m.external_id = $1")
                 .bind(&r.meter).fetch_optional(&mut *tx).await?;
             let Some(mrow) = mrow else {
@@ -611,10 +610,9 @@ impl crate::Store {
         now: DateTime<Utc>,
     ) -> BResult<ReviewItem> {
         if staff.trim().is_empty() || reason.trim().is_empty() {
-            return Err(BillingError::BadResolution {
-                read_id: 0,
-                reason: "an estimate needs the staff member and the reason".into(),
-            });
+            return Err(BillingError::Invalid(
+                "an estimate needs the staff member and the reason".into(),
+            ));
         }
         let hist_sql = format!(
             "SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = $1 AND kwh IS NOT NULL \
@@ -629,7 +627,7 @@ impl crate::Store {
             let (meter_id, mult) = (m.g_i("id")?, m.g_i("multiplier")?.max(1) as u64);
             let Some(prev) = sqlx::query("SELECT read_on, value FROM billing_reads WHERE meter_id = $1 AND status <> 'rejected' ORDER BY read_on DESC, id DESC LIMIT 1")
                 .bind(meter_id).fetch_optional(&mut *tx).await? else {
-                return Err(BillingError::BadResolution { read_id: 0, reason: format!("meter {meter} has no read to estimate from") });
+                return Err(BillingError::Invalid(format!("meter {meter} has no read to estimate from")));
             };
             let (prev_on, prev_value) = (prev.g_d("read_on")?, prev.g_i("value")? as u64);
             if read_on <= prev_on {
@@ -649,7 +647,7 @@ impl crate::Store {
                 vee::estimate_average_daily(recent, rules.history_periods, days)
             };
             let Some(kwh) = est else {
-                return Err(BillingError::BadResolution { read_id: 0, reason: format!("meter {meter}: no history to estimate from") });
+                return Err(BillingError::Invalid(format!("meter {meter}: no history to estimate from")));
             };
             let raw = kwh / mult;
             let value = prev_value + raw;
@@ -1023,7 +1021,7 @@ impl crate::Store {
                 }
             }
             let result = allocation::allocate(Fen(pay.amount.0 + credit_before), &open, rules.allocation_order)
-                .map_err(|e| BillingError::BadResolution { read_id: 0, reason: e.to_string() })?;
+                .map_err(|e| BillingError::Invalid(e.to_string()))?;
             let pid: i64 = sqlx::query_scalar("INSERT INTO billing_payments (external_id, account_id, amount_fen, paid_on, channel, credit_fen, recorded_at) \
                                               VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id")
                 .bind(&pay.external_id).bind(account_id).bind(pay.amount.0).bind(pay.paid_on).bind(&pay.channel)
