@@ -40,6 +40,11 @@ pub struct CreditRules {
     pub theft_months: u32,
     /// Months with arrears in the current year that force C. Default 3.
     pub arrears_months_for_c: u32,
+    /// Deposit (电费保证金) or guarantee asked for, in months of average bill, by grade.
+    /// Defaults A 0, B 1, C 2 (kehu's starting point; the supply contract decides).
+    pub deposit_months_a: u32,
+    pub deposit_months_b: u32,
+    pub deposit_months_c: u32,
 }
 
 impl Default for CreditRules {
@@ -58,6 +63,9 @@ impl Default for CreditRules {
             new_customer_months: 12,
             theft_months: 24,
             arrears_months_for_c: 3,
+            deposit_months_a: 0,
+            deposit_months_b: 1,
+            deposit_months_c: 2,
         }
     }
 }
@@ -162,6 +170,23 @@ pub fn credit_grade(rules: &CreditRules, i: &CreditInputs, today: NaiveDate) -> 
     }
 }
 
+/// The deposit or guarantee the grade calls for, given the average monthly bill, and what
+/// is still to be asked for on top of what is held.
+pub fn deposit_required(
+    rules: &CreditRules,
+    grade: CreditGrade,
+    average_bill: crate::money::Fen,
+    held: crate::money::Fen,
+) -> (crate::money::Fen, crate::money::Fen) {
+    let months = match grade {
+        CreditGrade::A => rules.deposit_months_a,
+        CreditGrade::B => rules.deposit_months_b,
+        CreditGrade::C => rules.deposit_months_c,
+    };
+    let required = crate::money::Fen(average_bill.0.max(0) * i64::from(months));
+    (required, crate::money::Fen((required.0 - held.0).max(0)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +206,24 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn deposits_follow_the_grade() {
+        use crate::money::Fen;
+        let r = CreditRules::default();
+        assert_eq!(
+            deposit_required(&r, CreditGrade::A, Fen(50_000), Fen::ZERO),
+            (Fen::ZERO, Fen::ZERO)
+        );
+        assert_eq!(
+            deposit_required(&r, CreditGrade::B, Fen(50_000), Fen(20_000)),
+            (Fen(50_000), Fen(30_000))
+        );
+        assert_eq!(
+            deposit_required(&r, CreditGrade::C, Fen(50_000), Fen(200_000)),
+            (Fen(100_000), Fen::ZERO)
+        );
     }
 
     #[test]
