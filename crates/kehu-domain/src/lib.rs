@@ -4,6 +4,7 @@
 //! `decide` (suitability, recommendation).
 
 pub mod behaviour;
+pub mod billing;
 pub mod codes;
 pub mod decide;
 pub mod ingest;

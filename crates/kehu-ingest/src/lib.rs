@@ -2,8 +2,10 @@
 //! same formats, and the synthetic demo bank. Validation rules are the domain's
 //! (`kehu_domain::ingest`); this crate reads bytes and moves batches.
 
+pub mod billing_import;
 pub mod demo;
 pub mod demo_events;
+pub mod demo_power;
 pub mod export;
 pub mod import;
 pub mod read;

@@ -86,13 +86,16 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/models/{purpose}/score", post(crate::models::score))
         .merge(crate::behaviour::http::routes())
+        .merge(crate::billing::routes())
         .layer(DefaultBodyLimit::max(256 * 1024 * 1024))
         .merge(crate::web::router())
         .with_state(state)
 }
 
 async fn openapi() -> impl IntoResponse {
-    Json(ApiDoc::openapi())
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::billing::BillingApiDoc::openapi());
+    Json(doc)
 }
 
 #[derive(Serialize, ToSchema)]

@@ -3,6 +3,7 @@
 
 mod api;
 pub mod behaviour;
+pub mod billing;
 mod error;
 mod models;
 pub mod web;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub behaviour: std::sync::Arc<behaviour::Engine>,
     /// The web UI's settings and caches (`web::WebConfig::default()` unless set).
     pub web: std::sync::Arc<web::WebState>,
+    /// Billing and collections rules (penalty rates, VEE thresholds, dunning gates).
+    pub billing: std::sync::Arc<kehu_domain::billing::BillingRules>,
 }
 
 impl AppState {
@@ -59,12 +62,19 @@ impl AppState {
             models: Default::default(),
             behaviour: std::sync::Arc::new(engine),
             web: Default::default(),
+            billing: Default::default(),
         })
     }
 
     /// The same state with these web UI settings.
     pub fn with_web(mut self, cfg: web::WebConfig) -> Self {
         self.web = std::sync::Arc::new(web::WebState::new(cfg));
+        self
+    }
+
+    /// Uses these billing rules instead of the defaults.
+    pub fn with_billing_rules(mut self, rules: kehu_domain::billing::BillingRules) -> Self {
+        self.billing = std::sync::Arc::new(rules);
         self
     }
 }

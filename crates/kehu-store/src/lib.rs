@@ -4,6 +4,7 @@
 //! PostgreSQL). Domain rules live in `kehu-domain`; this crate only stores and fetches.
 
 pub mod behaviour;
+pub mod billing;
 pub mod load;
 pub mod models;
 mod read;

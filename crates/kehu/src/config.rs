@@ -28,6 +28,10 @@ pub struct Config {
     #[serde(default)]
     pub behaviour: kehu_server::BehaviourConfig,
     pub web: WebSettings,
+    /// Electricity billing and collections: penalty rates, VEE thresholds, dunning gates,
+    /// credit grades (docs/billing.md).
+    #[serde(default)]
+    pub billing: kehu_domain::billing::BillingRules,
 }
 
 /// The web workbench (`[web]`): sessions, lock-out, cookies, the demo app login.
@@ -101,6 +105,7 @@ impl Default for Config {
                     dashboard_cache_secs: w.dashboard_cache_secs,
                 }
             },
+            billing: kehu_domain::billing::BillingRules::default(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The `kehu` command: serve, import, export, demo.
 
 mod behaviour_cmd;
+mod billing_cmd;
 mod config;
 mod model_cmd;
 mod staff_cmd;
@@ -121,6 +122,9 @@ enum Command {
     /// Staff logins for the web workbench.
     #[command(subcommand)]
     Staff(staff_cmd::StaffCommand),
+    /// Electricity billing and collections: penalty, billing run, review, ageing, dunning.
+    #[command(subcommand)]
+    Billing(billing_cmd::BillingCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -177,6 +181,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     }
 
     let command = match cli.command {
+        Command::Billing(b) => return billing_cmd::run(b, &cfg).await,
         Command::Model(
             m @ (model_cmd::ModelCommand::List { .. } | model_cmd::ModelCommand::Activate { .. }),
         ) => {
@@ -248,7 +253,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 },
             )
             .map_err(anyhow::Error::msg)?
-            .with_web(cfg.web.to_server(demo));
+            .with_web(cfg.web.to_server(demo))
+            .with_billing_rules(cfg.billing.clone());
             kehu_server::serve(listener, state, shutdown_signal()).await?;
             store.close().await;
             eprintln!("kehu stopped");
@@ -399,7 +405,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Demo {
             csv_dir: Some(_), ..
         }
-        | Command::Model(_) => unreachable!("handled above"),
+        | Command::Model(_)
+        | Command::Billing(_) => unreachable!("handled above"),
     }
 }
 

@@ -1,0 +1,260 @@
+//! Billing and collections over HTTP: the real server on 127.0.0.1:0 with a small demo
+//! power supplier, on every backend.
+
+use chrono::{FixedOffset, NaiveDate, Utc};
+use kehu_domain::billing::BillingRules;
+use kehu_ingest::demo_power::{self, PowerSpec};
+use kehu_server::{AppState, ServerConfig};
+use kehu_store::testing;
+use serde_json::{json, Value};
+
+async fn start(
+    store: kehu_store::Store,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let state = AppState::new(
+        store,
+        ServerConfig {
+            mask_personal_data: true,
+            recent_transactions: 5,
+            spool_dir: std::env::temp_dir()
+                .join(format!("kehu-billing-spool-{}", std::process::id())),
+            import_max_errors: 100,
+            offset: FixedOffset::east_opt(8 * 3600).unwrap(),
+            behaviour: Default::default(),
+        },
+    )
+    .with_billing_rules(BillingRules::default());
+    let h = tokio::spawn(async move {
+        kehu_server::serve(listener, state, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    (base, tx, h)
+}
+
+async fn get(url: &str) -> (u16, Value) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(url: &str, body: Value) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn billing_over_http_on_every_backend() {
+    for t in testing::all().await {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
+        let spec = PowerSpec {
+            months: 6,
+            ..PowerSpec::new(40, 11, today)
+        };
+        let sum = demo_power::load(&t.store, &spec, &BillingRules::default(), Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(sum.accounts, 40);
+        assert!(sum.bills >= 40 * 5, "{sum:?}");
+        let (base, stop, handle) = start(t.store.clone()).await;
+        story(&base).await;
+        stop.send(()).unwrap();
+        handle.await.unwrap();
+        eprintln!("billing http story passed on {}", t.name);
+    }
+}
+
+async fn story(base: &str) {
+    // The penalty calculator: a worked example from docs/billing.md.
+    let (s, v) = get(&format!("{base}/api/v1/billing/penalty?class=non-residential&amount=10000&due=2025-12-25&paid=2026-01-04")).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (
+            v["penalty"].as_str(),
+            v["days_in_due_year"].as_i64(),
+            v["days_in_later_years"].as_i64()
+        ),
+        (Some("240.00"), Some(6), Some(4))
+    );
+    let (s, v) = get(&format!(
+        "{base}/api/v1/billing/penalty?class=farm&amount=1&due=2026-01-01&paid=2026-01-02"
+    ))
+    .await;
+    assert_eq!(s, 400);
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("farm"),
+        "{v}"
+    );
+
+    // Bills, ageing and the worklist.
+    let (s, v) = get(&format!("{base}/api/v1/billing/accounts/PA00000001/bills")).await;
+    assert_eq!(s, 200, "{v}");
+    let bills = v.as_array().unwrap();
+    assert!(!bills.is_empty());
+    for b in bills {
+        let lines: i64 = b["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["amount"].as_i64().unwrap())
+            .sum();
+        assert_eq!(
+            lines,
+            b["total"].as_i64().unwrap(),
+            "bill lines add up to the total"
+        );
+    }
+    let (s, _) = get(&format!("{base}/api/v1/billing/accounts/NOBODY/bills")).await;
+    assert_eq!(s, 404);
+    let (s, v) = get(&format!(
+        "{base}/api/v1/billing/ageing?by=area&as_of=2027-03-31"
+    ))
+    .await;
+    assert_eq!(s, 200, "{v}");
+    for row in v.as_array().unwrap() {
+        let t = &row["totals"];
+        let sum: i64 = ["current", "d1_30", "d31_60", "d61_90", "over_90"]
+            .iter()
+            .map(|k| t[k].as_i64().unwrap())
+            .sum();
+        assert_eq!(sum, row["total"].as_i64().unwrap());
+    }
+    let (s, v) = get(&format!("{base}/api/v1/billing/ageing?by=street")).await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = get(&format!(
+        "{base}/api/v1/billing/dunning/worklist?as_of=2027-03-31"
+    ))
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(
+        !v.as_array().unwrap().is_empty(),
+        "four months after the last bills, someone owes: {v}"
+    );
+
+    // Payments: bad ones refused, a good one gives a receipt.
+    let (s, v) = post(&format!("{base}/api/v1/billing/payments"), json!({"external_id": "H1", "account": "PA00000001", "amount": 0, "paid_on": "2026-11-20", "channel": "app"})).await;
+    assert_eq!(s, 400, "{v}");
+    let (s, _) = post(&format!("{base}/api/v1/billing/payments"), json!({"external_id": "H1", "account": "NOBODY", "amount": 100, "paid_on": "2026-11-20", "channel": "app"})).await;
+    assert_eq!(s, 404);
+    let (s, v) = post(&format!("{base}/api/v1/billing/payments"), json!({"external_id": "H2", "account": "PA00000002", "amount": 1_000_000, "paid_on": "2026-11-20", "channel": "app"})).await;
+    assert_eq!(s, 200, "{v}");
+    let allocated: i64 = v["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["principal"].as_i64().unwrap() + l["penalty"].as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        allocated + v["credit"].as_i64().unwrap(),
+        1_000_000 + v["credit_used"].as_i64().unwrap()
+    );
+    let (s, _) = post(
+        &format!("{base}/api/v1/billing/payments/H2/reversal"),
+        json!({"staff": "s9", "reason": "bounced"}),
+    )
+    .await;
+    assert_eq!(s, 204);
+    let (s, _) = post(
+        &format!("{base}/api/v1/billing/payments/H2/reversal"),
+        json!({"staff": "s9", "reason": "bounced"}),
+    )
+    .await;
+    assert_eq!(s, 409);
+
+    // Reads: an unknown meter is 404; one out of order 409.
+    let (s, _) = post(
+        &format!("{base}/api/v1/billing/reads"),
+        json!({"meter": "NOPE", "read_on": "2026-11-20", "value": 5}),
+    )
+    .await;
+    assert_eq!(s, 404);
+    let (s, v) = post(
+        &format!("{base}/api/v1/billing/reads"),
+        json!({"meter": "DB00000001", "read_on": "2026-01-01", "value": 5}),
+    )
+    .await;
+    assert_eq!(s, 409, "{v}");
+    let (s, v) = get(&format!("{base}/api/v1/billing/review?limit=10")).await;
+    assert_eq!(s, 200, "{v}");
+
+    // Missing reads for November (none read yet): estimate one.
+    let (s1, v) = get(&format!(
+        "{base}/api/v1/billing/missing?period=2026-11&limit=5"
+    ))
+    .await;
+    assert_eq!(s1, 200, "{v}");
+    assert_eq!(v["count"].as_i64(), Some(40));
+    let (s1, v) = post(
+        &format!("{base}/api/v1/billing/meters/DB00000005/estimate"),
+        json!({"read_on": "2026-11-27", "staff": "s1", "reason": "no access"}),
+    )
+    .await;
+    assert_eq!(s1, 200, "{v}");
+    assert_eq!(v["status"].as_str(), Some("estimated"));
+    let (_, v) = get(&format!("{base}/api/v1/billing/missing?period=2026-11")).await;
+    assert_eq!(v["count"].as_i64(), Some(39));
+
+    // Billing run: a bad period is 400; re-running the last period bills nothing.
+    let (s, _) = post(
+        &format!("{base}/api/v1/billing/runs"),
+        json!({"period": "2026-13"}),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let (s, v) = post(
+        &format!("{base}/api/v1/billing/runs"),
+        json!({"period": "2026-10", "only_clean": true}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["bills"].as_u64(), Some(0), "{v}");
+
+    // Dunning: a disconnection order without its gates is refused with each gate named.
+    let (s, v) = post(
+        &format!("{base}/api/v1/billing/accounts/PA00000003/dunning"),
+        json!({"step": "disconnection_order", "at": "2027-03-31T10:00:00", "staff": "s1", "approver": "s1", "planned_at": "2027-04-02T09:00:00", "note": null}),
+    )
+    .await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(v["error"]["code"].as_str(), Some("legal_gates"));
+    let gates: Vec<&str> = v["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["gate"].as_str().unwrap())
+        .collect();
+    assert!(gates.contains(&"self_approved"), "{gates:?}");
+    let (s, v) = get(&format!(
+        "{base}/api/v1/billing/accounts/PA00000003/dunning"
+    ))
+    .await;
+    assert_eq!(
+        (s, v.as_array().map(Vec::len)),
+        (200, Some(0)),
+        "nothing written: {v}"
+    );
+    let (s, v) = get(&format!(
+        "{base}/api/v1/billing/accounts/PA00000003/credit?as_of=2026-11-28"
+    ))
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(["A", "B", "C"].contains(&v["grade"].as_str().unwrap()));
+
+    // OpenAPI describes the billing routes.
+    let (_, v) = get(&format!("{base}/api/openapi.json")).await;
+    assert!(v["paths"]["/api/v1/billing/runs"].is_object());
+    assert!(v["paths"]["/api/v1/customers"].is_object());
+}

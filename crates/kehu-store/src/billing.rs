@@ -1,0 +1,1383 @@
+//! Electricity billing storage: areas, tariffs, supply accounts, meters, reads with the
+//! review queue and its audited edits, bills with lines, payments with allocations, and
+//! the dunning timeline. The rules are `kehu_domain::billing`'s; this module fetches what
+//! they need, calls them, and writes the result in one transaction per operation, so
+//! nothing is ever half-applied.
+
+use crate::{with_pool, StoreError};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use kehu_domain::billing::allocation::{self, OpenBill};
+use kehu_domain::billing::bill::{bill_period, Consumption, Period};
+use kehu_domain::billing::dunning::{self, Arrears, DunningStep, Gate, TimelineEvent};
+use kehu_domain::billing::penalty::accrued_penalty;
+use kehu_domain::billing::prepaid;
+use kehu_domain::billing::tariff::{Tariff, TariffError, TierPeriod};
+use kehu_domain::billing::vee::{self, PeriodUse, Read, ReadContext, VeeFlag, VeeRules};
+use kehu_domain::billing::{
+    AgeingTotals, BillingRules, CreditGrade, CreditInputs, CustomerClass, Meter, SupplyAccount,
+};
+use kehu_domain::code_enum;
+use kehu_domain::Fen;
+use serde::Serialize;
+use sqlx::Row;
+use std::collections::{BTreeMap, HashMap};
+
+/// What went wrong, with the key and value that caused it.
+#[derive(Debug, thiserror::Error)]
+pub enum BillingError {
+    #[error("unknown meter {meter:?}: import the meter first")]
+    UnknownMeter { meter: String },
+    #[error("unknown supply account {account:?}")]
+    UnknownAccount { account: String },
+    #[error("account {account:?}: unknown tariff {tariff:?}: store the tariff first")]
+    UnknownTariff { account: String, tariff: String },
+    #[error("tariff {code:?}: {source}")]
+    Tariff {
+        code: String,
+        #[source]
+        source: TariffError,
+    },
+    #[error("meter {meter:?}: read of {read_on} is older than the meter's latest read of {latest}: reads must arrive in date order")]
+    OutOfOrder {
+        meter: String,
+        read_on: NaiveDate,
+        latest: NaiveDate,
+    },
+    #[error("read {external_id:?} was already received with other values ({before}); send a correction through the review queue instead")]
+    ConflictingResend { external_id: String, before: String },
+    #[error("period {period}: {count} reads are waiting for review (first: {}); review them, or bill only the clean accounts", first.join("; "))]
+    UnreviewedReads {
+        period: String,
+        count: i64,
+        first: Vec<String>,
+    },
+    #[error("payment amount {amount} is not positive: a payment must be more than ¥0.00")]
+    NotPositive { amount: String },
+    #[error("unknown payment {payment:?}")]
+    UnknownPayment { payment: String },
+    #[error("payment {payment:?} was already reversed")]
+    AlreadyReversed { payment: String },
+    #[error("payment {payment:?}: reverse the later payments first ({later})")]
+    LaterPayments { payment: String, later: String },
+    #[error("read {read_id} is not in the review queue (status {status})")]
+    NotInReview { read_id: i64, status: String },
+    #[error("read {read_id}: {reason}")]
+    BadResolution { read_id: i64, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("account {account:?}: {step} refused: {}", gates.iter().map(|g| g.to_string()).collect::<Vec<_>>().join("; "))]
+    Gates {
+        account: String,
+        step: DunningStep,
+        gates: Vec<Gate>,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for BillingError {
+    fn from(e: sqlx::Error) -> Self {
+        BillingError::Store(StoreError::Db(e))
+    }
+}
+
+pub type BResult<T> = std::result::Result<T, BillingError>;
+
+code_enum!(
+    /// Where a read stands.
+    ReadStatus {
+        Clean = "clean", "正常", "clean",
+        Review = "review", "待审核", "waiting for review",
+        Accepted = "accepted", "审核通过", "accepted",
+        Corrected = "corrected", "已更正", "corrected",
+        Estimated = "estimated", "已估算", "estimated",
+        Billed = "billed", "已出账", "billed",
+        Rejected = "rejected", "已作废", "rejected",
+    }
+);
+
+/// Statuses whose consumption can be billed (and counts as history).
+const BILLABLE: &str = "('clean', 'accepted', 'corrected', 'estimated')";
+const HISTORY: &str = "('clean', 'accepted', 'corrected', 'estimated', 'billed')";
+
+/// A transformer area (台区).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Area {
+    pub code: String,
+    pub name: String,
+}
+
+/// A read as it arrives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct NewRead {
+    /// The read's id in the metering system; `METER@DATE` when absent.
+    pub external_id: Option<String>,
+    pub meter: String,
+    pub read_on: NaiveDate,
+    /// Register value in whole kWh.
+    pub value: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ReadOutcome {
+    pub read_id: i64,
+    pub status: ReadStatus,
+    pub flags: Vec<VeeFlag>,
+    pub kwh: Option<u64>,
+}
+
+/// A read in the review queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ReviewItem {
+    pub read_id: i64,
+    pub meter: String,
+    pub account: String,
+    pub read_on: NaiveDate,
+    pub value: u64,
+    pub prev_read_on: Option<NaiveDate>,
+    pub kwh: Option<u64>,
+    pub flags: Vec<VeeFlag>,
+    pub status: ReadStatus,
+}
+
+/// What a reviewer decides about a read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Resolution {
+    /// The read is right as it is (its consumption is billed).
+    Accept,
+    /// The register value was wrong; this is the right one.
+    Correct { value: u64 },
+    /// Replace the consumption by an estimate: average daily use of the last periods.
+    EstimateAverage,
+    /// Replace the consumption by the same period last year, scaled to the days.
+    EstimateLastYear,
+    /// The read is void (a duplicate, a wrong meter); it is never billed.
+    Reject,
+}
+
+/// One audited edit of a read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ReadEdit {
+    pub read_id: i64,
+    pub staff: String,
+    pub at: DateTime<Utc>,
+    pub action: String,
+    pub before: String,
+    pub after: String,
+    pub reason: String,
+}
+
+/// What a billing run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RunReport {
+    pub period: String,
+    pub bills: u64,
+    pub kwh: u64,
+    pub total: Fen,
+    /// Bills of this period that existed before the run (a re-run bills nothing twice).
+    pub already_billed: u64,
+    /// Accounts not billed because one of their reads waits for review.
+    pub held_for_review: u64,
+    /// Prepaid accounts whose meter is not in prepaid mode.
+    pub prepaid_mode_mismatches: Vec<String>,
+    /// Prepaid accounts whose balance ran low or out paying this period's bill.
+    pub prepaid_alerts: Vec<PrepaidAlertRow>,
+    /// Meters without a read in the period (see `missing_reads`; estimate them to bill).
+    pub meters_without_read: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PrepaidAlertRow {
+    pub account: String,
+    pub alert: kehu_domain::billing::prepaid::PrepaidAlert,
+}
+
+/// A payment as it arrives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct NewPayment {
+    pub external_id: String,
+    pub account: String,
+    pub amount: Fen,
+    pub paid_on: NaiveDate,
+    /// counter | bank | app | wechat | alipay | …
+    pub channel: String,
+}
+
+/// A receipt: what the payment paid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Receipt {
+    pub payment: String,
+    pub account: String,
+    pub amount: Fen,
+    pub paid_on: NaiveDate,
+    /// Credit the account held before, used by this payment.
+    pub credit_used: Fen,
+    pub lines: Vec<ReceiptLine>,
+    /// Left over, kept as credit.
+    pub credit: Fen,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ReceiptLine {
+    pub period: String,
+    pub principal: Fen,
+    pub penalty: Fen,
+}
+
+/// A stored bill with its lines and what is still owed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct StoredBill {
+    pub id: i64,
+    pub account: String,
+    pub period: String,
+    pub kwh: u64,
+    pub total: Fen,
+    pub due_on: NaiveDate,
+    pub paid_principal: Fen,
+    pub paid_penalty: Fen,
+    pub lines: Vec<kehu_domain::billing::BillLine>,
+}
+
+code_enum!(AgeingGroup {
+    Account = "account", "按户", "by account",
+    Area = "area", "按台区", "by area",
+    Class = "class", "按用户类别", "by customer class",
+});
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct AgeingRow {
+    pub key: String,
+    pub bills: u64,
+    pub totals: AgeingTotals,
+    pub total: Fen,
+}
+
+/// One line of the dunning worklist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct WorkItem {
+    pub account: String,
+    pub class: CustomerClass,
+    pub grade: CreditGrade,
+    pub oldest_due: NaiveDate,
+    pub days_overdue: i64,
+    pub outstanding: Fen,
+    pub step: DunningStep,
+}
+
+/// Extra decoders for the billing tables, on both backends' rows.
+trait BRow {
+    fn g_i(&self, c: &str) -> Result<i64, sqlx::Error>;
+    fn g_oi(&self, c: &str) -> Result<Option<i64>, sqlx::Error>;
+    fn g_s(&self, c: &str) -> Result<String, sqlx::Error>;
+    fn g_os(&self, c: &str) -> Result<Option<String>, sqlx::Error>;
+    fn g_b(&self, c: &str) -> Result<bool, sqlx::Error>;
+    fn g_d(&self, c: &str) -> Result<NaiveDate, sqlx::Error>;
+    fn g_od(&self, c: &str) -> Result<Option<NaiveDate>, sqlx::Error>;
+    fn g_ndt(&self, c: &str) -> Result<NaiveDateTime, sqlx::Error>;
+    fn g_ondt(&self, c: &str) -> Result<Option<NaiveDateTime>, sqlx::Error>;
+    fn g_t(&self, c: &str) -> Result<DateTime<Utc>, sqlx::Error>;
+    fn g_ot(&self, c: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error>;
+}
+
+macro_rules! brow {
+    ($row:ty) => {
+        impl BRow for $row {
+            fn g_i(&self, c: &str) -> Result<i64, sqlx::Error> {
+                self.try_get(c)
+            }
+            fn g_oi(&self, c: &str) -> Result<Option<i64>, sqlx::Error> {
+                self.try_get(c)
+            }
+            fn g_s(&self, c: &str) -> Result<String, sqlx::Error> {
+                self.try_get(c)
+            }
+            fn g_os(&self, c: &str) -> Result<Option<String>, sqlx::Error> {
+                self.try_get(c)
+            }
+            fn g_b(&self, c: &str) -> Result<bool, sqlx::Error> {
+                self.try_get(c)
+            }
+            fn g_d(&self, c: &str) -> Result<NaiveDate, sqlx::Error> {
+                self.try_get(c)
+            }
+            fn g_od(&self, c: &str) -> Result<Option<NaiveDate>, sqlx::Error> {
+                self.try_get(c)
+            }
+            fn g_ndt(&self, c: &str) -> Result<NaiveDateTime, sqlx::Error> {
+                self.try_get(c)
+            }
+            fn g_ondt(&self, c: &str) -> Result<Option<NaiveDateTime>, sqlx::Error> {
+                self.try_get(c)
+            }
+            fn g_t(&self, c: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+                self.try_get(c)
+            }
+            fn g_ot(&self, c: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+                self.try_get(c)
+            }
+        }
+    };
+}
+brow!(sqlx::sqlite::SqliteRow);
+brow!(sqlx::postgres::PgRow);
+
+fn corrupt(table: &'static str, column: &'static str, value: String) -> BillingError {
+    BillingError::Store(StoreError::Corrupt {
+        table,
+        column,
+        value,
+    })
+}
+
+fn flags_to_text(flags: &[VeeFlag]) -> String {
+    flags.iter().map(|f| f.code()).collect::<Vec<_>>().join(",")
+}
+
+fn flags_from_text(s: &str) -> Vec<VeeFlag> {
+    s.split(',').filter_map(VeeFlag::parse).collect()
+}
+
+fn status(s: String) -> BResult<ReadStatus> {
+    ReadStatus::parse(&s).ok_or_else(|| corrupt("billing_reads", "status", s))
+}
+
+fn meter_from(r: &impl BRow, account: String) -> BResult<Meter> {
+    Ok(Meter {
+        external_id: r.g_s("external_id")?,
+        account,
+        ct_ratio: r.g_i("ct_ratio")? as u32,
+        pt_ratio: r.g_i("pt_ratio")? as u32,
+        multiplier: r.g_i("multiplier")? as u32,
+        register_digits: r.g_i("register_digits")? as u8,
+        installed_on: r.g_d("installed_on")?,
+        capacity_kva: r.g_i("capacity_kva")? as u32,
+        prepaid_mode: r.g_b("prepaid_mode")?,
+    })
+}
+
+fn review_item(r: &impl BRow) -> BResult<ReviewItem> {
+    Ok(ReviewItem {
+        read_id: r.g_i("id")?,
+        meter: r.g_s("meter")?,
+        account: r.g_s("account")?,
+        read_on: r.g_d("read_on")?,
+        value: r.g_i("value")? as u64,
+        prev_read_on: r.g_od("prev_read_on")?,
+        kwh: r.g_oi("kwh")?.map(|k| k as u64),
+        flags: flags_from_text(&r.g_s("flags")?),
+        status: status(r.g_s("status")?)?,
+    })
+}
+
+const REVIEW_COLS: &str =
+    "r.id, m.external_id AS meter, a.external_id AS account, r.read_on, r.value, \
+     r.prev_read_on, r.kwh, r.flags, r.status";
+
+fn snapshot(value: u64, kwh: Option<u64>, status: ReadStatus, flags: &[VeeFlag]) -> String {
+    serde_json::json!({ "value": value, "kwh": kwh, "status": status.code(), "flags": flags_to_text(flags) })
+        .to_string()
+}
+
+impl crate::Store {
+    pub async fn upsert_area(&self, a: &Area) -> BResult<()> {
+        with_pool!(self, p => {
+            sqlx::query("INSERT INTO billing_areas (code, name) VALUES ($1, $2) ON CONFLICT (code) DO UPDATE SET name = excluded.name")
+                .bind(&a.code).bind(&a.name).execute(p).await?;
+        });
+        Ok(())
+    }
+
+    /// Stores a tariff after checking it (sorted, non-overlapping tiers, …).
+    pub async fn upsert_tariff(&self, code: &str, name: &str, t: &Tariff) -> BResult<()> {
+        t.validate().map_err(|source| BillingError::Tariff {
+            code: code.into(),
+            source,
+        })?;
+        let spec = serde_json::to_string(t).expect("tariff serializes");
+        with_pool!(self, p => {
+            sqlx::query("INSERT INTO billing_tariffs (code, name, spec) VALUES ($1, $2, $3) \
+                         ON CONFLICT (code) DO UPDATE SET name = excluded.name, spec = excluded.spec")
+                .bind(code).bind(name).bind(&spec).execute(p).await?;
+        });
+        Ok(())
+    }
+
+    pub async fn tariffs(&self) -> BResult<HashMap<String, Tariff>> {
+        let rows: Vec<(String, String)> = with_pool!(self, p => {
+            sqlx::query_as("SELECT code, spec FROM billing_tariffs").fetch_all(p).await?
+        });
+        rows.into_iter()
+            .map(|(c, s)| match serde_json::from_str(&s) {
+                Ok(t) => Ok((c, t)),
+                Err(_) => Err(corrupt("billing_tariffs", "spec", s)),
+            })
+            .collect()
+    }
+
+    /// Creates or updates a supply account (its tariff must exist).
+    pub async fn upsert_supply_account(&self, a: &SupplyAccount) -> BResult<()> {
+        with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let t: Option<i64> = sqlx::query_scalar("SELECT id FROM billing_tariffs WHERE code = $1")
+                .bind(&a.tariff).fetch_optional(&mut *tx).await?;
+            if t.is_none() {
+                return Err(BillingError::UnknownTariff { account: a.external_id.clone(), tariff: a.tariff.clone() });
+            }
+            sqlx::query("INSERT INTO billing_accounts (external_id, name, class, area, tariff, penalty_ppm, deposit_fen, prepaid, opened_on) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                         ON CONFLICT (external_id) DO UPDATE SET name = excluded.name, class = excluded.class, area = excluded.area, \
+                         tariff = excluded.tariff, penalty_ppm = excluded.penalty_ppm, deposit_fen = excluded.deposit_fen, \
+                         prepaid = excluded.prepaid, opened_on = excluded.opened_on")
+                .bind(&a.external_id).bind(&a.name).bind(a.class.code()).bind(&a.area).bind(&a.tariff)
+                .bind(a.penalty_ppm.map(i64::from)).bind(a.deposit.0).bind(a.prepaid).bind(a.opened_on)
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Records electricity theft found on an account (drives the credit grade).
+    pub async fn record_theft(&self, account: &str, on: NaiveDate) -> BResult<()> {
+        let n = with_pool!(self, p => {
+            sqlx::query("UPDATE billing_accounts SET last_theft_on = $1 WHERE external_id = $2")
+                .bind(on).bind(account).execute(p).await?.rows_affected()
+        });
+        if n == 0 {
+            return Err(BillingError::UnknownAccount {
+                account: account.into(),
+            });
+        }
+        Ok(())
+    }
+
+    pub async fn upsert_meter(&self, m: &Meter) -> BResult<()> {
+        with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let acc: Option<i64> = sqlx::query_scalar("SELECT id FROM billing_accounts WHERE external_id = $1")
+                .bind(&m.account).fetch_optional(&mut *tx).await?;
+            let Some(acc) = acc else {
+                return Err(BillingError::UnknownAccount { account: m.account.clone() });
+            };
+            sqlx::query("INSERT INTO billing_meters (external_id, account_id, ct_ratio, pt_ratio, multiplier, register_digits, installed_on, capacity_kva, prepaid_mode) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                         ON CONFLICT (external_id) DO UPDATE SET account_id = excluded.account_id, ct_ratio = excluded.ct_ratio, \
+                         pt_ratio = excluded.pt_ratio, multiplier = excluded.multiplier, register_digits = excluded.register_digits, \
+                         installed_on = excluded.installed_on, capacity_kva = excluded.capacity_kva, prepaid_mode = excluded.prepaid_mode")
+                .bind(&m.external_id).bind(acc).bind(i64::from(m.ct_ratio)).bind(i64::from(m.pt_ratio))
+                .bind(i64::from(m.multiplier)).bind(i64::from(m.register_digits)).bind(m.installed_on)
+                .bind(i64::from(m.capacity_kva)).bind(m.prepaid_mode)
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Receives one read: checks it (VEE) against the meter and its history and stores it,
+    /// clean or into the review queue. Re-sending the same read is harmless.
+    pub async fn add_read(
+        &self,
+        r: &NewRead,
+        rules: &VeeRules,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> BResult<ReadOutcome> {
+        let mut v = self
+            .add_reads(std::slice::from_ref(r), rules, today, now)
+            .await?;
+        Ok(v.remove(0))
+    }
+
+    /// Receives reads in one transaction, in the given order (each checked against what
+    /// the ones before it left): all are stored, or none when one is refused.
+    pub async fn add_reads(
+        &self,
+        reads: &[NewRead],
+        rules: &VeeRules,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> BResult<Vec<ReadOutcome>> {
+        let hist_sql = format!(
+            "SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = $1 AND kwh IS NOT NULL \
+             AND prev_read_on IS NOT NULL AND status IN {HISTORY} AND read_on < $2 ORDER BY read_on DESC, id DESC LIMIT $3"
+        );
+        let ly_sql = format!(
+            "SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = $1 AND kwh IS NOT NULL \
+             AND prev_read_on IS NOT NULL AND status IN {HISTORY} AND read_on >= $2 AND read_on <= $3 ORDER BY read_on LIMIT 1"
+        );
+        with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let mut out = Vec::with_capacity(reads.len());
+            for r in reads {
+            let ext = r.external_id.clone().unwrap_or_else(|| format!("{}@{}", r.meter, r.read_on));
+            let value = i64::try_from(r.value).map_err(|_| BillingError::Invalid(format!("meter {}: register value {} too large", r.meter, r.value)))?;
+            let mrow = sqlx::query("SELECT m.*, a.external_id AS account FROM billing_meters m JOIN billing_accounts a ON a.id = m.account_id WHERE m.external_id = $1")
+                .bind(&r.meter).fetch_optional(&mut *tx).await?;
+            let Some(mrow) = mrow else {
+                return Err(BillingError::UnknownMeter { meter: r.meter.clone() });
+            };
+            let meter_id = mrow.g_i("id")?;
+            let meter = meter_from(&mrow, mrow.g_s("account")?)?;
+            if let Some(ex) = sqlx::query("SELECT id, meter_id, read_on, value, kwh, flags, status FROM billing_reads WHERE external_id = $1")
+                .bind(&ext).fetch_optional(&mut *tx).await?
+            {
+                if ex.g_i("meter_id")? == meter_id && ex.g_d("read_on")? == r.read_on && ex.g_i("value")? == value {
+                    out.push(ReadOutcome {
+                        read_id: ex.g_i("id")?,
+                        status: status(ex.g_s("status")?)?,
+                        flags: flags_from_text(&ex.g_s("flags")?),
+                        kwh: ex.g_oi("kwh")?.map(|k| k as u64),
+                    });
+                    continue;
+                }
+                return Err(BillingError::ConflictingResend {
+                    external_id: ext,
+                    before: format!("meter id {}, {} value {}", ex.g_i("meter_id")?, ex.g_d("read_on")?, ex.g_i("value")?),
+                });
+            }
+            let prev = sqlx::query("SELECT read_on, value FROM billing_reads WHERE meter_id = $1 AND status <> 'rejected' \
+                                    ORDER BY read_on DESC, id DESC LIMIT 1")
+                .bind(meter_id).fetch_optional(&mut *tx).await?;
+            let previous = match prev {
+                Some(p) => Some(Read { read_on: p.g_d("read_on")?, value: p.g_i("value")? as u64 }),
+                None => None,
+            };
+            if let Some(pr) = previous {
+                if r.read_on < pr.read_on {
+                    return Err(BillingError::OutOfOrder { meter: r.meter.clone(), read_on: r.read_on, latest: pr.read_on });
+                }
+            }
+            let mut history = Vec::new();
+            for h in sqlx::query(&hist_sql).bind(meter_id).bind(r.read_on).bind(rules.history_periods.max(1) as i64).fetch_all(&mut *tx).await? {
+                history.push(PeriodUse { from: h.g_d("prev_read_on")?, to: h.g_d("read_on")?, kwh: h.g_i("kwh")? as u64 });
+            }
+            history.reverse();
+            let ly_day = r.read_on - chrono::Duration::days(365);
+            let last_year = match sqlx::query(&ly_sql).bind(meter_id).bind(ly_day - chrono::Duration::days(15)).bind(ly_day + chrono::Duration::days(15)).fetch_optional(&mut *tx).await? {
+                Some(h) => Some(PeriodUse { from: h.g_d("prev_read_on")?, to: h.g_d("read_on")?, kwh: h.g_i("kwh")? as u64 }),
+                None => None,
+            };
+            let ctx = ReadContext { meter: &meter, previous, history: &history, last_year, today };
+            let check = vee::check_read(rules, Read { read_on: r.read_on, value: r.value }, &ctx);
+            let st = if check.clean() { ReadStatus::Clean } else { ReadStatus::Review };
+            let id: i64 = sqlx::query_scalar("INSERT INTO billing_reads (external_id, meter_id, read_on, value, prev_read_on, kwh, flags, status, created_at) \
+                                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id")
+                .bind(&ext).bind(meter_id).bind(r.read_on).bind(value)
+                .bind(previous.map(|p| p.read_on)).bind(check.kwh.map(|k| k as i64))
+                .bind(flags_to_text(&check.flags)).bind(st.code()).bind(now)
+                .fetch_one(&mut *tx).await?;
+            out.push(ReadOutcome { read_id: id, status: st, flags: check.flags, kwh: check.kwh });
+            }
+            tx.commit().await?;
+            Ok(out)
+        })
+    }
+
+    /// `None` for an unknown meter; otherwise the date of its latest read in force.
+    pub async fn meter_latest_read(&self, meter: &str) -> BResult<Option<Option<NaiveDate>>> {
+        let row: Option<(i64, Option<NaiveDate>)> = with_pool!(self, p => {
+            sqlx::query_as("SELECT m.id, (SELECT MAX(r.read_on) FROM billing_reads r WHERE r.meter_id = m.id AND r.status <> 'rejected') \
+                            FROM billing_meters m WHERE m.external_id = $1")
+                .bind(meter).fetch_optional(p).await?
+        });
+        Ok(row.map(|(_, d)| d))
+    }
+
+    /// Meters without a read in force in `period` (漏抄): how many, and the first `limit`.
+    pub async fn missing_reads(&self, period: Period, limit: i64) -> BResult<(i64, Vec<String>)> {
+        let cond = "FROM billing_meters m WHERE NOT EXISTS (SELECT 1 FROM billing_reads r WHERE r.meter_id = m.id \
+                    AND r.read_on >= $1 AND r.read_on <= $2 AND r.status <> 'rejected')";
+        let (from, to) = (period.first_day(), period.last_day());
+        with_pool!(self, p => {
+            let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {cond}")).bind(from).bind(to).fetch_one(p).await?;
+            let first: Vec<String> = sqlx::query_scalar(&format!("SELECT m.external_id {cond} ORDER BY m.external_id LIMIT $3"))
+                .bind(from).bind(to).bind(limit).fetch_all(p).await?;
+            Ok((n, first))
+        })
+    }
+
+    /// Stores an estimated read for a meter whose read is missing: the average daily use of
+    /// the last periods (or the same period last year) over the days since the previous
+    /// read. Audited like a review decision.
+    pub async fn estimate_missing_read(
+        &self,
+        meter: &str,
+        read_on: NaiveDate,
+        last_year: bool,
+        staff: &str,
+        reason: &str,
+        rules: &VeeRules,
+        now: DateTime<Utc>,
+    ) -> BResult<ReviewItem> {
+        if staff.trim().is_empty() || reason.trim().is_empty() {
+            return Err(BillingError::Invalid(
+                "an estimate needs the staff member and the reason".into(),
+            ));
+        }
+        let hist_sql = format!(
+            "SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = $1 AND kwh IS NOT NULL \
+             AND prev_read_on IS NOT NULL AND status IN {HISTORY} AND read_on < $2 ORDER BY read_on DESC, id DESC LIMIT $3"
+        );
+        with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let Some(m) = sqlx::query("SELECT m.id, m.multiplier, a.external_id AS account FROM billing_meters m JOIN billing_accounts a ON a.id = m.account_id WHERE m.external_id = $1")
+                .bind(meter).fetch_optional(&mut *tx).await? else {
+                return Err(BillingError::UnknownMeter { meter: meter.into() });
+            };
+            let (meter_id, mult) = (m.g_i("id")?, m.g_i("multiplier")?.max(1) as u64);
+            let Some(prev) = sqlx::query("SELECT read_on, value FROM billing_reads WHERE meter_id = $1 AND status <> 'rejected' ORDER BY read_on DESC, id DESC LIMIT 1")
+                .bind(meter_id).fetch_optional(&mut *tx).await? else {
+                return Err(BillingError::Invalid(format!("meter {meter} has no read to estimate from")));
+            };
+            let (prev_on, prev_value) = (prev.g_d("read_on")?, prev.g_i("value")? as u64);
+            if read_on <= prev_on {
+                return Err(BillingError::OutOfOrder { meter: meter.into(), read_on, latest: prev_on });
+            }
+            let mut history = Vec::new();
+            for h in sqlx::query(&hist_sql).bind(meter_id).bind(read_on).bind(rules.history_periods.max(1) as i64 + 12).fetch_all(&mut *tx).await? {
+                history.push(PeriodUse { from: h.g_d("prev_read_on")?, to: h.g_d("read_on")?, kwh: h.g_i("kwh")? as u64 });
+            }
+            history.reverse();
+            let days = (read_on - prev_on).num_days();
+            let est = if last_year {
+                let ly = read_on - chrono::Duration::days(365);
+                history.iter().find(|h| (h.to - ly).num_days().abs() <= 15).and_then(|h| vee::estimate_same_period_last_year(h, days))
+            } else {
+                let recent = &history[history.len().saturating_sub(rules.history_periods)..];
+                vee::estimate_average_daily(recent, rules.history_periods, days)
+            };
+            let Some(kwh) = est else {
+                return Err(BillingError::Invalid(format!("meter {meter}: no history to estimate from")));
+            };
+            let raw = kwh / mult;
+            let value = prev_value + raw;
+            let flags = [VeeFlag::Missing];
+            let id: i64 = sqlx::query_scalar("INSERT INTO billing_reads (external_id, meter_id, read_on, value, prev_read_on, kwh, flags, status, created_at) \
+                                             VALUES ($1, $2, $3, $4, $5, $6, $7, 'estimated', $8) RETURNING id")
+                .bind(format!("{meter}@{read_on}~estimated")).bind(meter_id).bind(read_on).bind(value as i64).bind(prev_on)
+                .bind((raw * mult) as i64).bind(flags_to_text(&flags)).bind(now)
+                .fetch_one(&mut *tx).await?;
+            let after = snapshot(value, Some(raw * mult), ReadStatus::Estimated, &flags);
+            sqlx::query("INSERT INTO billing_read_edits (read_id, staff, at, action, before, after, reason) VALUES ($1, $2, $3, 'estimate_missing', '{}', $4, $5)")
+                .bind(id).bind(staff.trim()).bind(now).bind(&after).bind(reason.trim())
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(ReviewItem {
+                read_id: id, meter: meter.into(), account: m.g_s("account")?, read_on, value, prev_read_on: Some(prev_on),
+                kwh: Some(raw * mult), flags: flags.to_vec(), status: ReadStatus::Estimated,
+            })
+        })
+    }
+
+    /// Reads waiting for review, oldest first.
+    pub async fn review_queue(&self, limit: i64) -> BResult<Vec<ReviewItem>> {
+        let sql = format!(
+            "SELECT {REVIEW_COLS} FROM billing_reads r JOIN billing_meters m ON m.id = r.meter_id \
+             JOIN billing_accounts a ON a.id = m.account_id WHERE r.status = 'review' ORDER BY r.read_on, r.id LIMIT $1"
+        );
+        with_pool!(self, p => {
+            let rows = sqlx::query(&sql).bind(limit).fetch_all(p).await?;
+            rows.iter().map(review_item).collect()
+        })
+    }
+
+    /// Resolves a read in the review queue; the edit is audited (who, when, before, after,
+    /// why).
+    pub async fn resolve_read(
+        &self,
+        read_id: i64,
+        resolution: &Resolution,
+        staff: &str,
+        reason: &str,
+        rules: &VeeRules,
+        now: DateTime<Utc>,
+    ) -> BResult<ReviewItem> {
+        if staff.trim().is_empty() || reason.trim().is_empty() {
+            return Err(BillingError::BadResolution {
+                read_id,
+                reason: "a review needs the staff member and the reason".into(),
+            });
+        }
+        let one = format!(
+            "SELECT {REVIEW_COLS}, r.meter_id, m.multiplier FROM billing_reads r JOIN billing_meters m ON m.id = r.meter_id \
+             JOIN billing_accounts a ON a.id = m.account_id WHERE r.id = $1"
+        );
+        let hist_sql = format!(
+            "SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = $1 AND kwh IS NOT NULL \
+             AND prev_read_on IS NOT NULL AND status IN {HISTORY} AND read_on < $2 ORDER BY read_on DESC, id DESC LIMIT $3"
+        );
+        with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let Some(row) = sqlx::query(&one).bind(read_id).fetch_optional(&mut *tx).await? else {
+                return Err(BillingError::BadResolution { read_id, reason: "no such read".into() });
+            };
+            let item = review_item(&row)?;
+            if item.status != ReadStatus::Review {
+                return Err(BillingError::NotInReview { read_id, status: item.status.code().into() });
+            }
+            let meter_id = row.g_i("meter_id")?;
+            let mult = row.g_i("multiplier")?.max(1) as u64;
+            let prev_value: Option<u64> = match item.prev_read_on {
+                Some(d) => sqlx::query_scalar::<_, i64>("SELECT value FROM billing_reads WHERE meter_id = $1 AND read_on = $2 AND id <> $3 AND status <> 'rejected' ORDER BY id DESC LIMIT 1")
+                    .bind(meter_id).bind(d).bind(read_id).fetch_optional(&mut *tx).await?.map(|v| v as u64),
+                None => None,
+            };
+            let days = item.prev_read_on.map(|d| (item.read_on - d).num_days());
+            let mut history = Vec::new();
+            for h in sqlx::query(&hist_sql).bind(meter_id).bind(item.read_on).bind(rules.history_periods.max(1) as i64).fetch_all(&mut *tx).await? {
+                history.push(PeriodUse { from: h.g_d("prev_read_on")?, to: h.g_d("read_on")?, kwh: h.g_i("kwh")? as u64 });
+            }
+            history.reverse();
+            let bad = |reason: String| BillingError::BadResolution { read_id, reason };
+            let (value, kwh, st, action) = match resolution {
+                Resolution::Accept => {
+                    if item.kwh.is_none() && item.prev_read_on.is_some() {
+                        return Err(bad(format!("its consumption cannot be computed (flags {}): correct, estimate or reject it", flags_to_text(&item.flags))));
+                    }
+                    (item.value, item.kwh, ReadStatus::Accepted, "accept")
+                }
+                Resolution::Correct { value } => {
+                    let kwh = match prev_value {
+                        Some(pv) if *value < pv => return Err(bad(format!("corrected value {value} is below the previous read {pv}"))),
+                        Some(pv) => Some((value - pv) * mult),
+                        None => None,
+                    };
+                    (*value, kwh, ReadStatus::Corrected, "correct")
+                }
+                Resolution::EstimateAverage | Resolution::EstimateLastYear => {
+                    let (Some(days), Some(pv)) = (days, prev_value) else {
+                        return Err(bad("the first read of a meter cannot be estimated".into()));
+                    };
+                    let est = if matches!(resolution, Resolution::EstimateAverage) {
+                        vee::estimate_average_daily(&history, rules.history_periods, days)
+                    } else {
+                        let ly = item.read_on - chrono::Duration::days(365);
+                        history.iter().find(|h| (h.to - ly).num_days().abs() <= 15).and_then(|h| vee::estimate_same_period_last_year(h, days))
+                    };
+                    let Some(kwh) = est else {
+                        return Err(bad("no history to estimate from".into()));
+                    };
+                    // The register is set so the next actual read reconciles the estimate.
+                    (pv + kwh / mult, Some(kwh / mult * mult), ReadStatus::Estimated, "estimate")
+                }
+                Resolution::Reject => (item.value, None, ReadStatus::Rejected, "reject"),
+            };
+            let before = snapshot(item.value, item.kwh, item.status, &item.flags);
+            let after = snapshot(value, kwh, st, &item.flags);
+            sqlx::query("UPDATE billing_reads SET value = $1, kwh = $2, status = $3 WHERE id = $4")
+                .bind(value as i64).bind(kwh.map(|k| k as i64)).bind(st.code()).bind(read_id)
+                .execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO billing_read_edits (read_id, staff, at, action, before, after, reason) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                .bind(read_id).bind(staff.trim()).bind(now).bind(action).bind(&before).bind(&after).bind(reason.trim())
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(ReviewItem { value, kwh, status: st, ..item })
+        })
+    }
+
+    /// The audit trail of a read's edits.
+    pub async fn read_edits(&self, read_id: i64) -> BResult<Vec<ReadEdit>> {
+        with_pool!(self, p => {
+            let rows = sqlx::query("SELECT read_id, staff, at, action, before, after, reason FROM billing_read_edits WHERE read_id = $1 ORDER BY id")
+                .bind(read_id).fetch_all(p).await?;
+            rows.iter().map(|r| Ok(ReadEdit {
+                read_id: r.g_i("read_id")?, staff: r.g_s("staff")?, at: r.g_t("at")?, action: r.g_s("action")?,
+                before: r.g_s("before")?, after: r.g_s("after")?, reason: r.g_s("reason")?,
+            })).collect()
+        })
+    }
+
+    /// Bills `period` for every account with billable reads in it, in one transaction.
+    /// Refuses while reads of the period wait for review, unless `only_clean`: then the
+    /// accounts with a read in review are held back and the others billed. Re-running a
+    /// period bills nothing twice.
+    pub async fn billing_run(
+        &self,
+        period: Period,
+        only_clean: bool,
+        rules: &BillingRules,
+        now: DateTime<Utc>,
+    ) -> BResult<RunReport> {
+        let tariffs = self.tariffs().await?;
+        let (missing, _) = self.missing_reads(period, 0).await?;
+        let (from, to) = (period.first_day(), period.last_day());
+        let review_sql = "SELECT m.external_id AS meter, r.read_on, r.flags, m.account_id FROM billing_reads r \
+             JOIN billing_meters m ON m.id = r.meter_id WHERE r.status = 'review' AND r.read_on >= $1 AND r.read_on <= $2 \
+             ORDER BY r.read_on, r.id";
+        let reads_sql = format!(
+            "SELECT r.id, r.kwh, m.account_id, a.external_id AS account, a.class, a.tariff, a.prepaid, a.credit_fen, m.prepaid_mode \
+             FROM billing_reads r JOIN billing_meters m ON m.id = r.meter_id JOIN billing_accounts a ON a.id = m.account_id \
+             WHERE r.status IN {BILLABLE} AND r.bill_id IS NULL AND r.kwh IS NOT NULL AND r.read_on >= $1 AND r.read_on <= $2 \
+             ORDER BY m.account_id, r.id"
+        );
+        let year_start = Period {
+            year: period.year,
+            month: 1,
+        }
+        .to_string();
+        let mut report = RunReport {
+            period: period.to_string(),
+            meters_without_read: missing,
+            ..RunReport::default()
+        };
+        with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let mut held: std::collections::HashSet<i64> = std::collections::HashSet::new();
+            let mut first = Vec::new();
+            let mut count = 0i64;
+            for r in sqlx::query(review_sql).bind(from).bind(to).fetch_all(&mut *tx).await? {
+                count += 1;
+                held.insert(r.g_i("account_id")?);
+                if first.len() < 5 {
+                    first.push(format!("meter {} read {} ({})", r.g_s("meter")?, r.g_d("read_on")?, r.g_s("flags")?.replace(',', ", ")));
+                }
+            }
+            if count > 0 && !only_clean {
+                return Err(BillingError::UnreviewedReads { period: period.to_string(), count, first });
+            }
+            report.held_for_review = held.len() as u64;
+            let billed: std::collections::HashSet<i64> = sqlx::query_scalar::<_, i64>("SELECT account_id FROM billing_bills WHERE period = $1")
+                .bind(period.to_string()).fetch_all(&mut *tx).await?.into_iter().collect();
+            report.already_billed = billed.len() as u64;
+            let mut used_before: HashMap<i64, u64> = HashMap::new();
+            for r in sqlx::query("SELECT account_id, CAST(SUM(kwh) AS BIGINT) AS kwh FROM billing_bills WHERE period >= $1 AND period < $2 GROUP BY account_id")
+                .bind(&year_start).bind(period.to_string()).fetch_all(&mut *tx).await?
+            {
+                used_before.insert(r.g_i("account_id")?, r.g_oi("kwh")?.unwrap_or(0) as u64);
+            }
+            // Group the reads by account (they come sorted by account).
+            struct Acc { id: i64, ext: String, class: String, tariff: String, kwh: u64, reads: Vec<i64>, mismatch: bool, prepaid: bool, credit: i64 }
+            let mut accounts: Vec<Acc> = Vec::new();
+            for r in sqlx::query(&reads_sql).bind(from).bind(to).fetch_all(&mut *tx).await? {
+                let id = r.g_i("account_id")?;
+                if accounts.last().map_or(true, |a| a.id != id) {
+                    accounts.push(Acc { id, ext: r.g_s("account")?, class: r.g_s("class")?, tariff: r.g_s("tariff")?, kwh: 0, reads: Vec::new(), mismatch: false, prepaid: r.g_b("prepaid")?, credit: r.g_i("credit_fen")? });
+                }
+                let a = accounts.last_mut().expect("pushed");
+                a.kwh += r.g_i("kwh")? as u64;
+                a.reads.push(r.g_i("id")?);
+                a.mismatch |= r.g_b("prepaid")? && !r.g_b("prepaid_mode")?;
+            }
+            for a in accounts {
+                if held.contains(&a.id) {
+                    continue;
+                }
+                if billed.contains(&a.id) {
+                    // Billed before: reads that came in since stay for the next period's run.
+                    continue;
+                }
+                if a.mismatch {
+                    report.prepaid_mode_mismatches.push(a.ext.clone());
+                }
+                CustomerClass::parse(&a.class).ok_or_else(|| corrupt("billing_accounts", "class", a.class.clone()))?;
+                let Some(tariff) = tariffs.get(&a.tariff) else {
+                    return Err(BillingError::UnknownTariff { account: a.ext, tariff: a.tariff });
+                };
+                let before = match tariff {
+                    Tariff::Tiered { period: TierPeriod::Annual, .. } => used_before.get(&a.id).copied().unwrap_or(0),
+                    _ => 0,
+                };
+                let draft = bill_period(tariff, period, Consumption::Total(a.kwh), before, rules.due_days_after_period_end)
+                    .map_err(|source| BillingError::Tariff { code: a.tariff.clone(), source })?;
+                let bill_id: i64 = sqlx::query_scalar("INSERT INTO billing_bills (account_id, period, kwh, total_fen, due_on, issued_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
+                    .bind(a.id).bind(period.to_string()).bind(draft.kwh as i64).bind(draft.total.0).bind(draft.due_on).bind(now)
+                    .fetch_one(&mut *tx).await?;
+                for (i, l) in draft.lines.iter().enumerate() {
+                    sqlx::query("INSERT INTO billing_bill_lines (bill_id, line_no, item, label, kwh, price, amount_fen) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                        .bind(bill_id).bind(i as i64 + 1).bind(&l.item).bind(&l.label).bind(l.kwh as i64).bind(l.price.0).bind(l.amount.0)
+                        .execute(&mut *tx).await?;
+                }
+                for rid in &a.reads {
+                    sqlx::query("UPDATE billing_reads SET status = 'billed', bill_id = $1 WHERE id = $2")
+                        .bind(bill_id).bind(rid).execute(&mut *tx).await?;
+                }
+                if a.prepaid {
+                    // The bought balance pays the bill at once (an internal payment of ¥0
+                    // that uses the account's credit, so the receipt and a reversal work
+                    // as for any payment).
+                    let st = prepaid::settle(Fen(a.credit), draft.total, &rules.prepaid);
+                    if st.paid.0 > 0 {
+                        let pid: i64 = sqlx::query_scalar("INSERT INTO billing_payments (external_id, account_id, amount_fen, paid_on, channel, credit_fen, recorded_at) \
+                                                          VALUES ($1, $2, 0, $3, 'prepaid_balance', $4, $5) RETURNING id")
+                            .bind(format!("PREPAID-{}-{}", a.ext, period)).bind(a.id).bind(period.last_day()).bind(st.balance_after.0).bind(now)
+                            .fetch_one(&mut *tx).await?;
+                        sqlx::query("INSERT INTO billing_allocations (payment_id, bill_id, principal_fen, penalty_fen) VALUES ($1, $2, $3, 0)")
+                            .bind(pid).bind(bill_id).bind(st.paid.0).execute(&mut *tx).await?;
+                        sqlx::query("UPDATE billing_bills SET paid_principal_fen = $1 WHERE id = $2").bind(st.paid.0).bind(bill_id).execute(&mut *tx).await?;
+                        sqlx::query("UPDATE billing_accounts SET credit_fen = $1 WHERE id = $2").bind(st.balance_after.0).bind(a.id).execute(&mut *tx).await?;
+                    }
+                    if let Some(alert) = st.alert {
+                        report.prepaid_alerts.push(PrepaidAlertRow { account: a.ext.clone(), alert });
+                    }
+                }
+                report.bills += 1;
+                report.kwh += draft.kwh;
+                report.total = report.total + draft.total;
+            }
+            tx.commit().await?;
+        });
+        Ok(report)
+    }
+
+    /// The bills of an account, oldest first, with their lines.
+    pub async fn account_bills(&self, account: &str) -> BResult<Vec<StoredBill>> {
+        with_pool!(self, p => {
+            let rows = sqlx::query("SELECT b.*, a.external_id AS account FROM billing_bills b JOIN billing_accounts a ON a.id = b.account_id \
+                                    WHERE a.external_id = $1 ORDER BY b.period")
+                .bind(account).fetch_all(p).await?;
+            let mut out = Vec::new();
+            for r in rows {
+                let id = r.g_i("id")?;
+                let mut lines = Vec::new();
+                for l in sqlx::query("SELECT item, label, kwh, price, amount_fen FROM billing_bill_lines WHERE bill_id = $1 ORDER BY line_no")
+                    .bind(id).fetch_all(p).await?
+                {
+                    lines.push(kehu_domain::billing::BillLine {
+                        item: l.g_s("item")?, label: l.g_s("label")?, kwh: l.g_i("kwh")? as u64,
+                        price: kehu_domain::billing::PricePerKwh(l.g_i("price")?), amount: Fen(l.g_i("amount_fen")?),
+                    });
+                }
+                out.push(StoredBill {
+                    id, account: r.g_s("account")?, period: r.g_s("period")?, kwh: r.g_i("kwh")? as u64,
+                    total: Fen(r.g_i("total_fen")?), due_on: r.g_d("due_on")?,
+                    paid_principal: Fen(r.g_i("paid_principal_fen")?), paid_penalty: Fen(r.g_i("paid_penalty_fen")?), lines,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Every bill of a period: (account, bill id, total, due date), by account.
+    pub async fn period_bills(
+        &self,
+        period: Period,
+    ) -> BResult<Vec<(String, i64, Fen, NaiveDate)>> {
+        let rows: Vec<(String, i64, i64, NaiveDate)> = with_pool!(self, p => {
+            sqlx::query_as("SELECT a.external_id, b.id, b.total_fen, b.due_on FROM billing_bills b \
+                            JOIN billing_accounts a ON a.id = b.account_id WHERE b.period = $1 ORDER BY a.external_id")
+                .bind(period.to_string()).fetch_all(p).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(a, id, t, d)| (a, id, Fen(t), d))
+            .collect())
+    }
+
+    /// Records a payment: pays the account's open bills oldest first (penalty and
+    /// principal in the configured order), keeps what is left as credit. The account's
+    /// earlier credit is used too. Re-sending a payment id returns the first receipt.
+    pub async fn record_payment(
+        &self,
+        pay: &NewPayment,
+        rules: &BillingRules,
+        now: DateTime<Utc>,
+    ) -> BResult<Receipt> {
+        if pay.amount.0 <= 0 {
+            return Err(BillingError::NotPositive {
+                amount: pay.amount.to_plain(),
+            });
+        }
+        let bills_sql = "SELECT id, period, due_on, total_fen, paid_principal_fen, paid_penalty_fen FROM billing_bills \
+                         WHERE account_id = $1 ORDER BY due_on, id";
+        let paid_sql = "SELECT al.bill_id, p.paid_on, al.principal_fen FROM billing_allocations al \
+                        JOIN billing_payments p ON p.id = al.payment_id JOIN billing_bills b ON b.id = al.bill_id \
+                        WHERE b.account_id = $1 AND p.reversed_at IS NULL ORDER BY p.paid_on, al.id";
+        let existing = self.receipt(&pay.external_id).await?;
+        if let Some(r) = existing {
+            return Ok(r);
+        }
+        with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let Some(acc) = sqlx::query("SELECT id, class, penalty_ppm, credit_fen FROM billing_accounts WHERE external_id = $1")
+                .bind(&pay.account).fetch_optional(&mut *tx).await? else {
+                return Err(BillingError::UnknownAccount { account: pay.account.clone() });
+            };
+            let account_id = acc.g_i("id")?;
+            let class_s = acc.g_s("class")?;
+            let class = CustomerClass::parse(&class_s).ok_or_else(|| corrupt("billing_accounts", "class", class_s))?;
+            let rates = rules.penalty.with_contract_ppm(class, acc.g_oi("penalty_ppm")?.map(|v| v as u32));
+            let credit_before = acc.g_i("credit_fen")?;
+            let mut principal_paid: HashMap<i64, Vec<(NaiveDate, Fen)>> = HashMap::new();
+            for r in sqlx::query(paid_sql).bind(account_id).fetch_all(&mut *tx).await? {
+                principal_paid.entry(r.g_i("bill_id")?).or_default().push((r.g_d("paid_on")?, Fen(r.g_i("principal_fen")?)));
+            }
+            let mut open = Vec::new();
+            let mut periods = HashMap::new();
+            for b in sqlx::query(bills_sql).bind(account_id).fetch_all(&mut *tx).await? {
+                let id = b.g_i("id")?;
+                let total = Fen(b.g_i("total_fen")?);
+                let due = b.g_d("due_on")?;
+                let hist = principal_paid.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+                let accrued = accrued_penalty(&rates, class, total, due, hist, pay.paid_on);
+                let ob = OpenBill {
+                    bill_id: id,
+                    due_on: due,
+                    principal: Fen(total.0 - b.g_i("paid_principal_fen")?),
+                    penalty: Fen((accrued.0 - b.g_i("paid_penalty_fen")?).max(0)),
+                };
+                periods.insert(id, b.g_s("period")?);
+                if ob.principal.0 > 0 || ob.penalty.0 > 0 {
+                    open.push(ob);
+                }
+            }
+            let result = allocation::allocate(Fen(pay.amount.0 + credit_before), &open, rules.allocation_order)
+                .map_err(|e| BillingError::Invalid(e.to_string()))?;
+            let pid: i64 = sqlx::query_scalar("INSERT INTO billing_payments (external_id, account_id, amount_fen, paid_on, channel, credit_fen, recorded_at) \
+                                              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id")
+                .bind(&pay.external_id).bind(account_id).bind(pay.amount.0).bind(pay.paid_on).bind(&pay.channel)
+                .bind(result.credit.0).bind(now).fetch_one(&mut *tx).await?;
+            let mut lines = Vec::new();
+            for a in &result.allocations {
+                sqlx::query("INSERT INTO billing_allocations (payment_id, bill_id, principal_fen, penalty_fen) VALUES ($1, $2, $3, $4)")
+                    .bind(pid).bind(a.bill_id).bind(a.principal.0).bind(a.penalty.0).execute(&mut *tx).await?;
+                sqlx::query("UPDATE billing_bills SET paid_principal_fen = paid_principal_fen + $1, paid_penalty_fen = paid_penalty_fen + $2 WHERE id = $3")
+                    .bind(a.principal.0).bind(a.penalty.0).bind(a.bill_id).execute(&mut *tx).await?;
+                lines.push(ReceiptLine { period: periods[&a.bill_id].clone(), principal: a.principal, penalty: a.penalty });
+            }
+            sqlx::query("UPDATE billing_accounts SET credit_fen = $1 WHERE id = $2")
+                .bind(result.credit.0).bind(account_id).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(Receipt {
+                payment: pay.external_id.clone(), account: pay.account.clone(), amount: pay.amount, paid_on: pay.paid_on,
+                credit_used: Fen(credit_before), lines, credit: result.credit,
+            })
+        })
+    }
+
+    /// The receipt of a recorded payment.
+    pub async fn receipt(&self, payment: &str) -> BResult<Option<Receipt>> {
+        with_pool!(self, p => {
+            let Some(r) = sqlx::query("SELECT p.id, p.amount_fen, p.paid_on, p.credit_fen, a.external_id AS account FROM billing_payments p \
+                                       JOIN billing_accounts a ON a.id = p.account_id WHERE p.external_id = $1")
+                .bind(payment).fetch_optional(p).await? else { return Ok(None) };
+            let mut lines = Vec::new();
+            let mut allocated = 0;
+            for l in sqlx::query("SELECT b.period, al.principal_fen, al.penalty_fen FROM billing_allocations al JOIN billing_bills b ON b.id = al.bill_id WHERE al.payment_id = $1 ORDER BY al.id")
+                .bind(r.g_i("id")?).fetch_all(p).await?
+            {
+                allocated += l.g_i("principal_fen")? + l.g_i("penalty_fen")?;
+                lines.push(ReceiptLine { period: l.g_s("period")?, principal: Fen(l.g_i("principal_fen")?), penalty: Fen(l.g_i("penalty_fen")?) });
+            }
+            let amount = r.g_i("amount_fen")?;
+            let credit = r.g_i("credit_fen")?;
+            Ok(Some(Receipt {
+                payment: payment.to_string(), account: r.g_s("account")?, amount: Fen(amount), paid_on: r.g_d("paid_on")?,
+                credit_used: Fen(allocated + credit - amount), lines, credit: Fen(credit),
+            }))
+        })
+    }
+
+    /// Reverses a payment (a bounced transfer, a wrong account): its allocations are undone
+    /// and the account's credit goes back to what it was before. Only the account's latest
+    /// payment still in force can be reversed, so later allocations stay right.
+    pub async fn reverse_payment(
+        &self,
+        payment: &str,
+        staff: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> BResult<()> {
+        with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let Some(r) = sqlx::query("SELECT id, account_id, amount_fen, credit_fen, reversed_at FROM billing_payments WHERE external_id = $1")
+                .bind(payment).fetch_optional(&mut *tx).await? else {
+                return Err(BillingError::UnknownPayment { payment: payment.into() });
+            };
+            if r.g_ot("reversed_at")?.is_some() {
+                return Err(BillingError::AlreadyReversed { payment: payment.into() });
+            }
+            let (pid, account_id) = (r.g_i("id")?, r.g_i("account_id")?);
+            let later: Vec<String> = sqlx::query_scalar("SELECT external_id FROM billing_payments WHERE account_id = $1 AND id > $2 AND reversed_at IS NULL ORDER BY id")
+                .bind(account_id).bind(pid).fetch_all(&mut *tx).await?;
+            if !later.is_empty() {
+                return Err(BillingError::LaterPayments { payment: payment.into(), later: later.join(", ") });
+            }
+            let mut allocated = 0;
+            for a in sqlx::query("SELECT bill_id, principal_fen, penalty_fen FROM billing_allocations WHERE payment_id = $1").bind(pid).fetch_all(&mut *tx).await? {
+                allocated += a.g_i("principal_fen")? + a.g_i("penalty_fen")?;
+                sqlx::query("UPDATE billing_bills SET paid_principal_fen = paid_principal_fen - $1, paid_penalty_fen = paid_penalty_fen - $2 WHERE id = $3")
+                    .bind(a.g_i("principal_fen")?).bind(a.g_i("penalty_fen")?).bind(a.g_i("bill_id")?).execute(&mut *tx).await?;
+            }
+            // Credit before the payment = allocated + credit after − amount.
+            let credit_before = allocated + r.g_i("credit_fen")? - r.g_i("amount_fen")?;
+            sqlx::query("UPDATE billing_accounts SET credit_fen = $1 WHERE id = $2").bind(credit_before).bind(account_id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE billing_payments SET reversed_at = $1, reversed_by = $2, reversal_reason = $3 WHERE id = $4")
+                .bind(now).bind(staff).bind(reason).bind(pid).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// The account's credit (overpayments kept for the next bills).
+    pub async fn account_credit(&self, account: &str) -> BResult<Fen> {
+        let v: Option<i64> = with_pool!(self, p => {
+            sqlx::query_scalar("SELECT credit_fen FROM billing_accounts WHERE external_id = $1").bind(account).fetch_optional(p).await?
+        });
+        v.map(Fen).ok_or_else(|| BillingError::UnknownAccount {
+            account: account.into(),
+        })
+    }
+
+    /// Outstanding principal by ageing bucket on `today`, grouped by account, area or class.
+    /// The totals are exact sums of the bills' unpaid principal.
+    pub async fn ageing(&self, today: NaiveDate, group: AgeingGroup) -> BResult<Vec<AgeingRow>> {
+        let key = match group {
+            AgeingGroup::Account => "a.external_id",
+            AgeingGroup::Area => "COALESCE(a.area, '')",
+            AgeingGroup::Class => "a.class",
+        };
+        let sql = format!(
+            "SELECT {key} AS k, b.due_on, b.total_fen - b.paid_principal_fen AS owed FROM billing_bills b \
+             JOIN billing_accounts a ON a.id = b.account_id WHERE b.total_fen > b.paid_principal_fen"
+        );
+        let mut map: BTreeMap<String, (u64, AgeingTotals)> = BTreeMap::new();
+        with_pool!(self, p => {
+            let mut rows = sqlx::query(&sql).fetch(p);
+            use futures_util::TryStreamExt;
+            while let Some(r) = rows.try_next().await? {
+                let e = map.entry(r.g_s("k")?).or_default();
+                e.0 += 1;
+                e.1.add_bill(r.g_d("due_on")?, Fen(r.g_i("owed")?), today);
+            }
+        });
+        Ok(map
+            .into_iter()
+            .map(|(key, (bills, totals))| AgeingRow {
+                key,
+                bills,
+                total: totals.total(),
+                totals,
+            })
+            .collect())
+    }
+
+    /// The dunning timeline of an account, oldest first.
+    pub async fn dunning_timeline(&self, account: &str) -> BResult<Vec<TimelineEvent>> {
+        with_pool!(self, p => {
+            let rows = sqlx::query("SELECT d.* FROM billing_dunning d JOIN billing_accounts a ON a.id = d.account_id WHERE a.external_id = $1 ORDER BY d.at, d.id")
+                .bind(account).fetch_all(p).await?;
+            rows.iter().map(|r| {
+                let s = r.g_s("step")?;
+                Ok(TimelineEvent {
+                    step: DunningStep::parse(&s).ok_or_else(|| corrupt("billing_dunning", "step", s))?,
+                    at: r.g_ndt("at")?, staff: r.g_s("staff")?, approver: r.g_os("approver")?,
+                    planned_at: r.g_ondt("planned_at")?, note: r.g_os("note")?,
+                })
+            }).collect()
+        })
+    }
+
+    async fn arrears(&self, account: &str) -> BResult<(Arrears, i64)> {
+        let row: Option<(i64, String, Option<NaiveDate>, Option<i64>)> = with_pool!(self, p => {
+            sqlx::query_as("SELECT a.id, a.class, MIN(b.due_on), CAST(SUM(b.total_fen - b.paid_principal_fen) AS BIGINT) FROM billing_accounts a \
+                            LEFT JOIN billing_bills b ON b.account_id = a.id AND b.total_fen > b.paid_principal_fen \
+                            WHERE a.external_id = $1 GROUP BY a.id, a.class")
+                .bind(account).fetch_optional(p).await?
+        });
+        let Some((id, class, due, owed)) = row else {
+            return Err(BillingError::UnknownAccount {
+                account: account.into(),
+            });
+        };
+        let class = CustomerClass::parse(&class)
+            .ok_or_else(|| corrupt("billing_accounts", "class", class))?;
+        Ok((
+            Arrears {
+                class,
+                oldest_due: due.unwrap_or(NaiveDate::MAX),
+                outstanding_fen: owed.unwrap_or(0),
+            },
+            id,
+        ))
+    }
+
+    /// Adds a step to an account's dunning timeline. A disconnection order and an executed
+    /// disconnection pass the legal gates first (`kehu_domain::billing::dunning`); refused,
+    /// nothing is written and every failed gate is named.
+    pub async fn record_dunning(
+        &self,
+        account: &str,
+        event: &TimelineEvent,
+        rules: &BillingRules,
+    ) -> BResult<TimelineEvent> {
+        let (arrears, account_id) = self.arrears(account).await?;
+        let timeline = self.dunning_timeline(account).await?;
+        let gates = |gates| BillingError::Gates {
+            account: account.into(),
+            step: event.step,
+            gates,
+        };
+        let ev = match event.step {
+            DunningStep::DisconnectionOrder => dunning::order_disconnection(
+                &rules.dunning,
+                &arrears,
+                &timeline,
+                &event.staff,
+                event.approver.as_deref(),
+                event.planned_at.unwrap_or(event.at),
+                event.at,
+            )
+            .map_err(gates)?,
+            DunningStep::Disconnected => dunning::execute_disconnection(
+                &rules.dunning,
+                &arrears,
+                &timeline,
+                &event.staff,
+                event.at,
+            )
+            .map_err(gates)?,
+            _ => event.clone(),
+        };
+        let ev = TimelineEvent {
+            note: event.note.clone(),
+            ..ev
+        };
+        with_pool!(self, p => {
+            sqlx::query("INSERT INTO billing_dunning (account_id, step, at, staff, approver, planned_at, note) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                .bind(account_id).bind(ev.step.code()).bind(ev.at).bind(&ev.staff).bind(&ev.approver).bind(ev.planned_at).bind(&ev.note)
+                .execute(p).await?;
+        });
+        Ok(ev)
+    }
+
+    /// Credit inputs of one account on `today`, counted from its bills and payments.
+    async fn credit_inputs(
+        &self,
+        account_id: i64,
+        opened_on: NaiveDate,
+        deposit: i64,
+        theft: Option<NaiveDate>,
+        today: NaiveDate,
+    ) -> BResult<CreditInputs> {
+        let since = today - chrono::Duration::days(365);
+        let rows: Vec<(NaiveDate, i64, i64, Option<NaiveDate>)> = with_pool!(self, p => {
+            sqlx::query_as("SELECT b.due_on, b.total_fen, b.paid_principal_fen, MAX(p.paid_on) FROM billing_bills b \
+                            LEFT JOIN billing_allocations al ON al.bill_id = b.id \
+                            LEFT JOIN billing_payments p ON p.id = al.payment_id AND p.reversed_at IS NULL \
+                            WHERE b.account_id = $1 AND b.due_on >= $2 AND b.due_on <= $3 GROUP BY b.id, b.due_on, b.total_fen, b.paid_principal_fen")
+                .bind(account_id).bind(since).bind(today).fetch_all(p).await?
+        });
+        let mut i = CreditInputs {
+            bills_last_12m: rows.len() as u32,
+            paid_on_time_last_12m: 0,
+            max_days_overdue_last_12m: 0,
+            arrears_episodes_last_12m: 0,
+            tenure_months: 0,
+            has_deposit: deposit > 0,
+            last_theft_on: theft,
+            arrears_months_this_year: 0,
+        };
+        let mut months = std::collections::BTreeSet::new();
+        for (due, total, paid, last_paid) in rows {
+            let settled_on = if paid >= total {
+                last_paid.unwrap_or(due)
+            } else {
+                today
+            };
+            let late = (settled_on - due).num_days().max(0);
+            if late == 0 {
+                i.paid_on_time_last_12m += 1
+            } else {
+                i.arrears_episodes_last_12m += 1
+            }
+            i.max_days_overdue_last_12m = i.max_days_overdue_last_12m.max(late as u32);
+            use chrono::Datelike;
+            let mut d = due + chrono::Duration::days(1);
+            while late > 0 && d <= settled_on {
+                if d.year() == today.year() {
+                    months.insert(d.month());
+                }
+                d += chrono::Duration::days(28);
+            }
+            if late > 0 && settled_on.year() == today.year() {
+                months.insert(chrono::Datelike::month(&settled_on));
+            }
+        }
+        i.arrears_months_this_year = months.len() as u32;
+        let t = (today - opened_on).num_days().max(0) / 30;
+        i.tenure_months = t as u32;
+        Ok(i)
+    }
+
+    /// The dunning worklist on `today`: every account in arrears (or disconnected and paid)
+    /// with the step its grade's ladder calls for now.
+    pub async fn dunning_worklist(
+        &self,
+        today: NaiveDate,
+        rules: &BillingRules,
+    ) -> BResult<Vec<WorkItem>> {
+        let rows: Vec<(
+            i64,
+            String,
+            String,
+            NaiveDate,
+            i64,
+            Option<NaiveDate>,
+            Option<NaiveDate>,
+            i64,
+        )> = with_pool!(self, p => {
+            sqlx::query_as("SELECT a.id, a.external_id, a.class, a.opened_on, a.deposit_fen, a.last_theft_on, \
+                            MIN(CASE WHEN b.total_fen > b.paid_principal_fen THEN b.due_on END), \
+                            CAST(COALESCE(SUM(b.total_fen - b.paid_principal_fen), 0) AS BIGINT) \
+                            FROM billing_accounts a JOIN billing_bills b ON b.account_id = a.id \
+                            WHERE b.total_fen > b.paid_principal_fen OR a.id IN (SELECT account_id FROM billing_dunning WHERE step = 'disconnected') \
+                            GROUP BY a.id, a.external_id, a.class, a.opened_on, a.deposit_fen, a.last_theft_on ORDER BY a.external_id")
+                .fetch_all(p).await?
+        });
+        let mut out = Vec::new();
+        for (id, ext, class, opened, deposit, theft, oldest, owed) in rows {
+            let class = CustomerClass::parse(&class)
+                .ok_or_else(|| corrupt("billing_accounts", "class", class))?;
+            let inputs = self
+                .credit_inputs(id, opened, deposit, theft, today)
+                .await?;
+            let grade = kehu_domain::billing::credit_grade(&rules.credit, &inputs, today).grade;
+            let arrears = Arrears {
+                class,
+                oldest_due: oldest.unwrap_or(today),
+                outstanding_fen: owed,
+            };
+            let timeline = self.dunning_timeline(&ext).await?;
+            if let Some(step) =
+                dunning::next_step(&rules.dunning, grade, &arrears, &timeline, today)
+            {
+                out.push(WorkItem {
+                    account: ext,
+                    class,
+                    grade,
+                    oldest_due: arrears.oldest_due,
+                    days_overdue: (today - arrears.oldest_due).num_days().max(0),
+                    outstanding: Fen(owed),
+                    step,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The credit grade of an account on `today`, with its score and reason.
+    pub async fn credit_grade(
+        &self,
+        account: &str,
+        today: NaiveDate,
+        rules: &BillingRules,
+    ) -> BResult<kehu_domain::billing::credit::CreditResult> {
+        let row: Option<(i64, NaiveDate, i64, Option<NaiveDate>)> = with_pool!(self, p => {
+            sqlx::query_as("SELECT id, opened_on, deposit_fen, last_theft_on FROM billing_accounts WHERE external_id = $1")
+                .bind(account).fetch_optional(p).await?
+        });
+        let Some((id, opened, deposit, theft)) = row else {
+            return Err(BillingError::UnknownAccount {
+                account: account.into(),
+            });
+        };
+        let inputs = self
+            .credit_inputs(id, opened, deposit, theft, today)
+            .await?;
+        Ok(kehu_domain::billing::credit_grade(
+            &rules.credit,
+            &inputs,
+            today,
+        ))
+    }
+}

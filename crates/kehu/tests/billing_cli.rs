@@ -1,0 +1,261 @@
+//! `kehu billing …` as an operator uses it.
+
+use std::process::Command;
+
+fn kehu(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let dir = std::env::temp_dir().join(format!("kehu-billing-cli-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_kehu"))
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(args)
+        .env_remove("KEHU_DATABASE_URL")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run kehu");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn penalty(class: &str, amount: &str, due: &str, paid: &str) -> (i32, String, String) {
+    kehu(
+        &[
+            "billing", "penalty", "--type", class, "--amount", amount, "--due", due, "--paid", paid,
+        ],
+        &[],
+    )
+}
+
+#[test]
+fn penalty_prints_the_worked_examples() {
+    // A few rows of the table in docs/billing.md.
+    for (class, amount, due, paid, expected) in [
+        ("residential", "123.45", "2026-03-01", "2026-06-09", "12.35"),
+        ("residential", "100", "2026-01-10", "2026-01-15", "1.00"),
+        ("residential", "100", "2026-01-10", "2026-01-10", "0.00"),
+        (
+            "non-residential",
+            "10,000.00",
+            "2025-12-25",
+            "2026-01-04",
+            "240.00",
+        ),
+        (
+            "non-residential",
+            "1000",
+            "2024-12-31",
+            "2026-01-01",
+            "1098.00",
+        ),
+        (
+            "important",
+            "88888.88",
+            "2026-11-30",
+            "2027-01-15",
+            "9511.11",
+        ),
+    ] {
+        let (code, out, err) = penalty(class, amount, due, paid);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out.trim(), expected, "{class} {amount} {due} {paid}: {err}");
+    }
+}
+
+#[test]
+fn penalty_rates_come_from_configuration_and_flags() {
+    // Residential at 2‰ by configuration: ¥100 × 10 days = ¥2.00.
+    let args = [
+        "billing",
+        "penalty",
+        "--type",
+        "residential",
+        "--amount",
+        "100",
+        "--due",
+        "2026-01-10",
+        "--paid",
+        "2026-01-20",
+    ];
+    let (code, out, err) = kehu(&args, &[("KEHU_BILLING__PENALTY__RESIDENTIAL_PPM", "2000")]);
+    assert_eq!((code, out.trim()), (0, "2.00"), "{err}");
+    // A contract rate of 0.5‰ on a non-residential bill: ¥10,000 × 10 days = ¥50.00.
+    let (code, out, err) = kehu(
+        &[
+            "billing",
+            "penalty",
+            "--type",
+            "non-residential",
+            "--amount",
+            "10000",
+            "--due",
+            "2025-12-25",
+            "--paid",
+            "2026-01-04",
+            "--rate-per-mille",
+            "0.5",
+        ],
+        &[],
+    );
+    assert_eq!((code, out.trim()), (0, "50.00"), "{err}");
+}
+
+#[test]
+fn penalty_refuses_bad_input_with_the_flag_and_value() {
+    let (code, _, err) = penalty("farm", "100", "2026-01-10", "2026-01-20");
+    assert_ne!(code, 0);
+    assert!(err.contains("--type") && err.contains("farm"), "{err}");
+    let (code, _, err) = penalty("residential", "12.345", "2026-01-10", "2026-01-20");
+    assert_ne!(code, 0);
+    assert!(err.contains("--amount") && err.contains("12.345"), "{err}");
+    let (code, _, err) = penalty("residential", "100", "2026-13-10", "2026-01-20");
+    assert_ne!(code, 0);
+    assert!(err.contains("--due") && err.contains("2026-13-10"), "{err}");
+    let (code, _, err) = penalty("residential", "-5", "2026-01-10", "2026-01-20");
+    assert_ne!(code, 0);
+    assert!(err.contains("negative"), "{err}");
+}
+
+fn kehu_in(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kehu"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("KEHU_DATABASE_URL")
+        .output()
+        .expect("run kehu");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn demo_supplier_bills_imports_and_reports() {
+    let dir = std::env::temp_dir().join(format!("kehu-billing-demo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let (code, _, err) = kehu_in(
+        &dir,
+        &["billing", "demo", "--accounts", "20", "--seed", "5"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("accounts: 20"), "{err}");
+    // The last demo period (the month before this one, China time) again: nothing billed
+    // twice.
+    use chrono::Datelike;
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let last = today.with_day(1).unwrap().pred_opt().unwrap();
+    let period = format!("{:04}-{:02}", last.year(), last.month());
+    let (code, out, err) = kehu_in(
+        &dir,
+        &["billing", "run", "--period", &period, "--only-clean"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("\"bills\":0") && !out.contains("\"already_billed\":0"),
+        "{out}"
+    );
+    let (code, _, err) = kehu_in(&dir, &["billing", "run", "--period", "2026-13"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--period") && err.contains("2026-13"), "{err}");
+
+    let (code, out, err) = kehu_in(
+        &dir,
+        &[
+            "billing",
+            "ageing",
+            "--by",
+            "class",
+            "--as-of",
+            "2027-06-30",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("class\tbills"), "{out}");
+    let (code, _, err) = kehu_in(&dir, &["billing", "worklist", "--as-of", "2027-06-30"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("need a dunning step"), "{err}");
+    let (code, out, _) = kehu_in(&dir, &["billing", "review"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("read_id\tmeter"), "{out}");
+
+    // Reads: unknown meter, non-numeric value, out of order → nothing imported.
+    let reads = dir.join("reads.csv");
+    std::fs::write(
+        &reads,
+        "表号,抄表日期,示数\nDB00000001,2026-11-20,99999\nNOPE,2026-11-20,5\nDB00000002,2026-11-20,abc\nDB00000003,2026-01-01,5\n",
+    )
+    .unwrap();
+    let (code, _, err) = kehu_in(
+        &dir,
+        &["billing", "import", "reads", reads.to_str().unwrap()],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("reads.csv:3: column meter, value \"NOPE\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("reads.csv:4: column value, value \"abc\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("reads.csv:5: column read_on") && err.contains("date order"),
+        "{err}"
+    );
+    assert!(err.contains("nothing imported"), "{err}");
+    // With --skip-invalid the good row goes in (and through the review checks).
+    let (code, _, err) = kehu_in(
+        &dir,
+        &[
+            "billing",
+            "import",
+            "reads",
+            reads.to_str().unwrap(),
+            "--skip-invalid",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("1 loaded, 3 rejected"), "{err}");
+
+    // Payments: zero and negative amounts, unknown accounts.
+    let pays = dir.join("payments.jsonl");
+    std::fs::write(
+        &pays,
+        concat!(
+            "{\"external_id\":\"X1\",\"account\":\"PA00000001\",\"amount\":\"0\",\"paid_on\":\"2026-11-20\"}\n",
+            "{\"external_id\":\"X2\",\"account\":\"PA00000001\",\"amount\":\"-3\",\"paid_on\":\"2026-11-20\"}\n",
+            "{\"external_id\":\"X3\",\"account\":\"NOBODY\",\"amount\":\"10\",\"paid_on\":\"2026-11-20\"}\n",
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = kehu_in(
+        &dir,
+        &["billing", "import", "payments", pays.to_str().unwrap()],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("payments.jsonl:1: column amount, value \"0\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("payments.jsonl:2: column amount, value \"-3\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("payments.jsonl:3: column account, value \"NOBODY\""),
+        "{err}"
+    );
+    std::fs::write(&pays, "{\"external_id\":\"X4\",\"account\":\"PA00000001\",\"amount\":\"12.34\",\"paid_on\":\"2026-11-20\"}\n").unwrap();
+    let (code, _, err) = kehu_in(
+        &dir,
+        &["billing", "import", "payments", pays.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("1 loaded, 0 rejected"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
