@@ -208,6 +208,10 @@ pub struct RecommendConfig {
     /// Weight of a repeatable product the customer holds already (buying more of it is
     /// less likely news than a product they do not have).
     pub held_repeat_weight: f64,
+    /// Business levers: a weight per product code (1 = neutral; 0 keeps a product out of
+    /// recommendations without taking it off sale).
+    #[serde(default)]
+    pub levers: std::collections::BTreeMap<String, f64>,
 }
 
 impl Default for RecommendConfig {
@@ -228,6 +232,7 @@ impl Default for RecommendConfig {
             new_bonus: 0.2,
             same_kind_context: 1.2,
             held_repeat_weight: 0.3,
+            levers: Default::default(),
         }
     }
 }
@@ -375,6 +380,9 @@ pub fn recommend(ctx: &Context, c: &CustomerView, placement: &Placement, n: usiz
     for (i, o) in cat.offers.iter().enumerate() {
         if !(o.sale_start.map_or(true, |s| s <= ctx.today) && o.sale_end.map_or(true, |e| ctx.today <= e)) {
             not_on_sale += 1;
+            continue;
+        }
+        if o.lever <= 0.0 {
             continue;
         }
         let holds = c.held.binary_search(&o.id).is_ok();

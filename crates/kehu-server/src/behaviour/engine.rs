@@ -322,7 +322,7 @@ impl Engine {
     /// Reloads products and co-purchases (after imports and purchases).
     pub async fn refresh_shelf(&self) -> Result<(), StoreError> {
         let products = self.store.list_products(None).await?;
-        let levers = HashMap::<String, f64>::new();
+        let levers = &self.cfg.recommend.levers;
         let offers: Vec<Offer> = products
             .iter()
             .map(|p| Offer {
@@ -335,7 +335,7 @@ impl Engine {
                 repeatable: p.product.repeatable,
                 sale_start: p.product.sale_start,
                 sale_end: p.product.sale_end,
-                lever: levers.get(&p.product.code).copied().unwrap_or(1.0),
+                lever: levers.get(&p.product.code).copied().unwrap_or(1.0).max(0.0),
             })
             .collect();
         let by_code = offers.iter().map(|o| (o.code.clone(), o.id)).collect();
