@@ -35,6 +35,10 @@ pub struct BehaviourConfig {
     pub detail_depth: i64,
     /// Interest from which a product becomes a tag ("my tags").
     pub tag_min_interest: f64,
+    /// How long a customer's profile, holdings and assessment are reused by decisions
+    /// (changes through kehu's own API take effect at once; imports by other processes
+    /// within this time).
+    pub profile_cache_secs: u64,
     /// A file with a questionnaire (JSON) replacing the default one.
     pub questionnaire_file: Option<std::path::PathBuf>,
     pub suitability: SuitabilityConfig,
@@ -51,6 +55,7 @@ impl Default for BehaviourConfig {
             detail_dwell_ms: 10_000,
             detail_depth: 50,
             tag_min_interest: 0.5,
+            profile_cache_secs: 60,
             questionnaire_file: None,
             suitability: SuitabilityConfig::default(),
             recommend: RecommendConfig::default(),
@@ -93,7 +98,7 @@ pub struct Engine {
     pub questionnaire: Questionnaire,
     live: RwLock<Live>,
     shelf: RwLock<Arc<Shelf>>,
-    profiles: Mutex<HashMap<i64, Arc<DecisionProfile>>>,
+    profiles: Mutex<HashMap<i64, (std::time::Instant, Arc<DecisionProfile>)>>,
     keys: Mutex<HashMap<String, (i64, std::time::Instant)>>,
     writer: mpsc::Sender<WriteJob>,
     writer_rx: Mutex<Option<mpsc::Receiver<WriteJob>>>,
@@ -509,14 +514,20 @@ impl Engine {
     }
 
     pub async fn profile(&self, customer: i64) -> Result<Option<Arc<DecisionProfile>>, StoreError> {
-        if let Some(p) = self.profiles.lock().expect("lock").get(&customer) {
-            return Ok(Some(p.clone()));
+        let ttl = std::time::Duration::from_secs(self.cfg.profile_cache_secs);
+        if let Some((at, p)) = self.profiles.lock().expect("lock").get(&customer) {
+            if at.elapsed() < ttl {
+                return Ok(Some(p.clone()));
+            }
         }
         let Some(p) = self.store.decision_profile(customer).await? else {
             return Ok(None);
         };
         let p = Arc::new(p);
-        self.profiles.lock().expect("lock").insert(customer, p.clone());
+        self.profiles
+            .lock()
+            .expect("lock")
+            .insert(customer, (std::time::Instant::now(), p.clone()));
         Ok(Some(p))
     }
 

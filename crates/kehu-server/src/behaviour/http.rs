@@ -171,7 +171,15 @@ async fn collect_inner(st: &AppState, q: KeyParam, headers: &HeaderMap, body: &[
     // Resolve customers and products.
     let ext: Vec<&str> = valid.iter().filter_map(|(_, e)| e.customer.as_deref()).collect();
     let customers = if ext.is_empty() { Default::default() } else { eng.store.customer_ids_by_external(&ext).await? };
-    let shelf = eng.shelf();
+    let mut shelf = eng.shelf();
+    // A product added by another process since the shelf was loaded: reload it once.
+    let unknown: Vec<&str> = valid.iter().filter_map(|(_, e)| e.product.as_deref()).filter(|c| !shelf.by_code.contains_key(*c)).collect();
+    if let Some(code) = unknown.first() {
+        if eng.store.product(code).await?.is_some() {
+            eng.refresh_shelf().await?;
+            shelf = eng.shelf();
+        }
+    }
     let mut pending_links: std::collections::HashMap<String, i64> = Default::default();
     let mut rows: Vec<NewEvent> = Vec::with_capacity(valid.len());
     let mut index_of: Vec<usize> = Vec::with_capacity(valid.len());
