@@ -1117,7 +1117,7 @@ async fn behaviour_panels(s: &AppState, t: &Tr, cid: i64) -> Result<Vec<Panel>, 
     let events = s.store.customer_events(cid, 15).await?;
     if !events.is_empty() {
         let mut h = format!(
-            "<table class=\"grid\" id=\"behaviour-timeline\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
+            "<table class=\"list\" id=\"behaviour-timeline\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
             esc(t.s("behaviour.time")),
             esc(t.s("behaviour.event")),
             esc(t.s("behaviour.product")),
