@@ -17,6 +17,7 @@ async fn web_pages_on_every_backend() {
         errors_and_language(&server.base).await;
         app_pages(&server.base).await;
         app_behaviour(&server.base, &t.store).await;
+        app_elderly_purchase(&server.base, &t.store).await;
         server.stop().await;
         eprintln!("web pages passed on {}", t.name);
     }
@@ -572,6 +573,10 @@ async fn app_behaviour(base: &str, store: &kehu_store::Store) {
     assert!(prod.body.contains("data-key=\"kehu_"), "the web app's key: {}", prod.body);
     assert!(prod.body.contains(&format!("data-product=\"{}\"", high.code)));
     assert!(prod.body.contains("id=\"buy-form\""));
+    // The key is the web app's own, kept across restarts and instances.
+    let (_, key) = store.ensure_own_app_key("kehu-web-app").await.unwrap();
+    assert!(prod.body.contains(&format!("data-key=\"{key}\"")));
+    assert!(store.list_app_keys().await.unwrap().iter().any(|k| k.name == "kehu-web-app"));
 
     // Not assessed: any risky purchase is refused with the reason.
     let min = |p: &kehu_domain::state::Product| format!("{}", p.min_purchase.0 / 100 + 1);
@@ -650,4 +655,63 @@ async fn app_behaviour(base: &str, store: &kehu_store::Store) {
     let p = s.get(&format!("/products/{}", low.code)).await;
     assert_eq!(p.status, 200);
     assert!(p.body.contains("id=\"chart-funnel\""), "{}", p.body);
+}
+
+/// An elderly customer buying above R2: the extra confirmation is asked for, a purchase
+/// without it is refused, with it the receipt shows.
+async fn app_elderly_purchase(base: &str, store: &kehu_store::Store) {
+    let today = chrono::Utc::now().date_naive();
+    let old = store
+        .search_customers(&CustomerQuery { limit: 1000, ..Default::default() })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.customer)
+        .find(|c| c.age_on(today).is_some_and(|a| a >= 70))
+        .expect("an elderly demo customer");
+    let r3 = store
+        .list_products(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.product)
+        .find(|p| p.on_sale(today) && p.risk_level.rank() == 3)
+        .expect("an R3 product on sale");
+    let mut a = Browser::new(base);
+    let picker = a.get("/app").await;
+    let csrf = hidden(&picker.body, "csrf");
+    assert_eq!(a.post("/app/login", &[("csrf", &csrf), ("customer", &old.external_id)]).await.status, 303);
+    let q = a.get("/app/risk").await;
+    let csrf = hidden(&q.body, "csrf");
+    // The last option of each question: the boldest answers.
+    let mut last: Vec<(String, String)> = Vec::new();
+    for part in q.body.split("name=\"q_").skip(1) {
+        let id = format!("q_{}", part.split('"').next().unwrap());
+        let v = part.split("value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+        match last.iter_mut().find(|(k, _)| *k == id) {
+            Some(x) => x.1 = v,
+            None => last.push((id, v)),
+        }
+    }
+    let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+    for (k, v) in &last {
+        form.push((k, v));
+    }
+    let done = a.post("/app/risk", &form).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let prod = a.get(&format!("/app/products/{}", r3.code)).await;
+    assert!(prod.body.contains("id=\"buy-elderly\""), "{}", prod.body);
+    let amount = (r3.min_purchase.0 / 100).to_string();
+    let path = format!("/app/products/{}/buy", r3.code);
+    let no = a.post(&path, &[("csrf", &csrf), ("amount", &amount)]).await;
+    assert_eq!(no.status, 422, "{}", no.body);
+    assert!(no.body.contains("data-refusal=\"elderly_confirmation_missing\""), "{}", no.body);
+    let yes = a.post(&path, &[("csrf", &csrf), ("amount", &amount), ("elderly_confirmed", "1")]).await;
+    assert_eq!(yes.status, 200, "{}", yes.body);
+    assert!(yes.body.contains("id=\"buy-receipt\""), "{}", yes.body);
+    // The staff 360 shows the attempt in the behaviour timeline (the purchase event).
+    let mut s = Browser::new(base);
+    assert_eq!(s.login("S0001", kehu_server::web::DEMO_PASSWORD).await.status, 303);
+    let c = s.get(&format!("/customers/{}", old.external_id)).await;
+    assert!(c.body.contains(&format!("data-kind=\"purchase\" data-product=\"{}\"", r3.code)), "{}", c.body);
 }
