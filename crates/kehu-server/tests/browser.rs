@@ -644,6 +644,13 @@ async fn app_behaviour(s: &Session<'_>, base: &str, store: &kehu_store::Store) {
     s.go(&format!("{base}/app/me")).await;
     s.click("#personalization-on").await;
     s.wait_text("#personalization-state", "个性化推荐：已开启").await;
+    // My tags: the viewed product is one; deleting it takes it off the list.
+    let tag = format!("#me-tags li[data-tag='product:{code}']");
+    s.click(&format!("{tag} button.delete-tag")).await;
+    poll("the deleted tag gone from the list", || async {
+        s.find_all(&tag).await.is_empty().then_some(())
+    })
+    .await;
 
     // Staff: the 360 with the risk level, the behaviour timeline and the recommendations.
     s.window(1280, 900).await;
