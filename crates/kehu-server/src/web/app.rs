@@ -541,7 +541,7 @@ async fn product_page(
     }
     if p.product.on_sale(today) {
         let elderly = bh::elderly_rule(s, ctx.id, p.product.risk_level).await?;
-        let amount = if buy.amount.is_empty() {
+        let amount = if buy.amount.is_empty() && p.product.min_purchase.0 > 0 {
             plain_yuan(p.product.min_purchase)
         } else {
             buy.amount.clone()
