@@ -516,10 +516,154 @@ async fn workbench_and_app_in_chromium() {
         tracker.as_str().is_some_and(|c| !c.is_empty()),
         "product page carries kehu.js: {tracker}"
     );
+    app_behaviour(&s, &base, &t.store).await;
 
     s.quit().await;
     drop(d);
     let _ = std::fs::remove_dir_all(&profile);
     server.stop().await;
     eprintln!("screenshots in {}", shots.display());
+}
+
+/// Polls `f` (up to 15 s) until it gives `Some`.
+async fn poll<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// The app on the behaviour capability, in the browser: the questionnaire, a product view
+/// sent by kehu.js reaching the customer's behaviour and the home's reasons, a refused
+/// purchase, the personalization switch, and the staff 360's new panels.
+async fn app_behaviour(s: &Session<'_>, base: &str, store: &kehu_store::Store) {
+    let who = s
+        .script("return document.querySelector('script[src=\"/kehu.js\"]').dataset.customer")
+        .await
+        .as_str()
+        .unwrap()
+        .to_string();
+    let key = s
+        .script("return document.querySelector('script[src=\"/kehu.js\"]').dataset.key")
+        .await;
+    assert!(key.as_str().is_some_and(|k| k.starts_with("kehu_")), "{key}");
+
+    // The questionnaire: submitting with nothing answered names the first question; the
+    // first option everywhere gives the lowest level.
+    s.click("a[data-tab='me']").await;
+    s.wait_path("/app/me").await;
+    s.click("#me-take-risk").await;
+    s.wait_path("/app/risk").await;
+    s.click("#risk-submit").await;
+    s.find("#risk-error").await;
+    assert!(s.text("#risk-error").await.starts_with("请回答第"), "names the question");
+    for e in s.find_all("#risk-form fieldset").await {
+        let name = s.attr(&e, "id").await.trim_start_matches("question-").to_string();
+        s.click(&format!("input[name='q_{name}']")).await;
+    }
+    s.click("#risk-submit").await;
+    let level = s.text("#risk-level").await;
+    assert!(level.starts_with('C'), "{level}");
+    s.find("#risk-valid-until").await;
+
+    // A product the recommendations offer: view it; kehu.js sends the view on flush.
+    let http = reqwest::Client::new();
+    let recs: Value = http
+        .get(format!("{base}/api/v1/customers/{who}/recommendations?n=4"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = recs["items"][0]["code"].as_str().expect("a recommendation").to_string();
+    s.go(&format!("{base}/app/products/{code}")).await;
+    s.find("#buy-form").await;
+    s.script("window.kehu.flush(); return true").await;
+    poll("the product view in the customer's behaviour", || {
+        let http = http.clone();
+        let url = format!("{base}/api/v1/customers/{who}/behaviour");
+        let code = code.clone();
+        async move {
+            let v: Value = http.get(url).send().await.ok()?.json().await.ok()?;
+            v["state"]["products"]
+                .as_array()?
+                .iter()
+                .any(|p| p["product"] == code.as_str() && p["views"].as_u64() >= Some(1))
+                .then_some(())
+        }
+    })
+    .await;
+    // The home's recommendation of that product says why: the views.
+    s.go(&format!("{base}/app")).await;
+    let sel = format!("li.rec[data-product='{code}'] details.why");
+    s.click(&format!("{sel} summary")).await;
+    let why = s.text(&sel).await;
+    assert!(why.contains("近7天浏览"), "{why}");
+    s.window(420, 1400).await;
+    s.screenshot("app-home-recommendations").await;
+    s.window(420, 860).await;
+
+    // A product above the customer's level: refused, with the reason.
+    let today = chrono::Utc::now().date_naive();
+    let high = store
+        .list_products(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.product)
+        .filter(|p| p.on_sale(today) || p.on_sale(today + chrono::Days::new(1)))
+        .max_by_key(|p| p.risk_level.rank())
+        .unwrap();
+    assert!(high.risk_level.rank() > 1);
+    s.go(&format!("{base}/app/products/{}", high.code)).await;
+    s.type_into("#buy-amount", &(high.min_purchase.0 / 100 + 1).to_string()).await;
+    s.click("#buy-submit").await;
+    let refusal = s.text("#buy-error").await;
+    assert!(!refusal.is_empty(), "the refusal says why");
+    assert_eq!(
+        s.attr(&s.find("#buy-error").await, "data-refusal").await,
+        "above_level",
+        "{refusal}"
+    );
+
+    // Personalization off: the home says its recommendations are not personalized.
+    s.go(&format!("{base}/app/me")).await;
+    s.click("#personalization-off").await;
+    s.wait_text("#personalization-state", "个性化推荐：已关闭").await;
+    s.go(&format!("{base}/app")).await;
+    s.find("#rec-not-personalized").await;
+    s.go(&format!("{base}/app/me")).await;
+    s.click("#personalization-on").await;
+    s.wait_text("#personalization-state", "个性化推荐：已开启").await;
+    // My tags: the viewed product is one; deleting it takes it off the list.
+    let tag = format!("#me-tags li[data-tag='product:{code}']");
+    s.click(&format!("{tag} button.delete-tag")).await;
+    poll("the deleted tag gone from the list", || async {
+        s.find_all(&tag).await.is_empty().then_some(())
+    })
+    .await;
+
+    // Staff: the 360 with the risk level, the behaviour timeline and the recommendations.
+    s.window(1280, 900).await;
+    s.login(base, "S0001", "kehu-demo").await;
+    s.wait_path("/").await;
+    s.go(&format!("{base}/customers/{who}")).await;
+    assert!(s.text("#risk-state").await.contains(&level[..2]));
+    s.find(&format!("#behaviour-timeline tr[data-kind='product_view'][data-product='{code}']")).await;
+    s.find("#panel-recommendations li.rec").await;
+    s.window(1280, 2600).await;
+    s.screenshot("customer-360-behaviour").await;
+    s.window(1280, 900).await;
+    s.go(&format!("{base}/products/{code}")).await;
+    s.find("#chart-funnel").await;
+    s.screenshot("product-funnel").await;
 }

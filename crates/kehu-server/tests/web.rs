@@ -16,6 +16,8 @@ async fn web_pages_on_every_backend() {
         roles_and_scopes(&server.base, &t.store).await;
         errors_and_language(&server.base).await;
         app_pages(&server.base).await;
+        app_behaviour(&server.base, &t.store).await;
+        app_elderly_purchase(&server.base, &t.store).await;
         server.stop().await;
         eprintln!("web pages passed on {}", t.name);
     }
@@ -530,4 +532,186 @@ async fn app_pages(base: &str) {
     assert_eq!(a.get("/app/products/NOPE").await.status, 404);
     // The app session is not a staff session.
     assert_eq!(a.get("/customers").await.status, 303);
+}
+
+/// The app on the behaviour capability: recommendations with their reasons, the tracker
+/// key, the questionnaire and its errors, purchases checked for suitability, the
+/// personalization switch and tags; the staff 360 and product panels that follow.
+async fn app_behaviour(base: &str, store: &kehu_store::Store) {
+    let mut a = Browser::new(base);
+    let picker = a.get("/app").await;
+    let who = picker
+        .body
+        .split("name=\"customer\" value=\"")
+        .nth(2)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let csrf = hidden(&picker.body, "csrf");
+    assert_eq!(a.post("/app/login", &[("csrf", &csrf), ("customer", &who)]).await.status, 303);
+    let home = a.get("/app").await;
+    assert!(home.body.contains("id=\"panel-recommendations\""), "{}", home.body);
+    assert!(home.body.contains("为什么推荐"), "{}", home.body);
+    let csrf = hidden(&home.body, "csrf");
+
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
+    let products = store.list_products(None).await.unwrap();
+    let on_sale = |rank: u8| {
+        products
+            .iter()
+            .find(|p| p.product.on_sale(chrono::Utc::now().date_naive().max(today)) && p.product.risk_level.rank() == rank)
+            .map(|p| p.product.clone())
+    };
+    let high = on_sale(4).or_else(|| on_sale(5)).or_else(|| on_sale(3)).expect("a risky product on sale");
+    let low = on_sale(1).expect("an R1 product on sale");
+
+    // The tracker tag carries the web app's key, the customer and the product.
+    let prod = a.get(&format!("/app/products/{}", high.code)).await;
+    assert_eq!(prod.status, 200);
+    assert!(prod.body.contains("data-key=\"kehu_"), "the web app's key: {}", prod.body);
+    assert!(prod.body.contains(&format!("data-product=\"{}\"", high.code)));
+    assert!(prod.body.contains("id=\"buy-form\""));
+    // The key is the web app's own, kept across restarts and instances.
+    let (_, key) = store.ensure_own_app_key("kehu-web-app").await.unwrap();
+    assert!(prod.body.contains(&format!("data-key=\"{key}\"")));
+    assert!(store.list_app_keys().await.unwrap().iter().any(|k| k.name == "kehu-web-app"));
+
+    // Not assessed: any risky purchase is refused with the reason.
+    let min = |p: &kehu_domain::state::Product| format!("{}", p.min_purchase.0 / 100 + 1);
+    let r = a.post(&format!("/app/products/{}/buy", high.code), &[("csrf", &csrf), ("amount", &min(&high))]).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("id=\"buy-error\"") && r.body.contains("data-refusal=\""), "{}", r.body);
+    assert_eq!(a.post(&format!("/app/products/{}/buy", high.code), &[("amount", "100")]).await.status, 403);
+    let bad = a.post(&format!("/app/products/{}/buy", high.code), &[("csrf", &csrf), ("amount", "abc")]).await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("金额“abc”不正确"), "{}", bad.body);
+
+    // The questionnaire: a missing answer is named; then the lowest options give C1.
+    let q = a.get("/app/risk").await;
+    assert_eq!(q.status, 200);
+    assert!(q.body.contains("您尚未做风险测评"));
+    let mut ids: Vec<String> = q
+        .body
+        .split("name=\"q_")
+        .skip(1)
+        .map(|x| x.split('"').next().unwrap().to_string())
+        .collect();
+    ids.dedup();
+    assert!(ids.len() >= 2, "{ids:?}");
+    let partial = a.post("/app/risk", &[("csrf", &csrf), (&format!("q_{}", ids[0]), "A")]).await;
+    assert_eq!(partial.status, 422);
+    assert!(partial.body.contains(&format!("请回答第 {} 题", ids[1])), "{}", partial.body);
+    let names: Vec<String> = ids.iter().map(|i| format!("q_{i}")).collect();
+    let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+    for n in &names {
+        form.push((n, "A"));
+    }
+    let done = a.post("/app/risk", &form).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("id=\"risk-level\"") && done.body.contains("有效期至"), "{}", done.body);
+    let level = done.body.split("id=\"risk-level\">").nth(1).unwrap().split(' ').next().unwrap().to_string();
+
+    // Above the level: refused; an R1 product: a receipt.
+    if !level.ends_with('5') {
+        let r = a.post(&format!("/app/products/{}/buy", high.code), &[("csrf", &csrf), ("amount", &min(&high))]).await;
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert!(r.body.contains("data-refusal=\"above_level\""), "{}", r.body);
+    }
+    let ok = a.post(&format!("/app/products/{}/buy", low.code), &[("csrf", &csrf), ("amount", &min(&low))]).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert!(ok.body.contains("id=\"buy-receipt\""), "{}", ok.body);
+
+    // "Me": the switch and the tags.
+    let me = a.get("/app/me").await;
+    assert!(me.body.contains("个性化推荐：已开启"), "{}", me.body);
+    assert_eq!(a.post("/app/me/personalization", &[("enabled", "off")]).await.status, 403);
+    assert_eq!(a.post("/app/me/personalization", &[("csrf", &csrf), ("enabled", "maybe")]).await.status, 400);
+    assert_eq!(a.post("/app/me/personalization", &[("csrf", &csrf), ("enabled", "off")]).await.status, 303);
+    assert!(a.get("/app/me").await.body.contains("个性化推荐：已关闭"));
+    let home = a.get("/app").await;
+    assert!(home.body.contains("id=\"rec-not-personalized\""), "{}", home.body);
+    assert_eq!(a.post("/app/me/tags/delete", &[("csrf", &csrf), ("tag", "product:NOPE")]).await.status, 400);
+    assert_eq!(a.post("/app/me/personalization", &[("csrf", &csrf), ("enabled", "on")]).await.status, 303);
+
+    // English.
+    assert_eq!(a.post("/app/lang", &[("csrf", &csrf), ("lang", "en"), ("back", "/app")]).await.status, 303);
+    let en = a.get("/app").await;
+    assert!(en.body.contains("Why am I seeing this"), "{}", en.body);
+    let en_risk = a.get("/app/risk").await;
+    assert!(en_risk.body.contains("Your risk level:"), "{}", en_risk.body);
+
+    // Staff: the 360 has the risk, behaviour and recommendation panels; the product
+    // page its funnel.
+    let mut s = Browser::new(base);
+    assert_eq!(s.login("S0001", kehu_server::web::DEMO_PASSWORD).await.status, 303);
+    let c = s.get(&format!("/customers/{who}")).await;
+    assert_eq!(c.status, 200);
+    for id in ["panel-risk", "panel-behaviour", "panel-recommendations", "risk-state"] {
+        assert!(c.body.contains(&format!("id=\"{id}\"")), "{id}: {}", c.body);
+    }
+    assert!(c.body.contains("有效期至"), "{}", c.body);
+    let p = s.get(&format!("/products/{}", low.code)).await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.contains("id=\"chart-funnel\""), "{}", p.body);
+}
+
+/// An elderly customer buying above R2: the extra confirmation is asked for, a purchase
+/// without it is refused, with it the receipt shows.
+async fn app_elderly_purchase(base: &str, store: &kehu_store::Store) {
+    let today = chrono::Utc::now().date_naive();
+    let old = store
+        .search_customers(&CustomerQuery { limit: 1000, ..Default::default() })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.customer)
+        .find(|c| c.age_on(today).is_some_and(|a| a >= 70))
+        .expect("an elderly demo customer");
+    let r3 = store
+        .list_products(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.product)
+        .find(|p| p.on_sale(today) && p.risk_level.rank() == 3)
+        .expect("an R3 product on sale");
+    let mut a = Browser::new(base);
+    let picker = a.get("/app").await;
+    let csrf = hidden(&picker.body, "csrf");
+    assert_eq!(a.post("/app/login", &[("csrf", &csrf), ("customer", &old.external_id)]).await.status, 303);
+    let q = a.get("/app/risk").await;
+    let csrf = hidden(&q.body, "csrf");
+    // The last option of each question: the boldest answers.
+    let mut last: Vec<(String, String)> = Vec::new();
+    for part in q.body.split("name=\"q_").skip(1) {
+        let id = format!("q_{}", part.split('"').next().unwrap());
+        let v = part.split("value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+        match last.iter_mut().find(|(k, _)| *k == id) {
+            Some(x) => x.1 = v,
+            None => last.push((id, v)),
+        }
+    }
+    let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+    for (k, v) in &last {
+        form.push((k, v));
+    }
+    let done = a.post("/app/risk", &form).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let prod = a.get(&format!("/app/products/{}", r3.code)).await;
+    assert!(prod.body.contains("id=\"buy-elderly\""), "{}", prod.body);
+    let amount = (r3.min_purchase.0 / 100).to_string();
+    let path = format!("/app/products/{}/buy", r3.code);
+    let no = a.post(&path, &[("csrf", &csrf), ("amount", &amount)]).await;
+    assert_eq!(no.status, 422, "{}", no.body);
+    assert!(no.body.contains("data-refusal=\"elderly_confirmation_missing\""), "{}", no.body);
+    let yes = a.post(&path, &[("csrf", &csrf), ("amount", &amount), ("elderly_confirmed", "1")]).await;
+    assert_eq!(yes.status, 200, "{}", yes.body);
+    assert!(yes.body.contains("id=\"buy-receipt\""), "{}", yes.body);
+    // The staff 360 shows the attempt in the behaviour timeline (the purchase event).
+    let mut s = Browser::new(base);
+    assert_eq!(s.login("S0001", kehu_server::web::DEMO_PASSWORD).await.status, 303);
+    let c = s.get(&format!("/customers/{}", old.external_id)).await;
+    assert!(c.body.contains(&format!("data-kind=\"purchase\" data-product=\"{}\"", r3.code)), "{}", c.body);
 }

@@ -202,6 +202,24 @@ impl Store {
         Ok((id, key))
     }
 
+    /// The key of one of the server's own apps (the web app's tracker tag): generated once,
+    /// kept in `settings` (the same on every instance sharing the database), and registered
+    /// in `app_keys` under `name` if that name is new. Returns the app id and the key.
+    pub async fn ensure_own_app_key(&self, name: &str) -> Result<(i64, String)> {
+        use rand::RngCore;
+        let mut raw = [0u8; 24];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let fresh = format!("kehu_{}", raw.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let setting = format!("app_key:{name}");
+        let ins = "INSERT INTO settings (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
+        let key = with_pool!(self, p => {
+            sqlx::query(ins).bind(&setting).bind(&fresh).bind(Utc::now()).execute(p).await?;
+            sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE name = $1").bind(&setting).fetch_one(p).await
+        })?;
+        let id = self.ensure_app_key(name, &key).await?;
+        Ok((id, key))
+    }
+
     /// Stores a key chosen elsewhere (the demo's fixed key), if the name is new.
     pub async fn ensure_app_key(&self, name: &str, key: &str) -> Result<i64> {
         let sql = "INSERT INTO app_keys (name, key_hash, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";

@@ -91,6 +91,9 @@ struct WriteJob {
     reply: oneshot::Sender<Result<Inserted, StoreError>>,
 }
 
+/// The app name of the server's own customer app pages (`/app`).
+pub const WEB_APP: &str = "kehu-web-app";
+
 pub struct Engine {
     pub store: Store,
     pub cfg: BehaviourConfig,
@@ -106,6 +109,8 @@ pub struct Engine {
     log_rx: Mutex<Option<mpsc::UnboundedReceiver<DecisionLog>>>,
     /// The app id of kehu itself (purchases made through the API are events too).
     pub self_app: Mutex<i64>,
+    /// The key of the web app (`/app` pages' tracker tag), set by `start`.
+    web_key: Mutex<Option<String>>,
     /// The active model of purpose `propensity`, replacing the default weights.
     trained: RwLock<Option<Arc<TrainedPropensity>>>,
 }
@@ -201,6 +206,7 @@ impl Engine {
             log_tx,
             log_rx: Mutex::new(Some(log_rx)),
             self_app: Mutex::new(0),
+            web_key: Mutex::new(None),
             trained: RwLock::new(None),
         })
     }
@@ -213,6 +219,8 @@ impl Engine {
         };
         *self.self_app.lock().expect("lock") =
             self.store.ensure_app_key("kehu", &format!("internal-{}", std::process::id())).await?;
+        let (_, web_key) = self.store.ensure_own_app_key(WEB_APP).await?;
+        *self.web_key.lock().expect("lock") = Some(web_key);
         self.refresh_shelf().await?;
         self.refresh_model().await?;
         let (mut state, watermark) = self.store.load_behaviour(self.state_cfg).await?;
@@ -507,6 +515,11 @@ impl Engine {
         ds.push(Deletion { tag: tag.to_string(), deleted_ms: now_ms });
         live.dirty.insert(customer as u32);
         Ok(())
+    }
+
+    /// The app key the web app's pages give the tracker (`None` before `start`).
+    pub fn web_app_key(&self) -> Option<String> {
+        self.web_key.lock().expect("lock").clone()
     }
 
     pub fn invalidate_profile(&self, customer: i64) {

@@ -248,7 +248,7 @@ async fn customer_id(st: &AppState, key: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| ApiError::NotFound { what: "customer", key: key.to_string() })
 }
 
-fn today(st: &AppState) -> chrono::NaiveDate {
+pub fn today(st: &AppState) -> chrono::NaiveDate {
     chrono::Utc::now().with_timezone(&st.cfg.offset).date_naive()
 }
 
@@ -286,21 +286,57 @@ pub async fn assess(State(st): State<AppState>, Path(id): Path<String>, Json(bod
         let key = v.as_str().ok_or_else(|| ApiError::BadRequest(format!("question {q}: the answer must be an option key like \"A\", not {v}")))?;
         answers.push((q.clone(), key.to_string()));
     }
+    let r = submit_assessment(&st, cid, &answers)
+        .await?
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(Json(serde_json::json!({
+        "id": r.id, "customer_id": cid, "score": r.score, "level": r.level.code(),
+        "label_zh": r.label_zh, "label_en": r.label_en, "assessed_on": r.assessed_on,
+        "valid_until": r.valid_until,
+        "max_product_level": format!("R{}", r.level.rank()),
+    })))
+}
+
+/// A stored assessment.
+pub struct Assessed {
+    pub id: i64,
+    pub score: u32,
+    pub level: suitability::RiskTolerance,
+    pub label_zh: String,
+    pub label_en: String,
+    pub assessed_on: chrono::NaiveDate,
+    pub valid_until: chrono::NaiveDate,
+}
+
+/// Scores answers (question id, option key) and stores the assessment (API and app
+/// pages); the inner error names what is wrong with the answers.
+pub async fn submit_assessment(
+    st: &AppState,
+    cid: i64,
+    answers: &[(String, String)],
+) -> Result<Result<Assessed, suitability::AnswerError>, kehu_store::StoreError> {
     let q = &st.behaviour.questionnaire;
-    let scored = q.score(&answers).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let today = today(&st);
-    let aid = st
+    let scored = match q.score(answers) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
+    let today = today(st);
+    let raw: serde_json::Map<String, Value> = answers.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+    let id = st
         .store
-        .insert_assessment(cid, &q.version, &Value::Object(body.answers.clone()), scored.score as i64, scored.level.code(), today)
+        .insert_assessment(cid, &q.version, &Value::Object(raw), scored.score as i64, scored.level.code(), today)
         .await?;
     st.behaviour.invalidate_profile(cid);
     let a = suitability::Assessment { level: scored.level, assessed_on: today };
-    Ok(Json(serde_json::json!({
-        "id": aid, "customer_id": cid, "score": scored.score, "level": scored.level.code(),
-        "label_zh": scored.label_zh, "label_en": scored.label_en, "assessed_on": today,
-        "valid_until": a.valid_until(&st.behaviour.cfg.suitability),
-        "max_product_level": format!("R{}", scored.level.rank()),
-    })))
+    Ok(Ok(Assessed {
+        id,
+        score: scored.score,
+        level: scored.level,
+        label_zh: scored.label_zh,
+        label_en: scored.label_en,
+        assessed_on: today,
+        valid_until: a.valid_until(&st.behaviour.cfg.suitability),
+    }))
 }
 
 /// The customer's current assessment and whether it is valid today.
@@ -342,40 +378,99 @@ pub struct PurchaseBody {
     responses((status = 201, body = Object), (status = 422, body = Object), (status = 400), (status = 404)))]
 pub async fn purchase(State(st): State<AppState>, Json(b): Json<PurchaseBody>) -> Result<Response, ApiError> {
     let cid = customer_id(&st, &b.customer).await?;
-    let product = st
-        .store
-        .product(&b.product)
-        .await?
-        .ok_or_else(|| ApiError::NotFound { what: "product", key: b.product.clone() })?;
     let amount = match &b.amount {
         Value::String(s) => Fen::parse_yuan(s),
         Value::Number(n) => Fen::parse_yuan(&n.to_string()),
         v => return Err(ApiError::BadRequest(format!("amount: yuan as a string or number, not {v}"))),
     }
     .map_err(|e| ApiError::BadRequest(format!("amount {}: {e}", b.amount)))?;
-    if amount.0 <= 0 {
-        return Err(ApiError::BadRequest(format!("amount {}: must be more than zero", b.amount)));
-    }
     let quantity = b.quantity.unwrap_or(1);
-    if quantity < 1 {
-        return Err(ApiError::BadRequest(format!("quantity {quantity}: must be at least 1")));
+    let out = match buy(&st, cid, &b.product, amount, quantity, b.elderly_confirmed).await {
+        Ok(o) => o,
+        Err(BuyError::NoProduct) => return Err(ApiError::NotFound { what: "product", key: b.product.clone() }),
+        Err(BuyError::NoCustomer) => return Err(ApiError::NotFound { what: "customer", key: b.customer.clone() }),
+        Err(BuyError::NotPositive) => return Err(ApiError::BadRequest(format!("amount {}: must be more than zero", b.amount))),
+        Err(BuyError::Quantity) => return Err(ApiError::BadRequest(format!("quantity {quantity}: must be at least 1"))),
+        Err(BuyError::NotOnSale { today }) => {
+            return Err(ApiError::Unprocessable(serde_json::json!({"code": "not_on_sale", "message": format!("product {} is not on sale on {today}", b.product)})))
+        }
+        Err(BuyError::BelowMinimum { min }) => {
+            return Err(ApiError::Unprocessable(serde_json::json!({"code": "below_minimum", "message": format!("amount {amount} is below the minimum purchase {min} of {}", b.product)})))
+        }
+        Err(BuyError::Store(e)) => return Err(e.into()),
+    };
+    let check = out.check;
+    if let Some(pid) = out.purchase_id {
+        let body = serde_json::json!({ "check_id": out.check_id, "purchase_id": pid, "check": check });
+        Ok((StatusCode::CREATED, Json(body)).into_response())
+    } else {
+        Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({"error": {"code": check.refusal.map(|r| r.code()), "message": check.reason_en, "message_zh": check.reason_zh}, "check_id": out.check_id, "check": check}))).into_response())
     }
-    let today = today(&st);
+}
+
+/// Why a purchase was not even put to the suitability check.
+#[derive(Debug)]
+pub enum BuyError {
+    NoCustomer,
+    NoProduct,
+    NotPositive,
+    Quantity,
+    NotOnSale { today: chrono::NaiveDate },
+    BelowMinimum { min: Fen },
+    Store(kehu_store::StoreError),
+}
+
+impl From<kehu_store::StoreError> for BuyError {
+    fn from(e: kehu_store::StoreError) -> Self {
+        BuyError::Store(e)
+    }
+}
+
+/// A purchase put to the suitability check: refused when `purchase_id` is `None`
+/// (`check` says why, in both languages).
+#[derive(Debug)]
+pub struct Bought {
+    pub check_id: i64,
+    pub purchase_id: Option<i64>,
+    pub check: suitability::Check,
+    pub product_name: String,
+    pub amount: Fen,
+    pub quantity: i64,
+    pub on: chrono::NaiveDate,
+}
+
+/// The one purchase path (API and app pages): amount and sale checks, the suitability
+/// check recorded either way, the purchase and its behaviour event when allowed.
+pub async fn buy(
+    st: &AppState,
+    cid: i64,
+    product_code: &str,
+    amount: Fen,
+    quantity: i64,
+    elderly_confirmed: bool,
+) -> Result<Bought, BuyError> {
+    let product = st.store.product(product_code).await?.ok_or(BuyError::NoProduct)?;
+    if amount.0 <= 0 {
+        return Err(BuyError::NotPositive);
+    }
+    if quantity < 1 {
+        return Err(BuyError::Quantity);
+    }
+    let today = today(st);
     if !product.product.on_sale(today) {
-        return Err(ApiError::Unprocessable(serde_json::json!({"code": "not_on_sale", "message": format!("product {} is not on sale on {today}", product.product.code)})));
+        return Err(BuyError::NotOnSale { today });
     }
     if amount < product.product.min_purchase {
-        return Err(ApiError::Unprocessable(serde_json::json!({"code": "below_minimum", "message": format!("amount {amount} is below the minimum purchase {} of {}", product.product.min_purchase, product.product.code)})));
+        return Err(BuyError::BelowMinimum { min: product.product.min_purchase });
     }
-    let prof = st.behaviour.profile(cid).await?.ok_or_else(|| ApiError::NotFound { what: "customer", key: b.customer.clone() })?;
+    let prof = st.behaviour.profile(cid).await?.ok_or(BuyError::NoCustomer)?;
     let age = prof.birth_date.and_then(|d| today.years_since(d));
-    let check = suitability::check(&st.behaviour.cfg.suitability, assessment(&prof), age, product.product.risk_level, today, b.elderly_confirmed);
+    let check = suitability::check(&st.behaviour.cfg.suitability, assessment(&prof), age, product.product.risk_level, today, elderly_confirmed);
     let (check_id, purchase_id) = st
         .store
-        .record_purchase(cid, product.id, asset_class_for(product.product.kind), amount.0, quantity, &check, b.elderly_confirmed, today)
+        .record_purchase(cid, product.id, asset_class_for(product.product.kind), amount.0, quantity, &check, elderly_confirmed, today)
         .await?;
     st.behaviour.invalidate_profile(cid);
-    let body = serde_json::json!({ "check_id": check_id, "purchase_id": purchase_id, "check": check });
     if let Some(pid) = purchase_id {
         // The purchase is behaviour too: one event through the same log and state.
         let app = *st.behaviour.self_app.lock().expect("lock");
@@ -396,10 +491,17 @@ pub async fn purchase(State(st): State<AppState>, Json(b): Json<PurchaseBody>) -
                 detail: None,
             }])
             .await?;
-        Ok((StatusCode::CREATED, Json(body)).into_response())
-    } else {
-        Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({"error": {"code": check.refusal.map(|r| r.code()), "message": check.reason_en, "message_zh": check.reason_zh}, "check_id": check_id, "check": check}))).into_response())
     }
+    Ok(Bought { check_id, purchase_id, check, product_name: product.product.name.clone(), amount, quantity, on: today })
+}
+
+/// Whether the elderly customer's extra confirmation applies to this customer and product.
+pub async fn elderly_rule(st: &AppState, cid: i64, level: kehu_domain::state::RiskLevel) -> Result<bool, kehu_store::StoreError> {
+    let cfg = &st.behaviour.cfg.suitability;
+    let today = today(st);
+    let Some(prof) = st.behaviour.profile(cid).await? else { return Ok(false) };
+    let age = prof.birth_date.and_then(|d| today.years_since(d));
+    Ok(age.is_some_and(|a| a >= cfg.elderly_age) && level.rank() > cfg.elderly_confirm_above.rank())
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -497,7 +599,7 @@ pub struct Tag {
     pub interest: f64,
 }
 
-fn customer_tags(st: &AppState, cid: i64) -> Vec<Tag> {
+pub fn customer_tags(st: &AppState, cid: i64) -> Vec<Tag> {
     let eng = &st.behaviour;
     let shelf = eng.shelf();
     let now = chrono::Utc::now().timestamp();

@@ -170,9 +170,7 @@ pub async fn home(
     Ok(render(&HomeTpl {
         total: ctx.t.money(assets),
         products,
-        // Recommendations with "why am I seeing this", the banner and the message box join
-        // here from the recommendation capability.
-        panels: Vec::new(),
+        panels: home_panels(&s, &ctx).await?,
         a: ctx.chrome("home"),
     }))
 }
@@ -374,6 +372,8 @@ struct ProductTpl {
     a: AppChrome,
     p: ProductView,
     customer: String,
+    /// The web app's tracker key.
+    key: String,
     panels: Vec<Panel>,
 }
 
@@ -382,15 +382,7 @@ pub async fn product(
     ctx: AppCtx,
     Path(code): Path<String>,
 ) -> Result<Response, PageError> {
-    let today = Utc::now().with_timezone(&s.cfg.offset).date_naive();
-    let p = s.store.product(&code).await?.ok_or(PageError::NotFound)?;
-    Ok(render(&ProductTpl {
-        p: product_view(&ctx.t, &p.product, today),
-        customer: ctx.number.clone(),
-        // Suitability check and purchase join here from the risk capability.
-        panels: Vec::new(),
-        a: ctx.chrome("products"),
-    }))
+    product_page(&s, &ctx, &code, BuyState::default()).await
 }
 
 #[derive(Template)]
@@ -414,4 +406,487 @@ pub async fn assets(State(s): State<AppState>, ctx: AppCtx) -> Result<Response, 
         holdings: holding_lines(&ctx.t, &c),
         a: ctx.chrome("assets"),
     }))
+}
+
+// ---------------------------------------------------------------- behaviour in the app
+
+use super::charts::esc;
+use crate::behaviour::http::{self as bh, BuyError};
+use kehu_domain::decide::recommend::{Decision, Placement, Reason};
+
+fn reason_text<'a>(t: &Tr, r: &'a Reason) -> &'a str {
+    match t.lang {
+        Lang::ZhCn => &r.zh,
+        Lang::En => &r.en,
+    }
+}
+
+/// The recommendations of a decision with "why am I seeing this" per item; the
+/// non-personalized note when personalization is off.
+pub(crate) fn recommendations_html(t: &Tr, d: &Decision, link: bool) -> String {
+    let mut h = String::new();
+    if !d.personalized {
+        h.push_str(&format!(
+            "<p class=\"note\" id=\"rec-not-personalized\">{}</p>",
+            esc(t.s("rec.not_personalized"))
+        ));
+    }
+    for n in &d.notes {
+        h.push_str(&format!("<p class=\"note rec-note\">{}</p>", esc(reason_text(t, n))));
+    }
+    if d.items.is_empty() {
+        h.push_str(&format!("<p class=\"empty\">{}</p>", esc(t.s("rec.none"))));
+        return h;
+    }
+    h.push_str("<ul class=\"recs\">");
+    for it in &d.items {
+        let name = if link {
+            format!(
+                "<a href=\"/app/products/{c}\"><strong>{n}</strong></a>",
+                c = esc(&it.code),
+                n = esc(&it.name)
+            )
+        } else {
+            format!("<strong>{}</strong> <small>{}</small>", esc(&it.name), esc(&it.code))
+        };
+        h.push_str(&format!(
+            "<li class=\"rec\" data-product=\"{c}\">{name}<br><small>{k} · {r}</small>\
+             <details class=\"why\"><summary>{why}</summary><ul>",
+            c = esc(&it.code),
+            k = esc(t.label(it.kind.label_zh(), it.kind.label_en())),
+            r = esc(it.risk_level.code()),
+            why = esc(t.s("rec.why")),
+        ));
+        for r in &it.reasons {
+            h.push_str(&format!(
+                "<li data-reason=\"{}\">{}</li>",
+                esc(r.code),
+                esc(reason_text(t, r))
+            ));
+        }
+        h.push_str("</ul></details></li>");
+    }
+    h.push_str("</ul>");
+    h
+}
+
+/// One decision for the home placement (logged like every decision).
+pub(crate) async fn home_decision(
+    s: &AppState,
+    cid: i64,
+    n: usize,
+    placement_name: &str,
+) -> Result<Option<Decision>, PageError> {
+    let Some(prof) = s.behaviour.profile(cid).await? else {
+        return Ok(None);
+    };
+    let now = Utc::now();
+    let today = now.with_timezone(&s.cfg.offset).date_naive();
+    Ok(Some(s.behaviour.decide(
+        cid,
+        &prof,
+        &Placement::Home,
+        n,
+        now,
+        today,
+        placement_name,
+    )))
+}
+
+pub(crate) async fn home_panels(s: &AppState, ctx: &AppCtx) -> Result<Vec<Panel>, PageError> {
+    let mut panels = Vec::new();
+    if let Some(d) = home_decision(s, ctx.id, 4, "home").await? {
+        panels.push(Panel {
+            id: "recommendations",
+            title: ctx.t.s("rec.title").to_string(),
+            body_html: recommendations_html(&ctx.t, &d, true),
+        });
+    }
+    Ok(panels)
+}
+
+/// Yuan as typed in a form: `10000` or `10000.50`.
+fn plain_yuan(f: Fen) -> String {
+    if f.0 % 100 == 0 {
+        (f.0 / 100).to_string()
+    } else {
+        format!("{}.{:02}", f.0 / 100, (f.0 % 100).abs())
+    }
+}
+
+/// The buy form of a product page, and the outcome of the last attempt.
+#[derive(Default)]
+pub struct BuyState {
+    amount: String,
+    /// (ok, html)
+    outcome: Option<(bool, String)>,
+}
+
+async fn product_page(
+    s: &AppState,
+    ctx: &AppCtx,
+    code: &str,
+    buy: BuyState,
+) -> Result<Response, PageError> {
+    let today = Utc::now().with_timezone(&s.cfg.offset).date_naive();
+    let p = s.store.product(code).await?.ok_or(PageError::NotFound)?;
+    let t = &ctx.t;
+    let mut panels = Vec::new();
+    if let Some((ok, html)) = &buy.outcome {
+        panels.push(Panel {
+            id: if *ok { "receipt" } else { "refusal" },
+            title: t.s(if *ok { "buy.receipt" } else { "buy.refused" }).to_string(),
+            body_html: html.clone(),
+        });
+    }
+    if p.product.on_sale(today) {
+        let elderly = bh::elderly_rule(s, ctx.id, p.product.risk_level).await?;
+        let amount = if buy.amount.is_empty() && p.product.min_purchase.0 > 0 {
+            plain_yuan(p.product.min_purchase)
+        } else {
+            buy.amount.clone()
+        };
+        let mut form = format!(
+            "<form method=\"post\" action=\"/app/products/{c}/buy\" id=\"buy-form\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <label for=\"buy-amount\">{al}</label> \
+             <input id=\"buy-amount\" name=\"amount\" inputmode=\"decimal\" value=\"{amount}\" required>",
+            c = esc(&p.product.code),
+            csrf = esc(&ctx.csrf),
+            al = esc(t.s("buy.amount")),
+            amount = esc(&amount),
+        );
+        if elderly {
+            form.push_str(&format!(
+                "<p><label><input type=\"checkbox\" name=\"elderly_confirmed\" value=\"1\" id=\"buy-elderly\"> {}</label></p>",
+                esc(t.s("buy.elderly_confirm"))
+            ));
+        }
+        form.push_str(&format!(
+            "<p class=\"hint\">{}</p><button type=\"submit\" id=\"buy-submit\">{}</button></form>",
+            esc(&t.f("buy.hint", &[("level", p.product.risk_level.code())])),
+            esc(t.s("buy.submit"))
+        ));
+        panels.push(Panel {
+            id: "buy",
+            title: t.s("buy.title").to_string(),
+            body_html: form,
+        });
+    }
+    let r = render(&ProductTpl {
+        p: product_view(t, &p.product, today),
+        customer: ctx.number.clone(),
+        key: s.behaviour.web_app_key().unwrap_or_default(),
+        panels,
+        a: ctx.chrome("products"),
+    });
+    Ok(r)
+}
+
+#[derive(Deserialize)]
+pub struct BuyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    elderly_confirmed: Option<String>,
+}
+
+pub async fn buy(
+    State(s): State<AppState>,
+    ctx: AppCtx,
+    Path(code): Path<String>,
+    Form(f): Form<BuyForm>,
+) -> Result<Response, PageError> {
+    if !auth::same(&ctx.csrf, &f.csrf) {
+        return Err(PageError::Csrf);
+    }
+    let t = ctx.t;
+    let fail = |msg: String| (false, format!("<p class=\"error\" id=\"buy-error\">{}</p>", esc(&msg)));
+    let outcome = match Fen::parse_yuan(&f.amount.trim().replace([',', '，'], "")) {
+        Err(_) => fail(t.f("buy.bad_amount", &[("value", f.amount.trim())])),
+        Ok(amount) => match bh::buy(&s, ctx.id, &code, amount, 1, f.elderly_confirmed.is_some()).await {
+            Ok(b) => match b.purchase_id {
+                Some(pid) => (
+                    true,
+                    format!(
+                        "<dl class=\"facts\" id=\"buy-receipt\"><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd>\
+                         <dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd></dl><p class=\"ok\">{}</p>",
+                        esc(t.s("buy.receipt_no")),
+                        pid,
+                        esc(t.s("buy.product")),
+                        esc(&b.product_name),
+                        esc(t.s("buy.amount")),
+                        esc(&t.money(b.amount)),
+                        esc(t.s("buy.date")),
+                        esc(&t.date(b.on)),
+                        esc(t.label_owned(&b.check.reason_zh, &b.check.reason_en)),
+                    ),
+                ),
+                None => (
+                    false,
+                    format!(
+                        "<p class=\"error\" id=\"buy-error\" data-refusal=\"{}\">{}</p>{}",
+                        b.check.refusal.map(|r| r.code()).unwrap_or(""),
+                        esc(t.label_owned(&b.check.reason_zh, &b.check.reason_en)),
+                        if b.check.refusal.is_some_and(|r| r.code() != "elderly_confirmation_missing") {
+                            format!("<p><a href=\"/app/risk\" id=\"buy-assess\">{}</a></p>", esc(t.s("risk.take")))
+                        } else {
+                            String::new()
+                        }
+                    ),
+                ),
+            },
+            Err(BuyError::NoProduct) => return Err(PageError::NotFound),
+            Err(BuyError::NoCustomer) => return Err(PageError::AppLogin),
+            Err(BuyError::Store(e)) => return Err(e.into()),
+            Err(BuyError::NotPositive) | Err(BuyError::Quantity) => {
+                fail(t.f("buy.bad_amount", &[("value", f.amount.trim())]))
+            }
+            Err(BuyError::NotOnSale { .. }) => fail(t.s("buy.not_on_sale").to_string()),
+            Err(BuyError::BelowMinimum { min }) => {
+                fail(t.f("buy.below_minimum", &[("min", &t.money(min))]))
+            }
+        },
+    };
+    let ok = outcome.0;
+    let mut r = product_page(
+        &s,
+        &ctx,
+        &code,
+        BuyState {
+            amount: if ok { String::new() } else { f.amount.trim().to_string() },
+            outcome: Some(outcome),
+        },
+    )
+    .await?;
+    if !ok {
+        *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(r)
+}
+
+// ---------------------------------------------------------------- risk questionnaire
+
+pub struct QuestionView {
+    pub id: String,
+    pub text: String,
+    /// (key, text, checked)
+    pub options: Vec<(String, String, bool)>,
+    pub missing: bool,
+}
+
+#[derive(Template)]
+#[template(path = "app/risk.html")]
+struct RiskTpl {
+    a: AppChrome,
+    title: String,
+    current: String,
+    questions: Vec<QuestionView>,
+    error: String,
+    result: Option<(String, String, String)>,
+}
+
+async fn current_assessment(s: &AppState, t: &Tr, cid: i64) -> Result<String, PageError> {
+    let cfg = &s.behaviour.cfg.suitability;
+    let today = bh::today(s);
+    let all = s.store.assessments(cid).await?;
+    Ok(match all.first().and_then(|r| {
+        let level = kehu_domain::decide::suitability::RiskTolerance::parse(&r.level)?;
+        Some((level, kehu_domain::decide::suitability::Assessment { level, assessed_on: r.assessed_on }))
+    }) {
+        Some((level, a)) if a.valid_on(cfg, today) => t.f(
+            "risk.current",
+            &[
+                ("level", level.code()),
+                ("label", t.label(level.label_zh(), level.label_en())),
+                ("until", &t.date(a.valid_until(cfg))),
+            ],
+        ),
+        Some((_, a)) => t.f("risk.expired", &[("on", &t.date(a.valid_until(cfg)))]),
+        None => t.s("risk.must_assess").to_string(),
+    })
+}
+
+fn questions(s: &AppState, t: &Tr, answers: &[(String, String)], missing: Option<&str>) -> Vec<QuestionView> {
+    s.behaviour
+        .questionnaire
+        .questions
+        .iter()
+        .map(|q| QuestionView {
+            id: q.id.clone(),
+            text: t.label_owned(&q.text_zh, &q.text_en).to_string(),
+            options: q
+                .options
+                .iter()
+                .map(|o| {
+                    let checked = answers.iter().any(|(k, v)| k == &q.id && v == &o.key);
+                    (o.key.clone(), t.label_owned(&o.text_zh, &o.text_en).to_string(), checked)
+                })
+                .collect(),
+            missing: missing == Some(q.id.as_str()),
+        })
+        .collect()
+}
+
+pub async fn risk(State(s): State<AppState>, ctx: AppCtx) -> Result<Response, PageError> {
+    let q = &s.behaviour.questionnaire;
+    Ok(render(&RiskTpl {
+        title: ctx.t.label_owned(&q.title_zh, &q.title_en).to_string(),
+        current: current_assessment(&s, &ctx.t, ctx.id).await?,
+        questions: questions(&s, &ctx.t, &[], None),
+        error: String::new(),
+        result: None,
+        a: ctx.chrome("me"),
+    }))
+}
+
+pub async fn risk_submit(
+    State(s): State<AppState>,
+    ctx: AppCtx,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let csrf = f.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or("");
+    if !auth::same(&ctx.csrf, csrf) {
+        return Err(PageError::Csrf);
+    }
+    let t = ctx.t;
+    let q = &s.behaviour.questionnaire;
+    let answers: Vec<(String, String)> = f
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("q_").map(|id| (id.to_string(), v.clone())))
+        .collect();
+    let title = t.label_owned(&q.title_zh, &q.title_en).to_string();
+    match bh::submit_assessment(&s, ctx.id, &answers).await? {
+        Ok(a) => Ok(render(&RiskTpl {
+            title,
+            current: current_assessment(&s, &t, ctx.id).await?,
+            questions: questions(&s, &t, &answers, None),
+            error: String::new(),
+            result: Some((
+                a.level.code().to_string(),
+                t.label_owned(&a.label_zh, &a.label_en).to_string(),
+                t.date(a.valid_until),
+            )),
+            a: ctx.chrome("me"),
+        })),
+        Err(e) => {
+            use kehu_domain::decide::suitability::AnswerError;
+            let (error, missing) = match &e {
+                AnswerError::Missing(id) => {
+                    let text = q
+                        .questions
+                        .iter()
+                        .find(|x| &x.id == id)
+                        .map(|x| t.label_owned(&x.text_zh, &x.text_en).to_string())
+                        .unwrap_or_default();
+                    (t.f("risk.missing", &[("id", id), ("text", &text)]), Some(id.clone()))
+                }
+                other => (t.f("risk.invalid", &[("detail", &other.to_string())]), None),
+            };
+            let mut r = render(&RiskTpl {
+                title,
+                current: current_assessment(&s, &t, ctx.id).await?,
+                questions: questions(&s, &t, &answers, missing.as_deref()),
+                error,
+                result: None,
+                a: ctx.chrome("me"),
+            });
+            *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(r)
+        }
+    }
+}
+
+// ---------------------------------------------------------------- "my" page
+
+#[derive(Template)]
+#[template(path = "app/me.html")]
+struct MeTpl {
+    a: AppChrome,
+    personalized: bool,
+    risk: String,
+    /// (tag, label)
+    tags: Vec<(String, String)>,
+}
+
+pub async fn me(State(s): State<AppState>, ctx: AppCtx) -> Result<Response, PageError> {
+    let prof = s.behaviour.profile(ctx.id).await?.ok_or(PageError::AppLogin)?;
+    let tags = bh::customer_tags(&s, ctx.id)
+        .into_iter()
+        .map(|g| {
+            let l = match ctx.t.lang {
+                Lang::ZhCn => g.label_zh,
+                Lang::En => g.label_en,
+            };
+            (g.tag, l)
+        })
+        .collect();
+    Ok(render(&MeTpl {
+        personalized: prof.personalization,
+        risk: current_assessment(&s, &ctx.t, ctx.id).await?,
+        tags,
+        a: ctx.chrome("me"),
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct SwitchForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    enabled: String,
+}
+
+pub async fn set_personalization(
+    State(s): State<AppState>,
+    ctx: AppCtx,
+    Form(f): Form<SwitchForm>,
+) -> Result<Response, PageError> {
+    if !auth::same(&ctx.csrf, &f.csrf) {
+        return Err(PageError::Csrf);
+    }
+    let enabled = match f.enabled.as_str() {
+        "on" => true,
+        "off" => false,
+        v => {
+            return Err(PageError::BadField {
+                key: "error.bad_switch",
+                value: v.to_string(),
+            })
+        }
+    };
+    s.store.set_personalization(ctx.id, enabled, "app").await?;
+    s.behaviour.invalidate_profile(ctx.id);
+    Ok(Redirect::to("/app/me").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct TagForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    tag: String,
+}
+
+pub async fn delete_tag(
+    State(s): State<AppState>,
+    ctx: AppCtx,
+    Form(f): Form<TagForm>,
+) -> Result<Response, PageError> {
+    if !auth::same(&ctx.csrf, &f.csrf) {
+        return Err(PageError::Csrf);
+    }
+    let known = bh::customer_tags(&s, ctx.id).iter().any(|g| g.tag == f.tag);
+    if !known {
+        return Err(PageError::BadField {
+            key: "error.bad_tag",
+            value: f.tag,
+        });
+    }
+    s.behaviour
+        .delete_tag(ctx.id, &f.tag, Utc::now().timestamp_millis())
+        .await?;
+    Ok(Redirect::to("/app/me").into_response())
 }

@@ -132,6 +132,14 @@ impl Tr {
         }
     }
 
+    /// A text given in both languages (data, not the catalog), in this language.
+    pub fn label_owned<'a>(&self, zh: &'a str, en: &'a str) -> &'a str {
+        match self.lang {
+            Lang::ZhCn => zh,
+            Lang::En => en,
+        }
+    }
+
     pub fn money(&self, f: Fen) -> String {
         f.to_display()
     }

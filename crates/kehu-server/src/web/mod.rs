@@ -117,6 +117,11 @@ pub fn router() -> Router<AppState> {
         .route("/app/products", get(app::products))
         .route("/app/products/{code}", get(app::product))
         .route("/app/assets", get(app::assets))
+        .route("/app/products/{code}/buy", post(app::buy))
+        .route("/app/risk", get(app::risk).post(app::risk_submit))
+        .route("/app/me", get(app::me))
+        .route("/app/me/personalization", post(app::set_personalization))
+        .route("/app/me/tags/delete", post(app::delete_tag))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(render_errors))
 }

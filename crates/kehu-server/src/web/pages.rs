@@ -882,9 +882,8 @@ pub async fn customer(
         flows_chart,
         holdings: holding_lines(&t, &c),
         txns,
-        // Risk level, behaviour timeline, recommendations and bills join here as their
-        // capabilities land, each only when the customer has such data.
-        panels: Vec::new(),
+        // Bills join here when that capability lands.
+        panels: behaviour_panels(&s, &t, id).await?,
         c: ctx.chrome(),
     }))
 }
@@ -1029,9 +1028,7 @@ pub async fn product(
     let p = s.store.product(&code).await?.ok_or(PageError::NotFound)?;
     Ok(render(&ProductTpl {
         p: product_view(&ctx.t, &p.product, today),
-        // The view → detail → purchase funnel (charts::funnel) joins here once behaviour
-        // events are collected.
-        panels: Vec::new(),
+        panels: funnel_panel(&s, &ctx.t, p.id, today).await?.into_iter().collect(),
         c: ctx.chrome(),
     }))
 }
@@ -1084,4 +1081,119 @@ pub async fn staff(State(s): State<AppState>, ctx: StaffCtx) -> Result<Response,
         rows,
         truncated,
     }))
+}
+
+// ---------------------------------------------------------------- behaviour panels
+
+/// The customer's risk level and its expiry (or that one is needed), the latest
+/// behaviour events, and the recommendations with their reasons.
+async fn behaviour_panels(s: &AppState, t: &Tr, cid: i64) -> Result<Vec<Panel>, PageError> {
+    use super::charts::esc;
+    use kehu_domain::decide::suitability::{Assessment, RiskTolerance};
+    let mut panels = Vec::new();
+    let cfg = &s.behaviour.cfg.suitability;
+    let today = crate::behaviour::http::today(s);
+    let risk = match s.store.assessments(cid).await?.first() {
+        Some(r) => match RiskTolerance::parse(&r.level) {
+            Some(level) => {
+                let a = Assessment { level, assessed_on: r.assessed_on };
+                let until = t.date(a.valid_until(cfg));
+                if a.valid_on(cfg, today) {
+                    format!(
+                        "<p id=\"risk-state\" data-level=\"{}\">{}</p>",
+                        level.code(),
+                        esc(&t.f("customer.risk_valid", &[("level", level.code()), ("label", t.label(level.label_zh(), level.label_en())), ("until", &until)]))
+                    )
+                } else {
+                    format!("<p id=\"risk-state\" class=\"warn\">{}</p>", esc(&t.f("customer.risk_expired", &[("level", level.code()), ("until", &until)])))
+                }
+            }
+            None => format!("<p id=\"risk-state\" class=\"warn\">{}</p>", esc(t.s("customer.risk_must_assess"))),
+        },
+        None => format!("<p id=\"risk-state\" class=\"warn\">{}</p>", esc(t.s("customer.risk_must_assess"))),
+    };
+    panels.push(Panel { id: "risk", title: t.s("customer.risk_title").to_string(), body_html: risk });
+
+    let events = s.store.customer_events(cid, 15).await?;
+    if !events.is_empty() {
+        let mut h = format!(
+            "<table class=\"list\" id=\"behaviour-timeline\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
+            esc(t.s("behaviour.time")),
+            esc(t.s("behaviour.event")),
+            esc(t.s("behaviour.product")),
+            esc(t.s("behaviour.detail"))
+        );
+        for e in &events {
+            let at = chrono::DateTime::from_timestamp_millis(e.ts_ms).map(|d| t.datetime(d)).unwrap_or_default();
+            let mut detail = Vec::new();
+            if let Some(d) = e.dwell_ms {
+                detail.push(t.f("behaviour.dwell", &[("s", &(d / 1000).to_string())]));
+            }
+            if let Some(d) = e.depth {
+                detail.push(t.f("behaviour.depth", &[("pct", &d.to_string())]));
+            }
+            if let Some(a) = e.amount_fen {
+                detail.push(t.money(kehu_domain::money::Fen(a)));
+            }
+            h.push_str(&format!(
+                "<tr data-kind=\"{}\" data-product=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                e.kind.code(),
+                esc(e.product_code.as_deref().unwrap_or("")),
+                esc(&at),
+                esc(t.label(e.kind.label_zh(), e.kind.label_en())),
+                esc(e.product_name.as_deref().unwrap_or("—")),
+                esc(&detail.join(" · "))
+            ));
+        }
+        h.push_str("</tbody></table>");
+        panels.push(Panel { id: "behaviour", title: t.s("behaviour.title").to_string(), body_html: h });
+    }
+
+    if let Some(d) = super::app::home_decision(s, cid, 5, "staff:customer").await? {
+        panels.push(Panel {
+            id: "recommendations",
+            title: t.s("rec.staff_title").to_string(),
+            body_html: super::app::recommendations_html(t, &d, false),
+        });
+    }
+    Ok(panels)
+}
+
+/// View → detail → purchase of one product over the last 30 days (distinct customers).
+async fn funnel_panel(s: &AppState, t: &Tr, product_id: i64, today: chrono::NaiveDate) -> Result<Option<Panel>, PageError> {
+    let from = today - chrono::Days::new(30);
+    let ms = |d: chrono::NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .and_then(|x| x.and_local_timezone(s.cfg.offset).single())
+            .map(|x| x.timestamp_millis())
+            .unwrap_or(0)
+    };
+    let cfg = &s.behaviour.cfg;
+    let rows = s
+        .store
+        .funnel(ms(from), ms(today + chrono::Days::new(1)), None, Some(product_id), cfg.detail_dwell_ms, cfg.detail_depth, today)
+        .await?;
+    let Some(r) = rows.into_iter().find(|r| r.product_id == product_id) else {
+        return Ok(None);
+    };
+    if r.viewed == 0 && r.purchased == 0 {
+        return Ok(None);
+    }
+    let steps = [
+        charts::Datum::new(t.s("funnel.viewed"), r.viewed, t.int(r.viewed)),
+        charts::Datum::new(t.s("funnel.detail"), r.detail, t.int(r.detail)),
+        charts::Datum::new(t.s("funnel.purchased"), r.purchased, t.int(r.purchased)),
+    ];
+    let desc = t.f("funnel.desc", &[("from", &t.date(from)), ("to", &t.date(today))]);
+    let svg = charts::funnel(
+        &charts::Frame {
+            id: "chart-funnel",
+            title: t.s("funnel.title"),
+            desc: &desc,
+            label_header: t.s("funnel.step"),
+            value_header: t.s("funnel.customers"),
+        },
+        &steps,
+    );
+    Ok(Some(Panel { id: "funnel", title: t.s("funnel.title").to_string(), body_html: svg }))
 }
