@@ -169,7 +169,7 @@ impl Dataset {
         opts: &CsvOptions,
     ) -> Result<Dataset> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| Error::Io {
+        let bytes = read_file(path, opts.threads).map_err(|e| Error::Io {
             path: path.to_path_buf(),
             source: e,
         })?;
@@ -239,6 +239,50 @@ impl Dataset {
             source: format!("{} ({} rows)", self.source, rows.len()),
         }
     }
+}
+
+/// Reads a whole file; a large one is read in parallel pieces (positioned
+/// reads into disjoint parts of one buffer) when more than one thread is asked for.
+fn read_file(path: &Path, threads: usize) -> std::io::Result<Vec<u8>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        let threads = if threads == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        } else {
+            threads
+        };
+        let file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len() as usize;
+        if threads > 1 && len > (8 << 20) {
+            let mut buf = vec![0u8; len];
+            let piece = len.div_ceil(threads);
+            let res: Vec<std::io::Result<()>> = std::thread::scope(|sc| {
+                let hs: Vec<_> = buf
+                    .chunks_mut(piece)
+                    .enumerate()
+                    .map(|(i, part)| {
+                        let file = &file;
+                        sc.spawn(move || file.read_exact_at(part, (i * piece) as u64))
+                    })
+                    .collect();
+                hs.into_iter()
+                    .map(|h| h.join().expect("file reader thread panicked"))
+                    .collect()
+            });
+            for r in res {
+                r?;
+            }
+            // the file grew while being read: read it again in one go
+            if file.metadata()?.len() as usize == len {
+                return Ok(buf);
+            }
+        }
+    }
+    let _ = threads;
+    std::fs::read(path)
 }
 
 const POW10: [f64; 23] = [
@@ -580,13 +624,21 @@ fn read_csv_bytes(
         } else {
             vec![(body, 2)]
         };
-    let est = est_rows / chunks.len().max(1) + 16;
+    // The first chunk's vectors get room for every row, so the merge appends the
+    // other chunks to them instead of copying all columns once more.
     let parts: Vec<Result<Chunk>> = if chunks.len() > 1 {
+        // newlines per chunk, from the line numbers the split counted
+        let mut nl: Vec<usize> = chunks.windows(2).map(|w| (w[1].1 - w[0].1) as usize).collect();
+        nl.push(chunks.last().map_or(0, |c| c.0.iter().filter(|&&b| b == b'\n').count()));
+        let rows_ub: usize = nl.iter().sum::<usize>() + 1;
         std::thread::scope(|sc| {
             let hs: Vec<_> = chunks
                 .iter()
-                .map(|&(c, l)| {
+                .enumerate()
+                .map(|(i, &(c, l))| {
                     let ctx = &ctx;
+                    let nl = &nl;
+                    let est = if i == 0 { rows_ub } else { nl[i] + 1 };
                     sc.spawn(move || parse_chunk(c, l, ctx, est))
                 })
                 .collect();
@@ -595,7 +647,7 @@ fn read_csv_bytes(
                 .collect()
         })
     } else {
-        vec![parse_chunk(chunks[0].0, chunks[0].1, &ctx, est)]
+        vec![parse_chunk(chunks[0].0, chunks[0].1, &ctx, est_rows)]
     };
     let mut parts = parts.into_iter().collect::<Result<Vec<Chunk>>>()?;
     // merge target information
@@ -724,7 +776,13 @@ fn parse_chunk(bytes: &[u8], first_line: u64, ctx: &ChunkCtx, est_rows: usize) -
     let pathbuf = ctx.path;
     let is_missing =
         |f: &[u8]| -> bool { f.is_empty() || ctx.missing.iter().any(|m| m.as_slice() == f) };
-    let mut builders: Vec<Builder> = Vec::new();
+    let mut st = Chunk {
+        builders: Vec::with_capacity(ctx.slots.len()),
+        target: Vec::with_capacity(est_rows),
+        other: None,
+        seen_event: false,
+        extra_values: Vec::new(),
+    };
     for slot in ctx.slots.iter().flatten() {
         if slot.declared_categorical {
             let mut b = Builder::Num(Vec::new());
@@ -732,18 +790,14 @@ fn parse_chunk(bytes: &[u8], first_line: u64, ctx: &ChunkCtx, est_rows: usize) -
             if let Builder::Text { codes, .. } = &mut b {
                 codes.reserve(est_rows);
             }
-            builders.push(b);
+            st.builders.push(b);
         } else {
-            builders.push(Builder::Num(Vec::with_capacity(est_rows)));
+            st.builders.push(Builder::Num(Vec::with_capacity(est_rows)));
         }
     }
-    let mut target_vals: Vec<u8> = Vec::with_capacity(est_rows);
-    let mut other: Option<String> = None;
-    let mut seen_event = false;
-    let mut extra_values: Vec<String> = Vec::new();
     let event_b = ctx.event.trim().as_bytes();
     let tidx = ctx.tidx;
-    let mut handle = |rec: &[&[u8]], line: u64| -> Result<()> {
+    let handle = |st: &mut Chunk, rec: &[&[u8]], line: u64| -> Result<()> {
         if rec.len() != ctx.n_fields {
             if rec.len() == 1 && rec[0].is_empty() {
                 return Ok(()); // blank line
@@ -768,28 +822,28 @@ fn parse_chunk(bytes: &[u8], first_line: u64, ctx: &ChunkCtx, est_rows: usize) -
             });
         }
         if tv == event_b {
-            seen_event = true;
-            target_vals.push(1);
+            st.seen_event = true;
+            st.target.push(1);
         } else {
             let s = std::str::from_utf8(tv).map_err(|_| Error::NotUtf8 {
                 path: pathbuf.clone(),
                 line,
             })?;
-            match &other {
-                None => other = Some(s.to_string()),
+            match &st.other {
+                None => st.other = Some(s.to_string()),
                 Some(o) if o == s => {}
                 Some(_) => {
-                    if !extra_values.iter().any(|x| x == s) && extra_values.len() < 5 {
-                        extra_values.push(s.to_string());
+                    if !st.extra_values.iter().any(|x| x == s) && st.extra_values.len() < 5 {
+                        st.extra_values.push(s.to_string());
                     }
                 }
             }
-            target_vals.push(0);
+            st.target.push(0);
         }
         for (fi, slot) in ctx.slots.iter().enumerate() {
             let Some(slot) = slot else { continue };
             let raw = trim_ascii(&rec[fi]);
-            let b = &mut builders[slot.col];
+            let b = &mut st.builders[slot.col];
             match b {
                 Builder::Num(v) => {
                     if raw.is_empty() {
@@ -835,15 +889,57 @@ fn parse_chunk(bytes: &[u8], first_line: u64, ctx: &ChunkCtx, est_rows: usize) -
     if !bytes.contains(&b'"') {
         // No quoting anywhere: split lines and fields directly (much faster than a CSV
         // state machine; the parallel reader only hands out such chunks).
+        // Lines of plain numbers take a fused scan-and-parse path; any other line
+        // (text, missing markers, spaces, wrong field count, a new target value)
+        // goes through `handle`, which has the general rules and the error messages.
+        let delim = ctx.delimiter;
+        let kinds: Vec<FastField> = ctx
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(fi, s)| match s {
+                Some(s) => FastField::Num(s.col),
+                None if fi == tidx => FastField::Target,
+                None => FastField::Skip,
+            })
+            .collect();
+        let delim_ok = !matches!(delim, b'\n' | b'\r' | b'0'..=b'9' | b'.' | b'-' | b'+' | b'e' | b'E');
+        let all_num = |st: &Chunk| st.builders.iter().all(|b| matches!(b, Builder::Num(_)));
+        let mut fast = delim_ok && !kinds.is_empty() && all_num(&st);
+        let mut vals = vec![0.0f64; ctx.col_names.len()];
         let mut fields: Vec<&[u8]> = Vec::with_capacity(ctx.n_fields);
-        for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-            let l = raw.strip_suffix(b"\r").unwrap_or(raw);
-            if l.is_empty() {
-                continue;
+        let mut p = 0usize;
+        let mut line = first_line;
+        while p < bytes.len() {
+            if fast {
+                let other = st.other.as_deref().map(str::as_bytes);
+                if let Some((q, t)) = fast_record(bytes, p, &kinds, delim, &mut vals, event_b, other) {
+                    st.target.push(t);
+                    st.seen_event |= t == 1;
+                    for (b, &v) in st.builders.iter_mut().zip(&vals) {
+                        if let Builder::Num(col) = b {
+                            col.push(v);
+                        }
+                    }
+                    p = q;
+                    line += 1;
+                    continue;
+                }
             }
-            fields.clear();
-            fields.extend(l.split(|&b| b == ctx.delimiter));
-            handle(&fields, first_line + i as u64)?;
+            let e = bytes[p..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .map_or(bytes.len(), |i| p + i);
+            let raw = &bytes[p..e];
+            let l = raw.strip_suffix(b"\r").unwrap_or(raw);
+            if !l.is_empty() {
+                fields.clear();
+                fields.extend(l.split(|&b| b == delim));
+                handle(&mut st, &fields, line)?;
+                fast = delim_ok && all_num(&st);
+            }
+            p = e + 1;
+            line += 1;
         }
     } else {
         let mut rdr = csv::ReaderBuilder::new()
@@ -867,17 +963,146 @@ fn parse_chunk(bytes: &[u8], first_line: u64, ctx: &ChunkCtx, est_rows: usize) -
             }
             let line = rec.position().map(|p| p.line()).unwrap_or(1) + first_line - 1;
             let fields: Vec<&[u8]> = rec.iter().collect();
-            handle(&fields, line)?;
+            handle(&mut st, &fields, line)?;
         }
     }
-    drop(handle);
-    Ok(Chunk {
-        builders,
-        target: target_vals,
-        other,
-        seen_event,
-        extra_values,
-    })
+    Ok(st)
+}
+
+#[derive(Clone, Copy)]
+enum FastField {
+    Num(usize),
+    Target,
+    Skip,
+}
+
+/// Parses one record of plain numbers starting at `p` (fields in `kinds` order).
+/// Returns the start of the next line and the target (1 event, 0 the known
+/// non-event value), or `None` when the line needs the general path.
+#[inline]
+fn fast_record(
+    b: &[u8],
+    mut p: usize,
+    kinds: &[FastField],
+    delim: u8,
+    vals: &mut [f64],
+    event: &[u8],
+    other: Option<&[u8]>,
+) -> Option<(usize, u8)> {
+    let last = kinds.len() - 1;
+    let mut t = 0u8;
+    for (fi, k) in kinds.iter().enumerate() {
+        match *k {
+            FastField::Num(c) => {
+                let (v, q) = fast_number(b, p)?;
+                vals[c] = v;
+                p = q;
+            }
+            FastField::Target | FastField::Skip => {
+                let s = p;
+                while p < b.len() && b[p] != delim && b[p] != b'\n' && b[p] != b'\r' {
+                    p += 1;
+                }
+                if let FastField::Target = k {
+                    let f = &b[s..p];
+                    if f.is_empty() {
+                        return None;
+                    }
+                    if f == event {
+                        t = 1;
+                    } else if other != Some(f) {
+                        return None;
+                    }
+                }
+            }
+        }
+        if fi < last {
+            if p < b.len() && b[p] == delim {
+                p += 1;
+            } else {
+                return None;
+            }
+        }
+    }
+    if p < b.len() && b[p] == b'\r' {
+        p += 1;
+    }
+    if p == b.len() {
+        Some((p, t))
+    } else if b[p] == b'\n' {
+        Some((p + 1, t))
+    } else {
+        None
+    }
+}
+
+/// The exact fast path of [`parse_number`] for an untrimmed field starting at `p`:
+/// `-?digits[.digits][e[+-]digits]` with at most 19 digits, a mantissa below 2^53
+/// and a power of ten within ±22 (one correctly rounded operation, the same value
+/// `parse_number` gives). Returns the value and the end of the number, or `None`.
+#[inline]
+fn fast_number(b: &[u8], mut p: usize) -> Option<(f64, usize)> {
+    let neg = p < b.len() && b[p] == b'-';
+    if neg {
+        p += 1;
+    }
+    let mut mant = 0u64;
+    let s = p;
+    while p < b.len() {
+        let d = b[p].wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        mant = mant.wrapping_mul(10).wrapping_add(d as u64);
+        p += 1;
+    }
+    let int_digits = p - s;
+    let mut frac = 0usize;
+    if p < b.len() && b[p] == b'.' {
+        p += 1;
+        let fs = p;
+        while p < b.len() {
+            let d = b[p].wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            mant = mant.wrapping_mul(10).wrapping_add(d as u64);
+            p += 1;
+        }
+        frac = p - fs;
+    }
+    let nd = int_digits + frac;
+    if nd == 0 || nd > 19 {
+        return None;
+    }
+    let mut e = -(frac as i32);
+    if p < b.len() && (b[p] | 0x20) == b'e' {
+        p += 1;
+        let eneg = p < b.len() && b[p] == b'-';
+        if p < b.len() && (b[p] == b'-' || b[p] == b'+') {
+            p += 1;
+        }
+        let es = p;
+        let mut x = 0i32;
+        while p < b.len() && b[p].is_ascii_digit() && p - es < 4 {
+            x = x * 10 + (b[p] - b'0') as i32;
+            p += 1;
+        }
+        if p == es || (p < b.len() && b[p].is_ascii_digit()) {
+            return None;
+        }
+        e += if eneg { -x } else { x };
+    }
+    if mant >= (1u64 << 53) || !(-22..=22).contains(&e) {
+        return None;
+    }
+    let mut v = mant as f64;
+    if e < 0 {
+        v /= POW10[(-e) as usize];
+    } else {
+        v *= POW10[e as usize];
+    }
+    Some((if neg { -v } else { v }, p))
 }
 
 /// Concatenates the column builders of consecutive chunks.
@@ -899,8 +1124,13 @@ fn merge_builders(mut parts: Vec<Vec<Builder>>) -> Vec<Builder> {
                 .iter()
                 .map(|b| if let Builder::Num(v) = b { v.len() } else { 0 })
                 .sum();
-            let mut v = Vec::with_capacity(total);
-            for b in bs {
+            let mut it = bs.into_iter();
+            let mut v = match it.next() {
+                Some(Builder::Num(v)) => v,
+                _ => Vec::new(),
+            };
+            v.reserve_exact(total - v.len());
+            for b in it {
                 if let Builder::Num(x) = b {
                     v.extend_from_slice(&x);
                 }
@@ -1084,6 +1314,69 @@ mod tests {
         assert!(matches!(e, Error::MissingTarget { line: 3, .. }), "{e}");
         let e = Dataset::from_csv_bytes(b"a,y\n1,0\n2,0\n", "t.csv", "y", "1", &o).unwrap_err();
         assert!(matches!(e, Error::TargetNotBinary { .. }), "{e}");
+    }
+
+    #[test]
+    fn fast_number_agrees_with_parse_number() {
+        for t in [
+            "0", "-0", "12", "-3.25", "0.00752295", "2320.39", "1e5", "1E-05", "-2.5e+3", "5.",
+            ".5", "123456789012345678", "1234567890123456789", "12345678901234567890",
+            "9007199254740993", "1e23", "1e-23", "1e", "1e+", "-", ".", "1.2.3", "+1", "1e00001",
+        ] {
+            let b = t.as_bytes();
+            if let Some((v, end)) = fast_number(b, 0) {
+                if end == b.len() {
+                    let w = parse_number(b).unwrap();
+                    assert_eq!(v.to_bits(), w.to_bits(), "{t}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fast_line_path_matches_the_csv_state_machine() {
+        // All-numeric columns take the fused path; odd lines in between must give
+        // the same data as the general reader.
+        let mut text = String::from("a,b,skip,y\n");
+        for i in 0..20_000u32 {
+            let line = match i % 997 {
+                1 => format!(" {i}.5 ,NA,z,0\r\n"),
+                2 => format!("+{i},,z,1\n"),
+                3 => "\n".to_string(),
+                4 => format!("{i}e-3,1.5E2,z,1 \n"),
+                5 => format!("12345678901234567890,{i},z,0\n"),
+                _ => format!("{}.{:03},-{},w{},{}\n", i, i % 1000, i % 17, i % 3, (i % 7 == 0) as u8),
+            };
+            text.push_str(&line);
+        }
+        text.push_str("7,8,z,1"); // no final newline
+        let opts = CsvOptions {
+            ignore: vec!["skip".into()],
+            ..Default::default()
+        };
+        let fast = Dataset::from_csv_bytes(text.as_bytes(), "t.csv", "y", "1", &opts).unwrap();
+        let quoted_text = text.replacen("a,b", "\"a\",b", 1);
+        let slow =
+            Dataset::from_csv_bytes(quoted_text.as_bytes(), "t.csv", "y", "1", &opts).unwrap();
+        assert_eq!(fast.target, slow.target);
+        assert_eq!(fast.columns.len(), 2);
+        for (a, b) in fast.columns.iter().zip(&slow.columns) {
+            match (&a.data, &b.data) {
+                (ColumnData::Numeric(x), ColumnData::Numeric(y)) => {
+                    assert_eq!(x.len(), y.len());
+                    for (u, v) in x.iter().zip(y) {
+                        assert!(u.to_bits() == v.to_bits() || (u.is_nan() && v.is_nan()));
+                    }
+                }
+                _ => panic!("numeric columns expected"),
+            }
+        }
+        // a row with a wrong field count is still reported with its line number
+        let bad = "a,b,y\n1,2,0\n3,4,1\n5,1\n";
+        let e = Dataset::from_csv_bytes(bad.as_bytes(), "t.csv", "y", "1", &CsvOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains('4') && e.contains("fields"), "{e}");
     }
 
     #[test]
