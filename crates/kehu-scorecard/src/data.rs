@@ -169,10 +169,36 @@ impl Dataset {
         opts: &CsvOptions,
     ) -> Result<Dataset> {
         let path = path.as_ref();
-        let bytes = read_file(path, opts.threads).map_err(|e| Error::Io {
+        let io = |e| Error::Io {
             path: path.to_path_buf(),
             source: e,
-        })?;
+        };
+        #[cfg(unix)]
+        {
+            // A large file with several reader threads is streamed: each thread
+            // reads and parses its own part, and the file is never held whole.
+            use std::os::unix::fs::FileExt;
+            let threads = if opts.threads == 0 {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            } else {
+                opts.threads
+            };
+            let file = std::fs::File::open(path).map_err(io)?;
+            let len = file.metadata().map_err(io)?.len() as usize;
+            if threads > 1 && len > (8 << 20) {
+                let mut head = vec![0u8; len.min(1 << 20)];
+                file.read_exact_at(&mut head, 0).map_err(io)?;
+                if head.contains(&b'\n') && !head.contains(&b'"') {
+                    let fb = FileBody { file: &file, len };
+                    if let Some(ds) = read_csv_impl(&head, Some(fb), path, target, event, opts)? {
+                        return Ok(ds);
+                    }
+                }
+            }
+        }
+        let bytes = read_file(path, opts.threads).map_err(io)?;
         read_csv_bytes(&bytes, path, target, event, opts)
     }
 
@@ -471,8 +497,31 @@ fn read_csv_bytes(
     event: &str,
     opts: &CsvOptions,
 ) -> Result<Dataset> {
+    read_csv_impl(bytes, None, path, target, event, opts)
+        .map(|d| d.expect("in-memory reading always completes"))
+}
+
+/// A file read in parallel pieces straight from disk: each reader thread streams
+/// its byte range through a small buffer, so the file is never held whole.
+struct FileBody<'a> {
+    file: &'a std::fs::File,
+    len: usize,
+}
+
+/// Reads CSV text: all of it in `bytes`, or (with `file`) only the head in
+/// `bytes` and the body streamed from the file. `Ok(None)`: the streamed file
+/// holds a quote, read it whole instead.
+fn read_csv_impl(
+    bytes: &[u8],
+    file: Option<FileBody>,
+    path: &Path,
+    target: &str,
+    event: &str,
+    opts: &CsvOptions,
+) -> Result<Option<Dataset>> {
     let pathbuf: PathBuf = path.to_path_buf();
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let bom = if bytes.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let bytes = &bytes[bom..];
     if !opts.delimiter.is_ascii() {
         return Err(Error::Config(format!(
             "delimiter `{}` must be an ASCII character",
@@ -558,10 +607,11 @@ fn read_csv_bytes(
     let missing_markers = opts.missing_values.join(" ");
 
     // Estimate the row count from the first rows to size the vectors once.
+    let total_len = file.as_ref().map_or(bytes.len(), |f| f.len);
     let est_rows = {
         let sample = &bytes[..bytes.len().min(1 << 16)];
         let nl = sample.iter().filter(|&&c| c == b'\n').count().max(1);
-        (bytes.len() as f64 / (sample.len() as f64 / nl as f64)) as usize + 16
+        (total_len as f64 / (sample.len() as f64 / nl as f64)) as usize + 16
     };
 
     // slot per field: None = ignored / target
@@ -602,6 +652,25 @@ fn read_csv_bytes(
         opts.threads
     };
     // Parallel only for large files without quotes (then every newline ends a record).
+    let parts: Vec<Result<Chunk>> = if let Some(fb) = &file {
+        let start = bom + body_start;
+        match read_file_parts(fb, start, threads.max(1), &ctx, est_rows)? {
+            Some(parts) => parts,
+            None => return Ok(None),
+        }
+    } else {
+        read_bytes_parts(body, threads, &ctx, est_rows)
+    };
+    assemble(parts, &col_names, &pathbuf, target, event, opts, &missing_markers, path).map(Some)
+}
+
+/// Reads the body in memory, in parallel chunks for large files without quotes.
+fn read_bytes_parts(
+    body: &[u8],
+    threads: usize,
+    ctx: &ChunkCtx,
+    est_rows: usize,
+) -> Vec<Result<Chunk>> {
     let chunks: Vec<(&[u8], u64)> =
         if threads > 1 && body.len() > (4 << 20) && !body.contains(&b'"') {
             let mut out = Vec::new();
@@ -649,6 +718,171 @@ fn read_csv_bytes(
     } else {
         vec![parse_chunk(chunks[0].0, chunks[0].1, &ctx, est_rows)]
     };
+    parts
+}
+
+#[cfg(unix)]
+/// The start of the line holding byte `pos` of the file (after the previous
+/// newline), not before `min`.
+fn line_start_at(f: &std::fs::File, min: usize, pos: usize, len: usize) -> std::io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    if pos <= min {
+        return Ok(min);
+    }
+    // the newline at or after pos - 1 ends the previous chunk
+    let mut at = pos - 1;
+    let mut probe = vec![0u8; 1 << 16];
+    while at < len {
+        let n = probe.len().min(len - at);
+        f.read_exact_at(&mut probe[..n], at as u64)?;
+        if let Some(i) = probe[..n].iter().position(|&c| c == b'\n') {
+            return Ok(at + i + 1);
+        }
+        at += n;
+    }
+    Ok(len)
+}
+
+#[cfg(not(unix))]
+fn read_file_parts(
+    _fb: &FileBody,
+    _start: usize,
+    _threads: usize,
+    _ctx: &ChunkCtx,
+    _est_rows: usize,
+) -> Result<Option<Vec<Result<Chunk>>>> {
+    Ok(None)
+}
+
+/// Streams the body `[start, len)` of a file through per-thread buffers, each
+/// thread parsing its own range of whole lines. `Ok(None)` when a quote is seen.
+#[cfg(unix)]
+fn read_file_parts(
+    fb: &FileBody,
+    start: usize,
+    threads: usize,
+    ctx: &ChunkCtx,
+    est_rows: usize,
+) -> Result<Option<Vec<Result<Chunk>>>> {
+    use std::os::unix::fs::FileExt;
+    let io = |e: std::io::Error| Error::Io {
+        path: ctx.path.clone(),
+        source: e,
+    };
+    let body = fb.len - start;
+    let mut bounds = Vec::with_capacity(threads + 1);
+    for t in 0..=threads {
+        let nominal = start + body * t / threads;
+        let b = if t == threads {
+            fb.len
+        } else {
+            line_start_at(fb.file, start, nominal, fb.len).map_err(io)?
+        };
+        bounds.push(b.max(*bounds.last().unwrap_or(&start)));
+    }
+    const BLOCK: usize = 1 << 22;
+    // (chunk, lines read, quote seen)
+    let run = |t: usize| -> Result<(Chunk, u64, bool)> {
+        let (lo, hi) = (bounds[t], bounds[t + 1]);
+        let est = if t == 0 {
+            est_rows + est_rows / 16
+        } else {
+            est_rows / threads + est_rows / 16
+        };
+        let mut st = new_chunk(ctx, est);
+        let first = if t == 0 { 2 } else { 0 };
+        let mut line = first;
+        let mut buf = vec![0u8; BLOCK.min(hi - lo + 1).max(1)];
+        let mut carry = 0usize;
+        let mut at = lo;
+        while at < hi || carry > 0 {
+            if carry == buf.len() {
+                buf.resize(buf.len() * 2, 0); // a line longer than the buffer
+            }
+            let n = (buf.len() - carry).min(hi - at);
+            fb.file
+                .read_exact_at(&mut buf[carry..carry + n], at as u64)
+                .map_err(io)?;
+            at += n;
+            let filled = carry + n;
+            if buf[carry..filled].contains(&b'"') {
+                return Ok((st, line - first, true));
+            }
+            let cut = if at >= hi {
+                filled
+            } else {
+                match buf[..filled].iter().rposition(|&c| c == b'\n') {
+                    Some(i) => i + 1,
+                    None => {
+                        carry = filled;
+                        continue;
+                    }
+                }
+            };
+            line = parse_unquoted(&mut st, &buf[..cut], line, ctx)?;
+            buf.copy_within(cut..filled, 0);
+            carry = filled - cut;
+            if at >= hi && carry == 0 {
+                break;
+            }
+        }
+        Ok((st, line - first, false))
+    };
+    let res: Vec<Result<(Chunk, u64, bool)>> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..threads)
+            .map(|t| {
+                let run = &run;
+                sc.spawn(move || run(t))
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().expect("CSV reader thread panicked"))
+            .collect()
+    });
+    if res.iter().any(|r| matches!(r, Ok((_, _, true)))) {
+        return Ok(None);
+    }
+    // Threads after the first counted lines from 0: shift their line numbers.
+    let mut offset = 2u64;
+    let mut parts = Vec::with_capacity(threads);
+    for (t, r) in res.into_iter().enumerate() {
+        let shift = if t == 0 { 0 } else { offset };
+        match r {
+            Ok((mut c, lines, _)) => {
+                for b in &mut c.builders {
+                    if let Builder::Text {
+                        first_text: Some((l, _)),
+                        ..
+                    } = b
+                    {
+                        *l += shift;
+                    }
+                }
+                offset += lines;
+                parts.push(Ok(c));
+            }
+            Err(e) => {
+                parts.push(Err(e.shift_line(shift)));
+                break;
+            }
+        }
+    }
+    Ok(Some(parts))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn assemble(
+    parts: Vec<Result<Chunk>>,
+    col_names: &[String],
+    pathbuf: &Path,
+    target: &str,
+    event: &str,
+    opts: &CsvOptions,
+    missing_markers: &str,
+    path: &Path,
+) -> Result<Dataset> {
+    let pathbuf: PathBuf = pathbuf.to_path_buf();
+    let missing_markers = missing_markers.to_string();
     let mut parts = parts.into_iter().collect::<Result<Vec<Chunk>>>()?;
     // merge target information
     let mut other: Option<String> = None;
@@ -772,10 +1006,7 @@ struct Chunk {
     extra_values: Vec<String>,
 }
 
-fn parse_chunk(bytes: &[u8], first_line: u64, ctx: &ChunkCtx, est_rows: usize) -> Result<Chunk> {
-    let pathbuf = ctx.path;
-    let is_missing =
-        |f: &[u8]| -> bool { f.is_empty() || ctx.missing.iter().any(|m| m.as_slice() == f) };
+fn new_chunk(ctx: &ChunkCtx, est_rows: usize) -> Chunk {
     let mut st = Chunk {
         builders: Vec::with_capacity(ctx.slots.len()),
         target: Vec::with_capacity(est_rows),
@@ -795,9 +1026,50 @@ fn parse_chunk(bytes: &[u8], first_line: u64, ctx: &ChunkCtx, est_rows: usize) -
             st.builders.push(Builder::Num(Vec::with_capacity(est_rows)));
         }
     }
+    st
+}
+
+fn parse_chunk(bytes: &[u8], first_line: u64, ctx: &ChunkCtx, est_rows: usize) -> Result<Chunk> {
+    let mut st = new_chunk(ctx, est_rows);
+    if !bytes.contains(&b'"') {
+        parse_unquoted(&mut st, bytes, first_line, ctx)?;
+    } else {
+        let pathbuf = ctx.path;
+        let mut rdr = csv::ReaderBuilder::new()
+            .delimiter(ctx.delimiter)
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(bytes);
+        let mut rec = csv::ByteRecord::new();
+        loop {
+            match rdr.read_byte_record(&mut rec) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    let line = e.position().map(|p| p.line()).unwrap_or(1) + first_line - 1;
+                    return Err(Error::Csv {
+                        path: pathbuf.clone(),
+                        line,
+                        message: e.to_string(),
+                    });
+                }
+            }
+            let line = rec.position().map(|p| p.line()).unwrap_or(1) + first_line - 1;
+            let fields: Vec<&[u8]> = rec.iter().collect();
+            handle_record(&mut st, &fields, line, ctx)?;
+        }
+    }
+    Ok(st)
+}
+
+/// Handles one record (its fields) with the general rules and error messages.
+fn handle_record(st: &mut Chunk, rec: &[&[u8]], line: u64, ctx: &ChunkCtx) -> Result<()> {
+    let pathbuf = ctx.path;
+    let is_missing =
+        |f: &[u8]| -> bool { f.is_empty() || ctx.missing.iter().any(|m| m.as_slice() == f) };
     let event_b = ctx.event.trim().as_bytes();
     let tidx = ctx.tidx;
-    let handle = |st: &mut Chunk, rec: &[&[u8]], line: u64| -> Result<()> {
+    {
         if rec.len() != ctx.n_fields {
             if rec.len() == 1 && rec[0].is_empty() {
                 return Ok(()); // blank line
@@ -885,8 +1157,14 @@ fn parse_chunk(bytes: &[u8], first_line: u64, ctx: &ChunkCtx, est_rows: usize) -
             }
         }
         Ok(())
-    };
-    if !bytes.contains(&b'"') {
+    }
+}
+
+/// Parses lines without quotes; returns the line number after the last line.
+fn parse_unquoted(st: &mut Chunk, bytes: &[u8], first_line: u64, ctx: &ChunkCtx) -> Result<u64> {
+    let event_b = ctx.event.trim().as_bytes();
+    let tidx = ctx.tidx;
+    {
         // No quoting anywhere: split lines and fields directly (much faster than a CSV
         // state machine; the parallel reader only hands out such chunks).
         // Lines of plain numbers take a fused scan-and-parse path; any other line
@@ -905,7 +1183,7 @@ fn parse_chunk(bytes: &[u8], first_line: u64, ctx: &ChunkCtx, est_rows: usize) -
             .collect();
         let delim_ok = !matches!(delim, b'\n' | b'\r' | b'0'..=b'9' | b'.' | b'-' | b'+' | b'e' | b'E');
         let all_num = |st: &Chunk| st.builders.iter().all(|b| matches!(b, Builder::Num(_)));
-        let mut fast = delim_ok && !kinds.is_empty() && all_num(&st);
+        let mut fast = delim_ok && !kinds.is_empty() && all_num(st);
         let mut vals = vec![0.0f64; ctx.col_names.len()];
         let mut fields: Vec<&[u8]> = Vec::with_capacity(ctx.n_fields);
         let mut p = 0usize;
@@ -935,38 +1213,14 @@ fn parse_chunk(bytes: &[u8], first_line: u64, ctx: &ChunkCtx, est_rows: usize) -
             if !l.is_empty() {
                 fields.clear();
                 fields.extend(l.split(|&b| b == delim));
-                handle(&mut st, &fields, line)?;
-                fast = delim_ok && all_num(&st);
+                handle_record(st, &fields, line, ctx)?;
+                fast = delim_ok && all_num(st);
             }
             p = e + 1;
             line += 1;
         }
-    } else {
-        let mut rdr = csv::ReaderBuilder::new()
-            .delimiter(ctx.delimiter)
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(bytes);
-        let mut rec = csv::ByteRecord::new();
-        loop {
-            match rdr.read_byte_record(&mut rec) {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(e) => {
-                    let line = e.position().map(|p| p.line()).unwrap_or(1) + first_line - 1;
-                    return Err(Error::Csv {
-                        path: pathbuf.clone(),
-                        line,
-                        message: e.to_string(),
-                    });
-                }
-            }
-            let line = rec.position().map(|p| p.line()).unwrap_or(1) + first_line - 1;
-            let fields: Vec<&[u8]> = rec.iter().collect();
-            handle(&mut st, &fields, line)?;
-        }
+        Ok(line)
     }
-    Ok(st)
 }
 
 #[derive(Clone, Copy)]
@@ -1377,6 +1631,51 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains('4') && e.contains("fields"), "{e}");
+    }
+
+    #[test]
+    fn streamed_file_gives_the_same_data_and_line_numbers() {
+        let mut text = String::from("a,b,y\n");
+        let n = 700_000;
+        for i in 0..n {
+            let b = if i % 50_000 == 7 { "NA".to_string() } else { format!("{}", i % 13) };
+            text.push_str(&format!("{}.{},{b},{}\n", i, i % 10, (i % 3 == 0) as u8));
+        }
+        assert!(text.len() > 8 << 20);
+        let dir = std::env::temp_dir().join(format!("kehu-sc-stream-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("t.csv");
+        std::fs::write(&f, &text).unwrap();
+        let two = CsvOptions {
+            threads: 3,
+            ..Default::default()
+        };
+        let mem = Dataset::from_csv_bytes(text.as_bytes(), "t.csv", "y", "1", &CsvOptions::default())
+            .unwrap();
+        let streamed = Dataset::from_csv_with(&f, "y", "1", &two).unwrap();
+        assert_eq!(mem.target, streamed.target);
+        assert_eq!(mem.columns.len(), streamed.columns.len());
+        for (a, b) in mem.columns.iter().zip(&streamed.columns) {
+            match (&a.data, &b.data) {
+                (ColumnData::Numeric(x), ColumnData::Numeric(y)) => {
+                    assert_eq!(x.len(), y.len());
+                    assert!(x.iter().zip(y).all(|(u, v)| u.to_bits() == v.to_bits()));
+                }
+                _ => panic!("numeric columns expected"),
+            }
+        }
+        // an error late in the file names its line in the whole file
+        let mut bad = text.clone();
+        bad.push_str("1,2,3,4\n");
+        std::fs::write(&f, &bad).unwrap();
+        let e = Dataset::from_csv_with(&f, "y", "1", &two).unwrap_err().to_string();
+        assert!(e.contains(&format!("line {}", n + 2)), "{e}");
+        // a quote anywhere: read whole, same data
+        let quoted = text.replacen("\n5.5,", "\n\"5.5\",", 1);
+        std::fs::write(&f, &quoted).unwrap();
+        let q = Dataset::from_csv_with(&f, "y", "1", &two).unwrap();
+        assert_eq!(q.target, mem.target);
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
