@@ -450,19 +450,25 @@ impl<'a> CutFinder<'a> {
         f
     }
 
-    #[inline]
+    #[inline(always)]
     fn find(&self, v: f64) -> usize {
         if self.table.is_empty() || !v.is_finite() {
-            return self.cuts.partition_point(|&c| c <= v);
+            return self.search(v);
         }
         let j = ((v - self.lo) * self.scale).max(0.0) as usize;
         let mut k = self.table[j.min(Self::CELLS - 1)] as usize;
         let p = &self.pad;
         k += (p[k] <= v) as usize;
         if p[k] <= v || (k > 0 && p[k - 1] > v) {
-            return self.cuts.partition_point(|&c| c <= v);
+            return self.search(v);
         }
         k
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn search(&self, v: f64) -> usize {
+        self.cuts.partition_point(|&c| c <= v)
     }
 }
 
