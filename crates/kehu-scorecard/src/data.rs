@@ -311,6 +311,30 @@ fn read_file(path: &Path, threads: usize) -> std::io::Result<Vec<u8>> {
     std::fs::read(path)
 }
 
+const POW10_U64: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
+
+/// The value of the leading ASCII digits of `b[p..p + 8]` (at most 8 of them) and
+/// their count, in a few word operations. Needs `p + 8 <= b.len()`.
+#[inline(always)]
+fn digits8(b: &[u8], p: usize) -> (u64, usize) {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[p..p + 8]);
+    let d = u64::from_le_bytes(w).wrapping_sub(0x3030_3030_3030_3030);
+    // a byte is a digit iff (c - '0') <= 9; borrows and carries only reach bytes
+    // after the first non-digit, which are not used
+    let non_digit = (d.wrapping_add(0x7676_7676_7676_7676) | d) & 0x8080_8080_8080_8080;
+    let n = (non_digit.trailing_zeros() / 8) as usize;
+    if n == 0 {
+        return (0, 0);
+    }
+    // keep the n digits, most significant first, as the high bytes of an 8-digit number
+    let mut v = d << (8 * (8 - n) as u32);
+    v = (v.wrapping_mul(10)).wrapping_add(v >> 8) & 0x00FF_00FF_00FF_00FF;
+    v = (v.wrapping_mul(100)).wrapping_add(v >> 16) & 0x0000_FFFF_0000_FFFF;
+    v = (v.wrapping_mul(10_000)).wrapping_add(v >> 32) & 0x0000_0000_FFFF_FFFF;
+    (v, n)
+}
+
 const POW10: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
@@ -1300,6 +1324,29 @@ fn fast_number(b: &[u8], mut p: usize) -> Option<(f64, usize)> {
     if neg {
         p += 1;
     }
+    // Eight bytes at a time when there is room: up to 7 integer and 7 fraction digits.
+    if p + 16 <= b.len() {
+        let (iv, ni) = digits8(b, p);
+        if ni < 8 {
+            let mut q = p + ni;
+            let (mut mant, mut nf) = (iv, 0usize);
+            if b[q] == b'.' {
+                let (fv, k) = digits8(b, q + 1);
+                if k < 8 {
+                    mant = iv * POW10_U64[k] + fv;
+                    nf = k;
+                    q += 1 + k;
+                } else {
+                    q = usize::MAX;
+                }
+            }
+            if q != usize::MAX && ni + nf > 0 && (b[q] | 0x20) != b'e' {
+                // mantissa below 10^14 < 2^53 and at most 7 fraction digits: exact
+                let v = mant as f64 / POW10[nf];
+                return Some((if neg { -v } else { v }, q));
+            }
+        }
+    }
     let mut mant = 0u64;
     let s = p;
     while p < b.len() {
@@ -1583,6 +1630,50 @@ mod tests {
                     let w = parse_number(b).unwrap();
                     assert_eq!(v.to_bits(), w.to_bits(), "{t}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn fast_number_word_path_agrees_with_parse_number() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..200_000 {
+            let r = next();
+            let int_len = (r % 10) as usize;
+            let frac_len = ((r >> 8) % 10) as usize;
+            let mut t = String::new();
+            if r >> 20 & 1 == 1 {
+                t.push('-');
+            }
+            for i in 0..int_len {
+                t.push((b'0' + ((r >> (24 + i * 3)) % 10) as u8) as char);
+            }
+            if r >> 21 & 1 == 1 || frac_len > 0 {
+                t.push('.');
+            }
+            let f = next();
+            for i in 0..frac_len {
+                t.push((b'0' + ((f >> (i * 5)) % 10) as u8) as char);
+            }
+            if r >> 22 & 3 == 0 {
+                t.push_str(&format!("e{}", (f >> 50) % 30));
+            }
+            let tail = [",1.5,2,3,4,5,6,7,8,9", "\n1,2,3,4,5,6,7,8,9,0", "x1234567890123456"][(r >> 60) as usize % 3];
+            let line = format!("{t}{tail}");
+            let b = line.as_bytes();
+            let got = fast_number(b, 0);
+            if let Some((v, end)) = got {
+                assert_eq!(&line[..end], t, "{line}");
+                assert_eq!(Some(v.to_bits()), parse_number(t.as_bytes()).map(f64::to_bits), "{line}");
+            } else if !t.is_empty() && t != "-" && t != "." && t != "-." {
+                // the general path may refuse only what parse_number cannot do exactly fast
+                assert!(t.len() > 15 || t.contains('e'), "{line}");
             }
         }
     }
