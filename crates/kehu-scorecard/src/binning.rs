@@ -887,7 +887,18 @@ mod tests {
 
     #[test]
     fn sort_total_is_total_cmp_order() {
-        let mut v = vec![3.5, -0.0, 0.0, -1e300, 1e-310, -1e-310, 2.0, f64::INFINITY, -7.25, 0.0];
+        let mut v = vec![
+            3.5,
+            -0.0,
+            0.0,
+            -1e300,
+            1e-310,
+            -1e-310,
+            2.0,
+            f64::INFINITY,
+            -7.25,
+            0.0,
+        ];
         let mut w = v.clone();
         sort_total(&mut v);
         w.sort_by(|a, b| a.total_cmp(b));
@@ -901,7 +912,15 @@ mod tests {
     fn cut_finder_matches_partition_point() {
         let cuts: Vec<f64> = vec![-3.0, -1.0, -0.5, 0.0, 0.0001, 0.2, 0.21, 7.0, 1e6];
         let f = CutFinder::new(&cuts);
-        let mut probes = vec![-1e300, -3.0, -2.9999, f64::INFINITY, f64::NEG_INFINITY, 1e6, 2e6];
+        let mut probes = vec![
+            -1e300,
+            -3.0,
+            -2.9999,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1e6,
+            2e6,
+        ];
         probes.extend((-4000..4000).map(|i| i as f64 * 0.00173));
         probes.extend(cuts.iter().flat_map(|&c| [c, c.next_down(), c.next_up()]));
         for v in probes {

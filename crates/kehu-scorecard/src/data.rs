@@ -544,7 +544,11 @@ fn read_csv_impl(
     opts: &CsvOptions,
 ) -> Result<Option<Dataset>> {
     let pathbuf: PathBuf = path.to_path_buf();
-    let bom = if bytes.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let bom = if bytes.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
     let bytes = &bytes[bom..];
     if !opts.delimiter.is_ascii() {
         return Err(Error::Config(format!(
@@ -685,7 +689,17 @@ fn read_csv_impl(
     } else {
         read_bytes_parts(body, threads, &ctx, est_rows)
     };
-    assemble(parts, &col_names, &pathbuf, target, event, opts, &missing_markers, path).map(Some)
+    assemble(
+        parts,
+        &col_names,
+        &pathbuf,
+        target,
+        event,
+        opts,
+        &missing_markers,
+        path,
+    )
+    .map(Some)
 }
 
 /// Reads the body in memory, in parallel chunks for large files without quotes.
@@ -721,8 +735,15 @@ fn read_bytes_parts(
     // other chunks to them instead of copying all columns once more.
     let parts: Vec<Result<Chunk>> = if chunks.len() > 1 {
         // newlines per chunk, from the line numbers the split counted
-        let mut nl: Vec<usize> = chunks.windows(2).map(|w| (w[1].1 - w[0].1) as usize).collect();
-        nl.push(chunks.last().map_or(0, |c| c.0.iter().filter(|&&b| b == b'\n').count()));
+        let mut nl: Vec<usize> = chunks
+            .windows(2)
+            .map(|w| (w[1].1 - w[0].1) as usize)
+            .collect();
+        nl.push(
+            chunks
+                .last()
+                .map_or(0, |c| c.0.iter().filter(|&&b| b == b'\n').count()),
+        );
         let rows_ub: usize = nl.iter().sum::<usize>() + 1;
         std::thread::scope(|sc| {
             let hs: Vec<_> = chunks
@@ -740,7 +761,7 @@ fn read_bytes_parts(
                 .collect()
         })
     } else {
-        vec![parse_chunk(chunks[0].0, chunks[0].1, &ctx, est_rows)]
+        vec![parse_chunk(chunks[0].0, chunks[0].1, ctx, est_rows)]
     };
     parts
 }
@@ -1108,7 +1129,7 @@ fn handle_record(st: &mut Chunk, rec: &[&[u8]], line: u64, ctx: &ChunkCtx) -> Re
                 ),
             });
         }
-        let tv = trim_ascii(&rec[tidx]);
+        let tv = trim_ascii(rec[tidx]);
         if is_missing(tv) {
             return Err(Error::MissingTarget {
                 path: pathbuf.clone(),
@@ -1138,7 +1159,7 @@ fn handle_record(st: &mut Chunk, rec: &[&[u8]], line: u64, ctx: &ChunkCtx) -> Re
         }
         for (fi, slot) in ctx.slots.iter().enumerate() {
             let Some(slot) = slot else { continue };
-            let raw = trim_ascii(&rec[fi]);
+            let raw = trim_ascii(rec[fi]);
             let b = &mut st.builders[slot.col];
             match b {
                 Builder::Num(v) => {
@@ -1205,7 +1226,10 @@ fn parse_unquoted(st: &mut Chunk, bytes: &[u8], first_line: u64, ctx: &ChunkCtx)
                 None => FastField::Skip,
             })
             .collect();
-        let delim_ok = !matches!(delim, b'\n' | b'\r' | b'0'..=b'9' | b'.' | b'-' | b'+' | b'e' | b'E');
+        let delim_ok = !matches!(
+            delim,
+            b'\n' | b'\r' | b'0'..=b'9' | b'.' | b'-' | b'+' | b'e' | b'E'
+        );
         let all_num = |st: &Chunk| st.builders.iter().all(|b| matches!(b, Builder::Num(_)));
         let mut fast = delim_ok && !kinds.is_empty() && all_num(st);
         let mut vals = vec![0.0f64; ctx.col_names.len()];
@@ -1215,7 +1239,9 @@ fn parse_unquoted(st: &mut Chunk, bytes: &[u8], first_line: u64, ctx: &ChunkCtx)
         while p < bytes.len() {
             if fast {
                 let other = st.other.as_deref().map(str::as_bytes);
-                if let Some((q, t)) = fast_record(bytes, p, &kinds, delim, &mut vals, event_b, other) {
+                if let Some((q, t)) =
+                    fast_record(bytes, p, &kinds, delim, &mut vals, event_b, other)
+                {
                     st.target.push(t);
                     st.seen_event |= t == 1;
                     for (b, &v) in st.builders.iter_mut().zip(&vals) {
@@ -1620,9 +1646,30 @@ mod tests {
     #[test]
     fn fast_number_agrees_with_parse_number() {
         for t in [
-            "0", "-0", "12", "-3.25", "0.00752295", "2320.39", "1e5", "1E-05", "-2.5e+3", "5.",
-            ".5", "123456789012345678", "1234567890123456789", "12345678901234567890",
-            "9007199254740993", "1e23", "1e-23", "1e", "1e+", "-", ".", "1.2.3", "+1", "1e00001",
+            "0",
+            "-0",
+            "12",
+            "-3.25",
+            "0.00752295",
+            "2320.39",
+            "1e5",
+            "1E-05",
+            "-2.5e+3",
+            "5.",
+            ".5",
+            "123456789012345678",
+            "1234567890123456789",
+            "12345678901234567890",
+            "9007199254740993",
+            "1e23",
+            "1e-23",
+            "1e",
+            "1e+",
+            "-",
+            ".",
+            "1.2.3",
+            "+1",
+            "1e00001",
         ] {
             let b = t.as_bytes();
             if let Some((v, end)) = fast_number(b, 0) {
@@ -1664,13 +1711,21 @@ mod tests {
             if r >> 22 & 3 == 0 {
                 t.push_str(&format!("e{}", (f >> 50) % 30));
             }
-            let tail = [",1.5,2,3,4,5,6,7,8,9", "\n1,2,3,4,5,6,7,8,9,0", "x1234567890123456"][(r >> 60) as usize % 3];
+            let tail = [
+                ",1.5,2,3,4,5,6,7,8,9",
+                "\n1,2,3,4,5,6,7,8,9,0",
+                "x1234567890123456",
+            ][(r >> 60) as usize % 3];
             let line = format!("{t}{tail}");
             let b = line.as_bytes();
             let got = fast_number(b, 0);
             if let Some((v, end)) = got {
                 assert_eq!(&line[..end], t, "{line}");
-                assert_eq!(Some(v.to_bits()), parse_number(t.as_bytes()).map(f64::to_bits), "{line}");
+                assert_eq!(
+                    Some(v.to_bits()),
+                    parse_number(t.as_bytes()).map(f64::to_bits),
+                    "{line}"
+                );
             } else if !t.is_empty() && t != "-" && t != "." && t != "-." {
                 // the general path may refuse only what parse_number cannot do exactly fast
                 assert!(t.len() > 15 || t.contains('e'), "{line}");
@@ -1690,7 +1745,14 @@ mod tests {
                 3 => "\n".to_string(),
                 4 => format!("{i}e-3,1.5E2,z,1 \n"),
                 5 => format!("12345678901234567890,{i},z,0\n"),
-                _ => format!("{}.{:03},-{},w{},{}\n", i, i % 1000, i % 17, i % 3, (i % 7 == 0) as u8),
+                _ => format!(
+                    "{}.{:03},-{},w{},{}\n",
+                    i,
+                    i % 1000,
+                    i % 17,
+                    i % 3,
+                    (i % 7 == 0) as u8
+                ),
             };
             text.push_str(&line);
         }
@@ -1729,7 +1791,11 @@ mod tests {
         let mut text = String::from("a,b,y\n");
         let n = 700_000;
         for i in 0..n {
-            let b = if i % 50_000 == 7 { "NA".to_string() } else { format!("{}", i % 13) };
+            let b = if i % 50_000 == 7 {
+                "NA".to_string()
+            } else {
+                format!("{}", i % 13)
+            };
             text.push_str(&format!("{}.{},{b},{}\n", i, i % 10, (i % 3 == 0) as u8));
         }
         assert!(text.len() > 8 << 20);
@@ -1741,8 +1807,9 @@ mod tests {
             threads: 3,
             ..Default::default()
         };
-        let mem = Dataset::from_csv_bytes(text.as_bytes(), "t.csv", "y", "1", &CsvOptions::default())
-            .unwrap();
+        let mem =
+            Dataset::from_csv_bytes(text.as_bytes(), "t.csv", "y", "1", &CsvOptions::default())
+                .unwrap();
         let streamed = Dataset::from_csv_with(&f, "y", "1", &two).unwrap();
         assert_eq!(mem.target, streamed.target);
         assert_eq!(mem.columns.len(), streamed.columns.len());
@@ -1759,7 +1826,9 @@ mod tests {
         let mut bad = text.clone();
         bad.push_str("1,2,3,4\n");
         std::fs::write(&f, &bad).unwrap();
-        let e = Dataset::from_csv_with(&f, "y", "1", &two).unwrap_err().to_string();
+        let e = Dataset::from_csv_with(&f, "y", "1", &two)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(&format!("line {}", n + 2)), "{e}");
         // a quote anywhere: read whole, same data
         let quoted = text.replacen("\n5.5,", "\n\"5.5\",", 1);

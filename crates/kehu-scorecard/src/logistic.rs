@@ -141,7 +141,11 @@ fn pass_rows(
             let z = (-e.abs()).exp();
             let sp = e.max(0.0) + z.ln_1p();
             ll += yi * e - sp;
-            let pr = if e >= 0.0 { 1.0 / (1.0 + z) } else { z / (1.0 + z) };
+            let pr = if e >= 0.0 {
+                1.0 / (1.0 + z)
+            } else {
+                z / (1.0 + z)
+            };
             r[i] = yi - pr;
             w[i] = pr * (1.0 - pr);
             sr += r[i];
@@ -175,6 +179,9 @@ fn pass_rows(
 /// depend on the number of threads.
 const BLOCK: usize = 1 << 15;
 
+/// Log-likelihood, gradient and Xᵀ W X of some rows.
+type Sums = (f64, Vec<f64>, Vec<f64>);
+
 /// Sums over all rows for one Newton step: log-likelihood, gradient and Xᵀ W X,
 /// with the design `[1, cols...]`; blocks of rows run on `threads` threads.
 fn pass(
@@ -187,10 +194,18 @@ fn pass(
     let n = y.len();
     let p = cols.len() + 1;
     let nb = n.div_ceil(BLOCK).max(1);
-    let block = |b: usize| pass_rows(cols, y, beta, want_hess, b * BLOCK..((b + 1) * BLOCK).min(n));
+    let block = |b: usize| {
+        pass_rows(
+            cols,
+            y,
+            beta,
+            want_hess,
+            b * BLOCK..((b + 1) * BLOCK).min(n),
+        )
+    };
     let threads = threads.clamp(1, nb);
-    let parts: Vec<(f64, Vec<f64>, Vec<f64>)> = if threads > 1 {
-        let mut slots: Vec<Option<(f64, Vec<f64>, Vec<f64>)>> = (0..nb).map(|_| None).collect();
+    let parts: Vec<Sums> = if threads > 1 {
+        let mut slots: Vec<Option<Sums>> = (0..nb).map(|_| None).collect();
         std::thread::scope(|sc| {
             let hs: Vec<_> = (0..threads)
                 .map(|t| {
@@ -209,7 +224,10 @@ fn pass(
                 }
             }
         });
-        slots.into_iter().map(|r| r.expect("every block summed")).collect()
+        slots
+            .into_iter()
+            .map(|r| r.expect("every block summed"))
+            .collect()
     } else {
         (0..nb).map(block).collect()
     };

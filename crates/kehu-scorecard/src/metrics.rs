@@ -338,7 +338,17 @@ mod tests {
 
     #[test]
     fn order_desc_is_descending_total_order_ties_by_row() {
-        let r = [0.5, -0.0, 0.0, 0.5, f64::NEG_INFINITY, 1e-300, -2.0, 0.5, 1.0];
+        let r = [
+            0.5,
+            -0.0,
+            0.0,
+            0.5,
+            f64::NEG_INFINITY,
+            1e-300,
+            -2.0,
+            0.5,
+            1.0,
+        ];
         let mut want: Vec<u32> = (0..r.len() as u32).collect();
         want.sort_by(|&a, &b| r[b as usize].total_cmp(&r[a as usize]).then(a.cmp(&b)));
         assert_eq!(order_desc(&r), want);
