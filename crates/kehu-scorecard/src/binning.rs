@@ -415,7 +415,7 @@ fn coarse(
 /// search, so the answer is always exactly `partition_point`.
 struct CutFinder<'a> {
     cuts: &'a [f64],
-    /// the cuts and a `+inf` sentinel
+    /// the cuts between a `-inf` and a `+inf` sentinel
     pad: Vec<f64>,
     lo: f64,
     scale: f64,
@@ -443,8 +443,10 @@ impl<'a> CutFinder<'a> {
                         cuts.partition_point(|&c| c <= edge) as u16
                     })
                     .collect();
-                f.pad = cuts.to_vec();
-                f.pad.push(f64::INFINITY);
+                f.pad = std::iter::once(f64::NEG_INFINITY)
+                    .chain(cuts.iter().copied())
+                    .chain(std::iter::once(f64::INFINITY))
+                    .collect();
             }
         }
         f
@@ -457,9 +459,10 @@ impl<'a> CutFinder<'a> {
         }
         let j = ((v - self.lo) * self.scale).max(0.0) as usize;
         let mut k = self.table[j.min(Self::CELLS - 1)] as usize;
+        // pad[i + 1] is cut i; pad[0] = -inf and the last is +inf
         let p = &self.pad;
-        k += (p[k] <= v) as usize;
-        if p[k] <= v || (k > 0 && p[k - 1] > v) {
+        k += (p[k + 1] <= v) as usize;
+        if (p[k + 1] <= v) | (p[k] > v) {
             return self.search(v);
         }
         k
