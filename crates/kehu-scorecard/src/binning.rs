@@ -408,6 +408,88 @@ fn coarse(
     }
 }
 
+/// Finds the fine class of a value (the number of cuts `<= v`) through a table
+/// over a uniform grid of the cut range: the table gives the class at the cell's
+/// lower edge, one branch-free step moves past a cut inside the cell, and a check
+/// sends the rare cell with several cuts (or rounding at an edge) to a binary
+/// search, so the answer is always exactly `partition_point`.
+struct CutFinder<'a> {
+    cuts: &'a [f64],
+    /// the cuts between a `-inf` and a `+inf` sentinel
+    pad: Vec<f64>,
+    lo: f64,
+    scale: f64,
+    table: Vec<u16>,
+}
+
+impl<'a> CutFinder<'a> {
+    const CELLS: usize = 8192;
+
+    fn new(cuts: &'a [f64]) -> Self {
+        let mut f = CutFinder {
+            cuts,
+            pad: Vec::new(),
+            lo: 0.0,
+            scale: 0.0,
+            table: Vec::new(),
+        };
+        if let (Some(&a), Some(&b)) = (cuts.first(), cuts.last()) {
+            if cuts.len() >= 2 && cuts.len() < u16::MAX as usize && b > a && (b - a).is_finite() {
+                f.lo = a;
+                f.scale = Self::CELLS as f64 / (b - a);
+                f.table = (0..Self::CELLS)
+                    .map(|j| {
+                        let edge = a + j as f64 / f.scale;
+                        cuts.partition_point(|&c| c <= edge) as u16
+                    })
+                    .collect();
+                f.pad = std::iter::once(f64::NEG_INFINITY)
+                    .chain(cuts.iter().copied())
+                    .chain(std::iter::once(f64::INFINITY))
+                    .collect();
+            }
+        }
+        f
+    }
+
+    #[inline(always)]
+    fn find(&self, v: f64) -> usize {
+        if self.table.is_empty() || !v.is_finite() {
+            return self.search(v);
+        }
+        let j = ((v - self.lo) * self.scale).max(0.0) as usize;
+        let mut k = self.table[j.min(Self::CELLS - 1)] as usize;
+        // pad[i + 1] is cut i; pad[0] = -inf and the last is +inf
+        let p = &self.pad;
+        k += (p[k + 1] <= v) as usize;
+        if (p[k + 1] <= v) | (p[k] > v) {
+            return self.search(v);
+        }
+        k
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn search(&self, v: f64) -> usize {
+        self.cuts.partition_point(|&c| c <= v)
+    }
+}
+
+/// Sorts in the order of `f64::total_cmp`, through integer keys (the same
+/// transform `total_cmp` makes, so the order is the same).
+fn sort_total(v: &mut [f64]) {
+    let key = |x: f64| {
+        let b = x.to_bits() as i64;
+        b ^ ((((b >> 63) as u64) >> 1) as i64)
+    };
+    let unkey = |k: i64| f64::from_bits((k ^ ((((k >> 63) as u64) >> 1) as i64)) as u64);
+    let mut keys: Vec<i64> = v.iter().map(|&x| key(x)).collect();
+    keys.sort_unstable();
+    for (o, k) in v.iter_mut().zip(keys) {
+        *o = unkey(k);
+    }
+}
+
 /// Quantile cut points of the regular values of a column.
 fn fine_cuts(x: &[f64], specials: &[f64], fine_bins: usize, sample: usize) -> Vec<f64> {
     let regular = |v: f64| !v.is_nan() && !specials.contains(&v);
@@ -425,16 +507,19 @@ fn fine_cuts(x: &[f64], specials: &[f64], fine_bins: usize, sample: usize) -> Ve
         1
     };
     let mut s: Vec<f64> = Vec::with_capacity(n_reg / stride + 1);
-    let mut k = 0usize;
+    let mut k = 0usize; // regular values since the last one taken
     for &v in x {
         if regular(v) {
-            if k % stride == 0 {
+            if k == 0 {
                 s.push(v);
             }
             k += 1;
+            if k == stride {
+                k = 0;
+            }
         }
     }
-    s.sort_unstable_by(|a, b| a.total_cmp(b));
+    sort_total(&mut s);
     let mut distinct = s.clone();
     distinct.dedup();
     if distinct.len() <= fine_bins {
@@ -504,13 +589,10 @@ pub fn bin_column(
             // Counting as integers per class (exact), then to f64.
             let mut evc = vec![0u64; nf];
             let mut totc = vec![0u64; nf];
+            let finder = CutFinder::new(&cuts);
             if specials.is_empty() {
                 for (&v, &t) in x.iter().zip(y) {
-                    let k = if v.is_nan() {
-                        r
-                    } else {
-                        cuts.partition_point(|&c| c <= v)
-                    };
+                    let k = if v.is_nan() { r } else { finder.find(v) };
                     fine_idx.push(k as u16);
                     totc[k] += 1;
                     evc[k] += t as u64;
@@ -522,7 +604,7 @@ pub fn bin_column(
                     } else if let Some(s) = specials.iter().position(|&s| s == v) {
                         r + 1 + s
                     } else {
-                        cuts.partition_point(|&c| c <= v)
+                        finder.find(v)
                     };
                     fine_idx.push(k as u16);
                     totc[k] += 1;
@@ -804,6 +886,54 @@ mod tests {
         assert!((bins[0].woe - ((30.0 / 40.0) / (70.0 / 160.0f64)).ln()).abs() < 1e-12);
         assert!(bins[0].woe > 0.0 && bins[1].woe < 0.0);
         assert!((iv - bins.iter().map(|b| b.iv).sum::<f64>()).abs() < 1e-12 && iv > 0.0);
+    }
+
+    #[test]
+    fn sort_total_is_total_cmp_order() {
+        let mut v = vec![
+            3.5,
+            -0.0,
+            0.0,
+            -1e300,
+            1e-310,
+            -1e-310,
+            2.0,
+            f64::INFINITY,
+            -7.25,
+            0.0,
+        ];
+        let mut w = v.clone();
+        sort_total(&mut v);
+        w.sort_by(|a, b| a.total_cmp(b));
+        assert_eq!(
+            v.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            w.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn cut_finder_matches_partition_point() {
+        let cuts: Vec<f64> = vec![-3.0, -1.0, -0.5, 0.0, 0.0001, 0.2, 0.21, 7.0, 1e6];
+        let f = CutFinder::new(&cuts);
+        let mut probes = vec![
+            -1e300,
+            -3.0,
+            -2.9999,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1e6,
+            2e6,
+        ];
+        probes.extend((-4000..4000).map(|i| i as f64 * 0.00173));
+        probes.extend(cuts.iter().flat_map(|&c| [c, c.next_down(), c.next_up()]));
+        for v in probes {
+            assert_eq!(f.find(v), cuts.partition_point(|&c| c <= v), "v = {v}");
+        }
+        for cuts in [vec![], vec![1.5]] {
+            let f = CutFinder::new(&cuts);
+            assert_eq!(f.find(1.5), cuts.len());
+            assert_eq!(f.find(0.0), 0);
+        }
     }
 
     #[test]

@@ -169,10 +169,36 @@ impl Dataset {
         opts: &CsvOptions,
     ) -> Result<Dataset> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| Error::Io {
+        let io = |e| Error::Io {
             path: path.to_path_buf(),
             source: e,
-        })?;
+        };
+        #[cfg(unix)]
+        {
+            // A large file with several reader threads is streamed: each thread
+            // reads and parses its own part, and the file is never held whole.
+            use std::os::unix::fs::FileExt;
+            let threads = if opts.threads == 0 {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            } else {
+                opts.threads
+            };
+            let file = std::fs::File::open(path).map_err(io)?;
+            let len = file.metadata().map_err(io)?.len() as usize;
+            if threads > 1 && len > (8 << 20) {
+                let mut head = vec![0u8; len.min(1 << 20)];
+                file.read_exact_at(&mut head, 0).map_err(io)?;
+                if head.contains(&b'\n') && !head.contains(&b'"') {
+                    let fb = FileBody { file: &file, len };
+                    if let Some(ds) = read_csv_impl(&head, Some(fb), path, target, event, opts)? {
+                        return Ok(ds);
+                    }
+                }
+            }
+        }
+        let bytes = read_file(path, opts.threads).map_err(io)?;
         read_csv_bytes(&bytes, path, target, event, opts)
     }
 
@@ -239,6 +265,74 @@ impl Dataset {
             source: format!("{} ({} rows)", self.source, rows.len()),
         }
     }
+}
+
+/// Reads a whole file; a large one is read in parallel pieces (positioned
+/// reads into disjoint parts of one buffer) when more than one thread is asked for.
+fn read_file(path: &Path, threads: usize) -> std::io::Result<Vec<u8>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        let threads = if threads == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        } else {
+            threads
+        };
+        let file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len() as usize;
+        if threads > 1 && len > (8 << 20) {
+            let mut buf = vec![0u8; len];
+            let piece = len.div_ceil(threads);
+            let res: Vec<std::io::Result<()>> = std::thread::scope(|sc| {
+                let hs: Vec<_> = buf
+                    .chunks_mut(piece)
+                    .enumerate()
+                    .map(|(i, part)| {
+                        let file = &file;
+                        sc.spawn(move || file.read_exact_at(part, (i * piece) as u64))
+                    })
+                    .collect();
+                hs.into_iter()
+                    .map(|h| h.join().expect("file reader thread panicked"))
+                    .collect()
+            });
+            for r in res {
+                r?;
+            }
+            // the file grew while being read: read it again in one go
+            if file.metadata()?.len() as usize == len {
+                return Ok(buf);
+            }
+        }
+    }
+    let _ = threads;
+    std::fs::read(path)
+}
+
+const POW10_U64: [u64; 8] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
+
+/// The value of the leading ASCII digits of `b[p..p + 8]` (at most 8 of them) and
+/// their count, in a few word operations. Needs `p + 8 <= b.len()`.
+#[inline(always)]
+fn digits8(b: &[u8], p: usize) -> (u64, usize) {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[p..p + 8]);
+    let d = u64::from_le_bytes(w).wrapping_sub(0x3030_3030_3030_3030);
+    // a byte is a digit iff (c - '0') <= 9; borrows and carries only reach bytes
+    // after the first non-digit, which are not used
+    let non_digit = (d.wrapping_add(0x7676_7676_7676_7676) | d) & 0x8080_8080_8080_8080;
+    let n = (non_digit.trailing_zeros() / 8) as usize;
+    if n == 0 {
+        return (0, 0);
+    }
+    // keep the n digits, most significant first, as the high bytes of an 8-digit number
+    let mut v = d << (8 * (8 - n) as u32);
+    v = (v.wrapping_mul(10)).wrapping_add(v >> 8) & 0x00FF_00FF_00FF_00FF;
+    v = (v.wrapping_mul(100)).wrapping_add(v >> 16) & 0x0000_FFFF_0000_FFFF;
+    v = (v.wrapping_mul(10_000)).wrapping_add(v >> 32) & 0x0000_0000_FFFF_FFFF;
+    (v, n)
 }
 
 const POW10: [f64; 23] = [
@@ -427,8 +521,35 @@ fn read_csv_bytes(
     event: &str,
     opts: &CsvOptions,
 ) -> Result<Dataset> {
+    read_csv_impl(bytes, None, path, target, event, opts)
+        .map(|d| d.expect("in-memory reading always completes"))
+}
+
+/// A file read in parallel pieces straight from disk: each reader thread streams
+/// its byte range through a small buffer, so the file is never held whole.
+struct FileBody<'a> {
+    file: &'a std::fs::File,
+    len: usize,
+}
+
+/// Reads CSV text: all of it in `bytes`, or (with `file`) only the head in
+/// `bytes` and the body streamed from the file. `Ok(None)`: the streamed file
+/// holds a quote, read it whole instead.
+fn read_csv_impl(
+    bytes: &[u8],
+    file: Option<FileBody>,
+    path: &Path,
+    target: &str,
+    event: &str,
+    opts: &CsvOptions,
+) -> Result<Option<Dataset>> {
     let pathbuf: PathBuf = path.to_path_buf();
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let bom = if bytes.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    let bytes = &bytes[bom..];
     if !opts.delimiter.is_ascii() {
         return Err(Error::Config(format!(
             "delimiter `{}` must be an ASCII character",
@@ -514,10 +635,11 @@ fn read_csv_bytes(
     let missing_markers = opts.missing_values.join(" ");
 
     // Estimate the row count from the first rows to size the vectors once.
+    let total_len = file.as_ref().map_or(bytes.len(), |f| f.len);
     let est_rows = {
         let sample = &bytes[..bytes.len().min(1 << 16)];
         let nl = sample.iter().filter(|&&c| c == b'\n').count().max(1);
-        (bytes.len() as f64 / (sample.len() as f64 / nl as f64)) as usize + 16
+        (total_len as f64 / (sample.len() as f64 / nl as f64)) as usize + 16
     };
 
     // slot per field: None = ignored / target
@@ -558,6 +680,35 @@ fn read_csv_bytes(
         opts.threads
     };
     // Parallel only for large files without quotes (then every newline ends a record).
+    let parts: Vec<Result<Chunk>> = if let Some(fb) = &file {
+        let start = bom + body_start;
+        match read_file_parts(fb, start, threads.max(1), &ctx, est_rows)? {
+            Some(parts) => parts,
+            None => return Ok(None),
+        }
+    } else {
+        read_bytes_parts(body, threads, &ctx, est_rows)
+    };
+    assemble(
+        parts,
+        &col_names,
+        &pathbuf,
+        target,
+        event,
+        opts,
+        &missing_markers,
+        path,
+    )
+    .map(Some)
+}
+
+/// Reads the body in memory, in parallel chunks for large files without quotes.
+fn read_bytes_parts(
+    body: &[u8],
+    threads: usize,
+    ctx: &ChunkCtx,
+    est_rows: usize,
+) -> Vec<Result<Chunk>> {
     let chunks: Vec<(&[u8], u64)> =
         if threads > 1 && body.len() > (4 << 20) && !body.contains(&b'"') {
             let mut out = Vec::new();
@@ -580,13 +731,28 @@ fn read_csv_bytes(
         } else {
             vec![(body, 2)]
         };
-    let est = est_rows / chunks.len().max(1) + 16;
+    // The first chunk's vectors get room for every row, so the merge appends the
+    // other chunks to them instead of copying all columns once more.
     let parts: Vec<Result<Chunk>> = if chunks.len() > 1 {
+        // newlines per chunk, from the line numbers the split counted
+        let mut nl: Vec<usize> = chunks
+            .windows(2)
+            .map(|w| (w[1].1 - w[0].1) as usize)
+            .collect();
+        nl.push(
+            chunks
+                .last()
+                .map_or(0, |c| c.0.iter().filter(|&&b| b == b'\n').count()),
+        );
+        let rows_ub: usize = nl.iter().sum::<usize>() + 1;
         std::thread::scope(|sc| {
             let hs: Vec<_> = chunks
                 .iter()
-                .map(|&(c, l)| {
+                .enumerate()
+                .map(|(i, &(c, l))| {
                     let ctx = &ctx;
+                    let nl = &nl;
+                    let est = if i == 0 { rows_ub } else { nl[i] + 1 };
                     sc.spawn(move || parse_chunk(c, l, ctx, est))
                 })
                 .collect();
@@ -595,8 +761,173 @@ fn read_csv_bytes(
                 .collect()
         })
     } else {
-        vec![parse_chunk(chunks[0].0, chunks[0].1, &ctx, est)]
+        vec![parse_chunk(chunks[0].0, chunks[0].1, ctx, est_rows)]
     };
+    parts
+}
+
+#[cfg(unix)]
+/// The start of the line holding byte `pos` of the file (after the previous
+/// newline), not before `min`.
+fn line_start_at(f: &std::fs::File, min: usize, pos: usize, len: usize) -> std::io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    if pos <= min {
+        return Ok(min);
+    }
+    // the newline at or after pos - 1 ends the previous chunk
+    let mut at = pos - 1;
+    let mut probe = vec![0u8; 1 << 16];
+    while at < len {
+        let n = probe.len().min(len - at);
+        f.read_exact_at(&mut probe[..n], at as u64)?;
+        if let Some(i) = probe[..n].iter().position(|&c| c == b'\n') {
+            return Ok(at + i + 1);
+        }
+        at += n;
+    }
+    Ok(len)
+}
+
+#[cfg(not(unix))]
+fn read_file_parts(
+    _fb: &FileBody,
+    _start: usize,
+    _threads: usize,
+    _ctx: &ChunkCtx,
+    _est_rows: usize,
+) -> Result<Option<Vec<Result<Chunk>>>> {
+    Ok(None)
+}
+
+/// Streams the body `[start, len)` of a file through per-thread buffers, each
+/// thread parsing its own range of whole lines. `Ok(None)` when a quote is seen.
+#[cfg(unix)]
+fn read_file_parts(
+    fb: &FileBody,
+    start: usize,
+    threads: usize,
+    ctx: &ChunkCtx,
+    est_rows: usize,
+) -> Result<Option<Vec<Result<Chunk>>>> {
+    use std::os::unix::fs::FileExt;
+    let io = |e: std::io::Error| Error::Io {
+        path: ctx.path.clone(),
+        source: e,
+    };
+    let body = fb.len - start;
+    let mut bounds = Vec::with_capacity(threads + 1);
+    for t in 0..=threads {
+        let nominal = start + body * t / threads;
+        let b = if t == threads {
+            fb.len
+        } else {
+            line_start_at(fb.file, start, nominal, fb.len).map_err(io)?
+        };
+        bounds.push(b.max(*bounds.last().unwrap_or(&start)));
+    }
+    const BLOCK: usize = 1 << 22;
+    // (chunk, lines read, quote seen)
+    let run = |t: usize| -> Result<(Chunk, u64, bool)> {
+        let (lo, hi) = (bounds[t], bounds[t + 1]);
+        let est = if t == 0 {
+            est_rows + est_rows / 16
+        } else {
+            est_rows / threads + est_rows / 16
+        };
+        let mut st = new_chunk(ctx, est);
+        let first = if t == 0 { 2 } else { 0 };
+        let mut line = first;
+        let mut buf = vec![0u8; BLOCK.min(hi - lo + 1).max(1)];
+        let mut carry = 0usize;
+        let mut at = lo;
+        while at < hi || carry > 0 {
+            if carry == buf.len() {
+                buf.resize(buf.len() * 2, 0); // a line longer than the buffer
+            }
+            let n = (buf.len() - carry).min(hi - at);
+            fb.file
+                .read_exact_at(&mut buf[carry..carry + n], at as u64)
+                .map_err(io)?;
+            at += n;
+            let filled = carry + n;
+            if buf[carry..filled].contains(&b'"') {
+                return Ok((st, line - first, true));
+            }
+            let cut = if at >= hi {
+                filled
+            } else {
+                match buf[..filled].iter().rposition(|&c| c == b'\n') {
+                    Some(i) => i + 1,
+                    None => {
+                        carry = filled;
+                        continue;
+                    }
+                }
+            };
+            line = parse_unquoted(&mut st, &buf[..cut], line, ctx)?;
+            buf.copy_within(cut..filled, 0);
+            carry = filled - cut;
+            if at >= hi && carry == 0 {
+                break;
+            }
+        }
+        Ok((st, line - first, false))
+    };
+    let res: Vec<Result<(Chunk, u64, bool)>> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..threads)
+            .map(|t| {
+                let run = &run;
+                sc.spawn(move || run(t))
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().expect("CSV reader thread panicked"))
+            .collect()
+    });
+    if res.iter().any(|r| matches!(r, Ok((_, _, true)))) {
+        return Ok(None);
+    }
+    // Threads after the first counted lines from 0: shift their line numbers.
+    let mut offset = 2u64;
+    let mut parts = Vec::with_capacity(threads);
+    for (t, r) in res.into_iter().enumerate() {
+        let shift = if t == 0 { 0 } else { offset };
+        match r {
+            Ok((mut c, lines, _)) => {
+                for b in &mut c.builders {
+                    if let Builder::Text {
+                        first_text: Some((l, _)),
+                        ..
+                    } = b
+                    {
+                        *l += shift;
+                    }
+                }
+                offset += lines;
+                parts.push(Ok(c));
+            }
+            Err(e) => {
+                parts.push(Err(e.shift_line(shift)));
+                break;
+            }
+        }
+    }
+    Ok(Some(parts))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn assemble(
+    parts: Vec<Result<Chunk>>,
+    col_names: &[String],
+    pathbuf: &Path,
+    target: &str,
+    event: &str,
+    opts: &CsvOptions,
+    missing_markers: &str,
+    path: &Path,
+) -> Result<Dataset> {
+    let pathbuf: PathBuf = pathbuf.to_path_buf();
+    let missing_markers = missing_markers.to_string();
     let mut parts = parts.into_iter().collect::<Result<Vec<Chunk>>>()?;
     // merge target information
     let mut other: Option<String> = None;
@@ -720,11 +1051,14 @@ struct Chunk {
     extra_values: Vec<String>,
 }
 
-fn parse_chunk(bytes: &[u8], first_line: u64, ctx: &ChunkCtx, est_rows: usize) -> Result<Chunk> {
-    let pathbuf = ctx.path;
-    let is_missing =
-        |f: &[u8]| -> bool { f.is_empty() || ctx.missing.iter().any(|m| m.as_slice() == f) };
-    let mut builders: Vec<Builder> = Vec::new();
+fn new_chunk(ctx: &ChunkCtx, est_rows: usize) -> Chunk {
+    let mut st = Chunk {
+        builders: Vec::with_capacity(ctx.slots.len()),
+        target: Vec::with_capacity(est_rows),
+        other: None,
+        seen_event: false,
+        extra_values: Vec::new(),
+    };
     for slot in ctx.slots.iter().flatten() {
         if slot.declared_categorical {
             let mut b = Builder::Num(Vec::new());
@@ -732,18 +1066,55 @@ fn parse_chunk(bytes: &[u8], first_line: u64, ctx: &ChunkCtx, est_rows: usize) -
             if let Builder::Text { codes, .. } = &mut b {
                 codes.reserve(est_rows);
             }
-            builders.push(b);
+            st.builders.push(b);
         } else {
-            builders.push(Builder::Num(Vec::with_capacity(est_rows)));
+            st.builders.push(Builder::Num(Vec::with_capacity(est_rows)));
         }
     }
-    let mut target_vals: Vec<u8> = Vec::with_capacity(est_rows);
-    let mut other: Option<String> = None;
-    let mut seen_event = false;
-    let mut extra_values: Vec<String> = Vec::new();
+    st
+}
+
+fn parse_chunk(bytes: &[u8], first_line: u64, ctx: &ChunkCtx, est_rows: usize) -> Result<Chunk> {
+    let mut st = new_chunk(ctx, est_rows);
+    if !bytes.contains(&b'"') {
+        parse_unquoted(&mut st, bytes, first_line, ctx)?;
+    } else {
+        let pathbuf = ctx.path;
+        let mut rdr = csv::ReaderBuilder::new()
+            .delimiter(ctx.delimiter)
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(bytes);
+        let mut rec = csv::ByteRecord::new();
+        loop {
+            match rdr.read_byte_record(&mut rec) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    let line = e.position().map(|p| p.line()).unwrap_or(1) + first_line - 1;
+                    return Err(Error::Csv {
+                        path: pathbuf.clone(),
+                        line,
+                        message: e.to_string(),
+                    });
+                }
+            }
+            let line = rec.position().map(|p| p.line()).unwrap_or(1) + first_line - 1;
+            let fields: Vec<&[u8]> = rec.iter().collect();
+            handle_record(&mut st, &fields, line, ctx)?;
+        }
+    }
+    Ok(st)
+}
+
+/// Handles one record (its fields) with the general rules and error messages.
+fn handle_record(st: &mut Chunk, rec: &[&[u8]], line: u64, ctx: &ChunkCtx) -> Result<()> {
+    let pathbuf = ctx.path;
+    let is_missing =
+        |f: &[u8]| -> bool { f.is_empty() || ctx.missing.iter().any(|m| m.as_slice() == f) };
     let event_b = ctx.event.trim().as_bytes();
     let tidx = ctx.tidx;
-    let mut handle = |rec: &[&[u8]], line: u64| -> Result<()> {
+    {
         if rec.len() != ctx.n_fields {
             if rec.len() == 1 && rec[0].is_empty() {
                 return Ok(()); // blank line
@@ -758,7 +1129,7 @@ fn parse_chunk(bytes: &[u8], first_line: u64, ctx: &ChunkCtx, est_rows: usize) -
                 ),
             });
         }
-        let tv = trim_ascii(&rec[tidx]);
+        let tv = trim_ascii(rec[tidx]);
         if is_missing(tv) {
             return Err(Error::MissingTarget {
                 path: pathbuf.clone(),
@@ -768,28 +1139,28 @@ fn parse_chunk(bytes: &[u8], first_line: u64, ctx: &ChunkCtx, est_rows: usize) -
             });
         }
         if tv == event_b {
-            seen_event = true;
-            target_vals.push(1);
+            st.seen_event = true;
+            st.target.push(1);
         } else {
             let s = std::str::from_utf8(tv).map_err(|_| Error::NotUtf8 {
                 path: pathbuf.clone(),
                 line,
             })?;
-            match &other {
-                None => other = Some(s.to_string()),
+            match &st.other {
+                None => st.other = Some(s.to_string()),
                 Some(o) if o == s => {}
                 Some(_) => {
-                    if !extra_values.iter().any(|x| x == s) && extra_values.len() < 5 {
-                        extra_values.push(s.to_string());
+                    if !st.extra_values.iter().any(|x| x == s) && st.extra_values.len() < 5 {
+                        st.extra_values.push(s.to_string());
                     }
                 }
             }
-            target_vals.push(0);
+            st.target.push(0);
         }
         for (fi, slot) in ctx.slots.iter().enumerate() {
             let Some(slot) = slot else { continue };
-            let raw = trim_ascii(&rec[fi]);
-            let b = &mut builders[slot.col];
+            let raw = trim_ascii(rec[fi]);
+            let b = &mut st.builders[slot.col];
             match b {
                 Builder::Num(v) => {
                     if raw.is_empty() {
@@ -831,53 +1202,234 @@ fn parse_chunk(bytes: &[u8], first_line: u64, ctx: &ChunkCtx, est_rows: usize) -
             }
         }
         Ok(())
-    };
-    if !bytes.contains(&b'"') {
+    }
+}
+
+/// Parses lines without quotes; returns the line number after the last line.
+fn parse_unquoted(st: &mut Chunk, bytes: &[u8], first_line: u64, ctx: &ChunkCtx) -> Result<u64> {
+    let event_b = ctx.event.trim().as_bytes();
+    let tidx = ctx.tidx;
+    {
         // No quoting anywhere: split lines and fields directly (much faster than a CSV
         // state machine; the parallel reader only hands out such chunks).
+        // Lines of plain numbers take a fused scan-and-parse path; any other line
+        // (text, missing markers, spaces, wrong field count, a new target value)
+        // goes through `handle`, which has the general rules and the error messages.
+        let delim = ctx.delimiter;
+        let kinds: Vec<FastField> = ctx
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(fi, s)| match s {
+                Some(s) => FastField::Num(s.col),
+                None if fi == tidx => FastField::Target,
+                None => FastField::Skip,
+            })
+            .collect();
+        let delim_ok = !matches!(
+            delim,
+            b'\n' | b'\r' | b'0'..=b'9' | b'.' | b'-' | b'+' | b'e' | b'E'
+        );
+        let all_num = |st: &Chunk| st.builders.iter().all(|b| matches!(b, Builder::Num(_)));
+        let mut fast = delim_ok && !kinds.is_empty() && all_num(st);
+        let mut vals = vec![0.0f64; ctx.col_names.len()];
         let mut fields: Vec<&[u8]> = Vec::with_capacity(ctx.n_fields);
-        for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-            let l = raw.strip_suffix(b"\r").unwrap_or(raw);
-            if l.is_empty() {
-                continue;
-            }
-            fields.clear();
-            fields.extend(l.split(|&b| b == ctx.delimiter));
-            handle(&fields, first_line + i as u64)?;
-        }
-    } else {
-        let mut rdr = csv::ReaderBuilder::new()
-            .delimiter(ctx.delimiter)
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(bytes);
-        let mut rec = csv::ByteRecord::new();
-        loop {
-            match rdr.read_byte_record(&mut rec) {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(e) => {
-                    let line = e.position().map(|p| p.line()).unwrap_or(1) + first_line - 1;
-                    return Err(Error::Csv {
-                        path: pathbuf.clone(),
-                        line,
-                        message: e.to_string(),
-                    });
+        let mut p = 0usize;
+        let mut line = first_line;
+        while p < bytes.len() {
+            if fast {
+                let other = st.other.as_deref().map(str::as_bytes);
+                if let Some((q, t)) =
+                    fast_record(bytes, p, &kinds, delim, &mut vals, event_b, other)
+                {
+                    st.target.push(t);
+                    st.seen_event |= t == 1;
+                    for (b, &v) in st.builders.iter_mut().zip(&vals) {
+                        if let Builder::Num(col) = b {
+                            col.push(v);
+                        }
+                    }
+                    p = q;
+                    line += 1;
+                    continue;
                 }
             }
-            let line = rec.position().map(|p| p.line()).unwrap_or(1) + first_line - 1;
-            let fields: Vec<&[u8]> = rec.iter().collect();
-            handle(&fields, line)?;
+            let e = bytes[p..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .map_or(bytes.len(), |i| p + i);
+            let raw = &bytes[p..e];
+            let l = raw.strip_suffix(b"\r").unwrap_or(raw);
+            if !l.is_empty() {
+                fields.clear();
+                fields.extend(l.split(|&b| b == delim));
+                handle_record(st, &fields, line, ctx)?;
+                fast = delim_ok && all_num(st);
+            }
+            p = e + 1;
+            line += 1;
+        }
+        Ok(line)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum FastField {
+    Num(usize),
+    Target,
+    Skip,
+}
+
+/// Parses one record of plain numbers starting at `p` (fields in `kinds` order).
+/// Returns the start of the next line and the target (1 event, 0 the known
+/// non-event value), or `None` when the line needs the general path.
+#[inline]
+fn fast_record(
+    b: &[u8],
+    mut p: usize,
+    kinds: &[FastField],
+    delim: u8,
+    vals: &mut [f64],
+    event: &[u8],
+    other: Option<&[u8]>,
+) -> Option<(usize, u8)> {
+    let last = kinds.len() - 1;
+    let mut t = 0u8;
+    for (fi, k) in kinds.iter().enumerate() {
+        match *k {
+            FastField::Num(c) => {
+                let (v, q) = fast_number(b, p)?;
+                vals[c] = v;
+                p = q;
+            }
+            FastField::Target | FastField::Skip => {
+                let s = p;
+                while p < b.len() && b[p] != delim && b[p] != b'\n' && b[p] != b'\r' {
+                    p += 1;
+                }
+                if let FastField::Target = k {
+                    let f = &b[s..p];
+                    if f.is_empty() {
+                        return None;
+                    }
+                    if f == event {
+                        t = 1;
+                    } else if other != Some(f) {
+                        return None;
+                    }
+                }
+            }
+        }
+        if fi < last {
+            if p < b.len() && b[p] == delim {
+                p += 1;
+            } else {
+                return None;
+            }
         }
     }
-    drop(handle);
-    Ok(Chunk {
-        builders,
-        target: target_vals,
-        other,
-        seen_event,
-        extra_values,
-    })
+    if p < b.len() && b[p] == b'\r' {
+        p += 1;
+    }
+    if p == b.len() {
+        Some((p, t))
+    } else if b[p] == b'\n' {
+        Some((p + 1, t))
+    } else {
+        None
+    }
+}
+
+/// The exact fast path of [`parse_number`] for an untrimmed field starting at `p`:
+/// `-?digits[.digits][e[+-]digits]` with at most 19 digits, a mantissa below 2^53
+/// and a power of ten within ±22 (one correctly rounded operation, the same value
+/// `parse_number` gives). Returns the value and the end of the number, or `None`.
+#[inline]
+fn fast_number(b: &[u8], mut p: usize) -> Option<(f64, usize)> {
+    let neg = p < b.len() && b[p] == b'-';
+    if neg {
+        p += 1;
+    }
+    // Eight bytes at a time when there is room: up to 7 integer and 7 fraction digits.
+    if p + 16 <= b.len() {
+        let (iv, ni) = digits8(b, p);
+        if ni < 8 {
+            let mut q = p + ni;
+            let (mut mant, mut nf) = (iv, 0usize);
+            if b[q] == b'.' {
+                let (fv, k) = digits8(b, q + 1);
+                if k < 8 {
+                    mant = iv * POW10_U64[k] + fv;
+                    nf = k;
+                    q += 1 + k;
+                } else {
+                    q = usize::MAX;
+                }
+            }
+            if q != usize::MAX && ni + nf > 0 && (b[q] | 0x20) != b'e' {
+                // mantissa below 10^14 < 2^53 and at most 7 fraction digits: exact
+                let v = mant as f64 / POW10[nf];
+                return Some((if neg { -v } else { v }, q));
+            }
+        }
+    }
+    let mut mant = 0u64;
+    let s = p;
+    while p < b.len() {
+        let d = b[p].wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        mant = mant.wrapping_mul(10).wrapping_add(d as u64);
+        p += 1;
+    }
+    let int_digits = p - s;
+    let mut frac = 0usize;
+    if p < b.len() && b[p] == b'.' {
+        p += 1;
+        let fs = p;
+        while p < b.len() {
+            let d = b[p].wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            mant = mant.wrapping_mul(10).wrapping_add(d as u64);
+            p += 1;
+        }
+        frac = p - fs;
+    }
+    let nd = int_digits + frac;
+    if nd == 0 || nd > 19 {
+        return None;
+    }
+    let mut e = -(frac as i32);
+    if p < b.len() && (b[p] | 0x20) == b'e' {
+        p += 1;
+        let eneg = p < b.len() && b[p] == b'-';
+        if p < b.len() && (b[p] == b'-' || b[p] == b'+') {
+            p += 1;
+        }
+        let es = p;
+        let mut x = 0i32;
+        while p < b.len() && b[p].is_ascii_digit() && p - es < 4 {
+            x = x * 10 + (b[p] - b'0') as i32;
+            p += 1;
+        }
+        if p == es || (p < b.len() && b[p].is_ascii_digit()) {
+            return None;
+        }
+        e += if eneg { -x } else { x };
+    }
+    if mant >= (1u64 << 53) || !(-22..=22).contains(&e) {
+        return None;
+    }
+    let mut v = mant as f64;
+    if e < 0 {
+        v /= POW10[(-e) as usize];
+    } else {
+        v *= POW10[e as usize];
+    }
+    Some((if neg { -v } else { v }, p))
 }
 
 /// Concatenates the column builders of consecutive chunks.
@@ -899,8 +1451,13 @@ fn merge_builders(mut parts: Vec<Vec<Builder>>) -> Vec<Builder> {
                 .iter()
                 .map(|b| if let Builder::Num(v) = b { v.len() } else { 0 })
                 .sum();
-            let mut v = Vec::with_capacity(total);
-            for b in bs {
+            let mut it = bs.into_iter();
+            let mut v = match it.next() {
+                Some(Builder::Num(v)) => v,
+                _ => Vec::new(),
+            };
+            v.reserve_exact(total - v.len());
+            for b in it {
                 if let Builder::Num(x) = b {
                     v.extend_from_slice(&x);
                 }
@@ -1084,6 +1641,201 @@ mod tests {
         assert!(matches!(e, Error::MissingTarget { line: 3, .. }), "{e}");
         let e = Dataset::from_csv_bytes(b"a,y\n1,0\n2,0\n", "t.csv", "y", "1", &o).unwrap_err();
         assert!(matches!(e, Error::TargetNotBinary { .. }), "{e}");
+    }
+
+    #[test]
+    fn fast_number_agrees_with_parse_number() {
+        for t in [
+            "0",
+            "-0",
+            "12",
+            "-3.25",
+            "0.00752295",
+            "2320.39",
+            "1e5",
+            "1E-05",
+            "-2.5e+3",
+            "5.",
+            ".5",
+            "123456789012345678",
+            "1234567890123456789",
+            "12345678901234567890",
+            "9007199254740993",
+            "1e23",
+            "1e-23",
+            "1e",
+            "1e+",
+            "-",
+            ".",
+            "1.2.3",
+            "+1",
+            "1e00001",
+        ] {
+            let b = t.as_bytes();
+            if let Some((v, end)) = fast_number(b, 0) {
+                if end == b.len() {
+                    let w = parse_number(b).unwrap();
+                    assert_eq!(v.to_bits(), w.to_bits(), "{t}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fast_number_word_path_agrees_with_parse_number() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..200_000 {
+            let r = next();
+            let int_len = (r % 10) as usize;
+            let frac_len = ((r >> 8) % 10) as usize;
+            let mut t = String::new();
+            if r >> 20 & 1 == 1 {
+                t.push('-');
+            }
+            for i in 0..int_len {
+                t.push((b'0' + ((r >> (24 + i * 3)) % 10) as u8) as char);
+            }
+            if r >> 21 & 1 == 1 || frac_len > 0 {
+                t.push('.');
+            }
+            let f = next();
+            for i in 0..frac_len {
+                t.push((b'0' + ((f >> (i * 5)) % 10) as u8) as char);
+            }
+            if r >> 22 & 3 == 0 {
+                t.push_str(&format!("e{}", (f >> 50) % 30));
+            }
+            let tail = [
+                ",1.5,2,3,4,5,6,7,8,9",
+                "\n1,2,3,4,5,6,7,8,9,0",
+                "x1234567890123456",
+            ][(r >> 60) as usize % 3];
+            let line = format!("{t}{tail}");
+            let b = line.as_bytes();
+            let got = fast_number(b, 0);
+            if let Some((v, end)) = got {
+                assert_eq!(&line[..end], t, "{line}");
+                assert_eq!(
+                    Some(v.to_bits()),
+                    parse_number(t.as_bytes()).map(f64::to_bits),
+                    "{line}"
+                );
+            } else if !t.is_empty() && t != "-" && t != "." && t != "-." {
+                // the general path may refuse only what parse_number cannot do exactly fast
+                assert!(t.len() > 15 || t.contains('e'), "{line}");
+            }
+        }
+    }
+
+    #[test]
+    fn fast_line_path_matches_the_csv_state_machine() {
+        // All-numeric columns take the fused path; odd lines in between must give
+        // the same data as the general reader.
+        let mut text = String::from("a,b,skip,y\n");
+        for i in 0..20_000u32 {
+            let line = match i % 997 {
+                1 => format!(" {i}.5 ,NA,z,0\r\n"),
+                2 => format!("+{i},,z,1\n"),
+                3 => "\n".to_string(),
+                4 => format!("{i}e-3,1.5E2,z,1 \n"),
+                5 => format!("12345678901234567890,{i},z,0\n"),
+                _ => format!(
+                    "{}.{:03},-{},w{},{}\n",
+                    i,
+                    i % 1000,
+                    i % 17,
+                    i % 3,
+                    (i % 7 == 0) as u8
+                ),
+            };
+            text.push_str(&line);
+        }
+        text.push_str("7,8,z,1"); // no final newline
+        let opts = CsvOptions {
+            ignore: vec!["skip".into()],
+            ..Default::default()
+        };
+        let fast = Dataset::from_csv_bytes(text.as_bytes(), "t.csv", "y", "1", &opts).unwrap();
+        let quoted_text = text.replacen("a,b", "\"a\",b", 1);
+        let slow =
+            Dataset::from_csv_bytes(quoted_text.as_bytes(), "t.csv", "y", "1", &opts).unwrap();
+        assert_eq!(fast.target, slow.target);
+        assert_eq!(fast.columns.len(), 2);
+        for (a, b) in fast.columns.iter().zip(&slow.columns) {
+            match (&a.data, &b.data) {
+                (ColumnData::Numeric(x), ColumnData::Numeric(y)) => {
+                    assert_eq!(x.len(), y.len());
+                    for (u, v) in x.iter().zip(y) {
+                        assert!(u.to_bits() == v.to_bits() || (u.is_nan() && v.is_nan()));
+                    }
+                }
+                _ => panic!("numeric columns expected"),
+            }
+        }
+        // a row with a wrong field count is still reported with its line number
+        let bad = "a,b,y\n1,2,0\n3,4,1\n5,1\n";
+        let e = Dataset::from_csv_bytes(bad.as_bytes(), "t.csv", "y", "1", &CsvOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains('4') && e.contains("fields"), "{e}");
+    }
+
+    #[test]
+    fn streamed_file_gives_the_same_data_and_line_numbers() {
+        let mut text = String::from("a,b,y\n");
+        let n = 700_000;
+        for i in 0..n {
+            let b = if i % 50_000 == 7 {
+                "NA".to_string()
+            } else {
+                format!("{}", i % 13)
+            };
+            text.push_str(&format!("{}.{},{b},{}\n", i, i % 10, (i % 3 == 0) as u8));
+        }
+        assert!(text.len() > 8 << 20);
+        let dir = std::env::temp_dir().join(format!("kehu-sc-stream-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("t.csv");
+        std::fs::write(&f, &text).unwrap();
+        let two = CsvOptions {
+            threads: 3,
+            ..Default::default()
+        };
+        let mem =
+            Dataset::from_csv_bytes(text.as_bytes(), "t.csv", "y", "1", &CsvOptions::default())
+                .unwrap();
+        let streamed = Dataset::from_csv_with(&f, "y", "1", &two).unwrap();
+        assert_eq!(mem.target, streamed.target);
+        assert_eq!(mem.columns.len(), streamed.columns.len());
+        for (a, b) in mem.columns.iter().zip(&streamed.columns) {
+            match (&a.data, &b.data) {
+                (ColumnData::Numeric(x), ColumnData::Numeric(y)) => {
+                    assert_eq!(x.len(), y.len());
+                    assert!(x.iter().zip(y).all(|(u, v)| u.to_bits() == v.to_bits()));
+                }
+                _ => panic!("numeric columns expected"),
+            }
+        }
+        // an error late in the file names its line in the whole file
+        let mut bad = text.clone();
+        bad.push_str("1,2,3,4\n");
+        std::fs::write(&f, &bad).unwrap();
+        let e = Dataset::from_csv_with(&f, "y", "1", &two)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&format!("line {}", n + 2)), "{e}");
+        // a quote anywhere: read whole, same data
+        let quoted = text.replacen("\n5.5,", "\n\"5.5\",", 1);
+        std::fs::write(&f, &quoted).unwrap();
+        let q = Dataset::from_csv_with(&f, "y", "1", &two).unwrap();
+        assert_eq!(q.target, mem.target);
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

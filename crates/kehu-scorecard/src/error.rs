@@ -84,5 +84,20 @@ pub enum Error {
     Fit(String),
 }
 
+impl Error {
+    /// The same error with its line number (if any) moved down by `by` lines
+    /// (a part of a file read on its own counts lines from 0).
+    pub(crate) fn shift_line(mut self, by: u64) -> Error {
+        match &mut self {
+            Error::Csv { line, .. }
+            | Error::MissingTarget { line, .. }
+            | Error::TextInNumeric { line, .. }
+            | Error::NotUtf8 { line, .. } => *line += by,
+            _ => {}
+        }
+        self
+    }
+}
+
 /// Result alias of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -104,10 +104,16 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 const CHUNK: usize = 1024;
 
-/// Sums over rows for one Newton step: log-likelihood, gradient and Xᵀ W X,
-/// with the design `[1, cols...]`.
-fn pass(cols: &[&[f64]], y: &[u8], beta: &[f64], want_hess: bool) -> (f64, Vec<f64>, Vec<f64>) {
-    let n = y.len();
+/// Sums over the rows `rows` for one Newton step: log-likelihood, gradient and
+/// the upper triangle of Xᵀ W X, with the design `[1, cols...]`.
+fn pass_rows(
+    cols: &[&[f64]],
+    y: &[u8],
+    beta: &[f64],
+    want_hess: bool,
+    rows: std::ops::Range<usize>,
+) -> (f64, Vec<f64>, Vec<f64>) {
+    let n = rows.end;
     let p = cols.len() + 1;
     let mut ll = 0.0;
     let mut grad = vec![0.0; p];
@@ -116,7 +122,7 @@ fn pass(cols: &[&[f64]], y: &[u8], beta: &[f64], want_hess: bool) -> (f64, Vec<f
     let mut r = vec![0.0; CHUNK];
     let mut w = vec![0.0; CHUNK];
     let mut wx = vec![0.0; CHUNK * cols.len()];
-    let mut start = 0;
+    let mut start = rows.start;
     while start < n {
         let m = CHUNK.min(n - start);
         let eta = &mut eta[..m];
@@ -131,14 +137,15 @@ fn pass(cols: &[&[f64]], y: &[u8], beta: &[f64], want_hess: bool) -> (f64, Vec<f
         for i in 0..m {
             let e = eta[i];
             let yi = y[start + i] as f64;
-            // log(1 + exp(e)), stable
-            let sp = if e > 0.0 {
-                e + (-e).exp().ln_1p()
-            } else {
-                e.exp().ln_1p()
-            };
+            // log(1 + exp(e)) and the probability from one exponential, stable
+            let z = (-e.abs()).exp();
+            let sp = e.max(0.0) + z.ln_1p();
             ll += yi * e - sp;
-            let pr = 1.0 / (1.0 + (-e).exp());
+            let pr = if e >= 0.0 {
+                1.0 / (1.0 + z)
+            } else {
+                z / (1.0 + z)
+            };
             r[i] = yi - pr;
             w[i] = pr * (1.0 - pr);
             sr += r[i];
@@ -164,6 +171,77 @@ fn pass(cols: &[&[f64]], y: &[u8], beta: &[f64], want_hess: bool) -> (f64, Vec<f
             }
         }
         start += m;
+    }
+    (ll, grad, hess)
+}
+
+/// Rows per block of [`pass`]: blocks are summed in order, so the result does not
+/// depend on the number of threads.
+const BLOCK: usize = 1 << 15;
+
+/// Log-likelihood, gradient and Xᵀ W X of some rows.
+type Sums = (f64, Vec<f64>, Vec<f64>);
+
+/// Sums over all rows for one Newton step: log-likelihood, gradient and Xᵀ W X,
+/// with the design `[1, cols...]`; blocks of rows run on `threads` threads.
+fn pass(
+    cols: &[&[f64]],
+    y: &[u8],
+    beta: &[f64],
+    want_hess: bool,
+    threads: usize,
+) -> (f64, Vec<f64>, Vec<f64>) {
+    let n = y.len();
+    let p = cols.len() + 1;
+    let nb = n.div_ceil(BLOCK).max(1);
+    let block = |b: usize| {
+        pass_rows(
+            cols,
+            y,
+            beta,
+            want_hess,
+            b * BLOCK..((b + 1) * BLOCK).min(n),
+        )
+    };
+    let threads = threads.clamp(1, nb);
+    let parts: Vec<Sums> = if threads > 1 {
+        let mut slots: Vec<Option<Sums>> = (0..nb).map(|_| None).collect();
+        std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..threads)
+                .map(|t| {
+                    let block = &block;
+                    sc.spawn(move || {
+                        (t..nb)
+                            .step_by(threads)
+                            .map(|b| (b, block(b)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for h in hs {
+                for (b, r) in h.join().expect("logistic pass thread panicked") {
+                    slots[b] = Some(r);
+                }
+            }
+        });
+        slots
+            .into_iter()
+            .map(|r| r.expect("every block summed"))
+            .collect()
+    } else {
+        (0..nb).map(block).collect()
+    };
+    let mut ll = 0.0;
+    let mut grad = vec![0.0; p];
+    let mut hess = vec![0.0; p * p];
+    for (l, g, h) in parts {
+        ll += l;
+        for (a, b) in grad.iter_mut().zip(&g) {
+            *a += b;
+        }
+        for (a, b) in hess.iter_mut().zip(&h) {
+            *a += b;
+        }
     }
     // symmetric fill
     for i in 0..p {
@@ -208,6 +286,20 @@ pub fn fit_logistic(
     tol: f64,
     warm_start_rows: usize,
 ) -> Result<LogitFit> {
+    fit_logistic_threads(cols, y, l2, max_iter, tol, warm_start_rows, 1)
+}
+
+/// [`fit_logistic`] with the sums over rows on `threads` threads (the result does
+/// not depend on the number of threads).
+pub fn fit_logistic_threads(
+    cols: &[&[f64]],
+    y: &[u8],
+    l2: f64,
+    max_iter: usize,
+    tol: f64,
+    warm_start_rows: usize,
+    threads: usize,
+) -> Result<LogitFit> {
     let n = y.len();
     let p = cols.len() + 1;
     let mut beta = vec![0.0; p];
@@ -234,11 +326,12 @@ pub fn fit_logistic(
             l2 * scale,
             max_iter,
             tol.max(1e-6),
+            threads,
         )?;
         beta = b;
         total_iter += it;
     }
-    let (beta, it, ll, mut h) = newton(cols, y, beta, l2, max_iter, tol)?;
+    let (beta, it, ll, mut h) = newton(cols, y, beta, l2, max_iter, tol, threads)?;
     total_iter += it;
     for j in 1..p {
         h[j * p + j] += l2;
@@ -278,10 +371,11 @@ fn newton(
     l2: f64,
     max_iter: usize,
     tol: f64,
+    threads: usize,
 ) -> Result<(Vec<f64>, usize, f64, Vec<f64>)> {
     let p = beta.len();
     let pen = |b: &[f64]| 0.5 * l2 * b[1..].iter().map(|x| x * x).sum::<f64>();
-    let (mut ll, mut g, mut h) = pass(cols, y, &beta, true);
+    let (mut ll, mut g, mut h) = pass(cols, y, &beta, true, threads);
     let mut obj = ll - pen(&beta);
     for it in 0..max_iter {
         for j in 1..p {
@@ -303,7 +397,7 @@ fn newton(
         let mut step = 1.0;
         loop {
             let cand: Vec<f64> = beta.iter().zip(&delta).map(|(b, d)| b + step * d).collect();
-            let (ll2, g2, h2) = pass(cols, y, &cand, true);
+            let (ll2, g2, h2) = pass(cols, y, &cand, true, threads);
             let obj2 = ll2 - pen(&cand);
             if obj2 >= obj - 1e-12 * obj.abs().max(1.0) || step < 1e-6 {
                 let moved = delta.iter().map(|d| (d * step).abs()).fold(0.0, f64::max);
@@ -411,7 +505,7 @@ mod tests {
         let fit = fit_logistic(&[&x1, &x2], &y, 0.0, 50, 1e-10, 0).unwrap();
         assert!((fit.coef[1] - 1.5).abs() < 0.15, "{:?}", fit.coef);
         assert!((fit.coef[2] + 0.7).abs() < 0.15, "{:?}", fit.coef);
-        let (_, g, _) = pass(&[&x1, &x2], &y, &fit.coef, false);
+        let (_, g, _) = pass(&[&x1, &x2], &y, &fit.coef, false, 2);
         assert!(g.iter().all(|v| v.abs() < 1e-6), "{g:?}");
         // the warm start reaches the same optimum
         let fit2 = fit_logistic(&[&x1, &x2], &y, 0.0, 50, 1e-10, 5000).unwrap();

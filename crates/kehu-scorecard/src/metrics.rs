@@ -6,12 +6,17 @@ use serde::{Deserialize, Serialize};
 
 /// Row indices ordered by decreasing risk (ties by row index).
 pub fn order_desc(risk: &[f64]) -> Vec<u32> {
-    let mut v: Vec<(f64, u32)> = risk
+    // Integer keys in descending `total_cmp` order (the transform `total_cmp`
+    // makes, negated), ties by row: a plain integer sort, same order as comparing floats.
+    let mut v: Vec<(i64, u32)> = risk
         .iter()
         .enumerate()
-        .map(|(i, &r)| (r, i as u32))
+        .map(|(i, &r)| {
+            let b = r.to_bits() as i64;
+            (!(b ^ ((((b >> 63) as u64) >> 1) as i64)), i as u32)
+        })
         .collect();
-    v.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    v.sort_unstable();
     v.into_iter().map(|x| x.1).collect()
 }
 
@@ -329,6 +334,24 @@ mod tests {
             }
         }
         s / c
+    }
+
+    #[test]
+    fn order_desc_is_descending_total_order_ties_by_row() {
+        let r = [
+            0.5,
+            -0.0,
+            0.0,
+            0.5,
+            f64::NEG_INFINITY,
+            1e-300,
+            -2.0,
+            0.5,
+            1.0,
+        ];
+        let mut want: Vec<u32> = (0..r.len() as u32).collect();
+        want.sort_by(|&a, &b| r[b as usize].total_cmp(&r[a as usize]).then(a.cmp(&b)));
+        assert_eq!(order_desc(&r), want);
     }
 
     #[test]

@@ -252,6 +252,11 @@ impl Model {
 
     /// Scores every row of a data set (columns are matched by name).
     pub fn score_dataset(&self, ds: &Dataset) -> Result<Scores> {
+        self.score_rows(ds, true)
+    }
+
+    /// Scores every row; `points` is left empty unless `keep_points`.
+    pub(crate) fn score_rows(&self, ds: &Dataset, keep_points: bool) -> Result<Scores> {
         let n = ds.n_rows();
         let mut total = vec![self.scaling.base_points; n];
         let mut logit = vec![self.intercept; n];
@@ -323,7 +328,9 @@ impl Model {
                 total[i] += pts[i];
                 logit[i] += v.coefficient * woes[i];
             }
-            points.push(pts);
+            if keep_points {
+                points.push(pts);
+            }
         }
         Ok(Scores {
             total,

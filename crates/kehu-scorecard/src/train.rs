@@ -5,7 +5,7 @@ use crate::binning::{bin_column, VariableBinning};
 use crate::config::{Criterion, DegeneratePolicy, Stepwise, TrainConfig};
 use crate::data::{ColumnData, Dataset, MISSING_CODE};
 use crate::error::{Error, Result};
-use crate::logistic::{correlation_matrix, fit_logistic, LogitFit};
+use crate::logistic::{correlation_matrix, fit_logistic_threads, LogitFit};
 use crate::model::{
     Candidate, Model, ModelVariable, Scaling, TrainingSummary, MODEL_FORMAT, MODEL_FORMAT_VERSION,
 };
@@ -313,9 +313,24 @@ pub fn train(ds: &Dataset, cfg: &TrainConfig, progress: &mut dyn FnMut(&str)) ->
         )));
     }
     let rc = &cfg.regression;
+    let fit_threads = if cfg.threads == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    } else {
+        cfg.threads
+    };
     let fit = |set: &[usize]| -> Result<LogitFit> {
         let cols: Vec<&[f64]> = set.iter().map(|&a| woes[a].as_slice()).collect();
-        fit_logistic(&cols, y, rc.l2, rc.max_iter, rc.tol, rc.warm_start_rows)
+        fit_logistic_threads(
+            &cols,
+            y,
+            rc.l2,
+            rc.max_iter,
+            rc.tol,
+            rc.warm_start_rows,
+            fit_threads,
+        )
     };
     // stepwise
     if sel.stepwise != Stepwise::None {
