@@ -82,6 +82,14 @@ pub struct AppKey {
     pub revoked: bool,
 }
 
+/// A new app key: `kehu_` and 24 random bytes from the operating system, in hex.
+fn new_app_key() -> String {
+    use rand::RngCore;
+    let mut raw = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    format!("kehu_{}", raw.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
 fn key_hash(key: &str) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(key.as_bytes())
@@ -184,13 +192,7 @@ impl Store {
 
     /// Creates an app key; returns the key itself (shown once, only its hash is kept).
     pub async fn create_app_key(&self, name: &str) -> Result<(i64, String)> {
-        use rand::RngCore;
-        let mut raw = [0u8; 24];
-        rand::rngs::OsRng.fill_bytes(&mut raw);
-        let key = format!(
-            "kehu_{}",
-            raw.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        );
+        let key = new_app_key();
         let sql = "INSERT INTO app_keys (name, key_hash, created_at) VALUES ($1, $2, $3) RETURNING id";
         let id = with_pool!(self, p => {
             sqlx::query_scalar::<_, i64>(sql).bind(name).bind(key_hash(&key)).bind(Utc::now()).fetch_one(p).await
@@ -206,10 +208,7 @@ impl Store {
     /// kept in `settings` (the same on every instance sharing the database), and registered
     /// in `app_keys` under `name` if that name is new. Returns the app id and the key.
     pub async fn ensure_own_app_key(&self, name: &str) -> Result<(i64, String)> {
-        use rand::RngCore;
-        let mut raw = [0u8; 24];
-        rand::rngs::OsRng.fill_bytes(&mut raw);
-        let fresh = format!("kehu_{}", raw.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let fresh = new_app_key();
         let setting = format!("app_key:{name}");
         let ins = "INSERT INTO settings (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
         let key = with_pool!(self, p => {

@@ -217,8 +217,9 @@ impl Engine {
         let Some(rx) = self.writer_rx.lock().expect("lock").take() else {
             return Ok(());
         };
-        *self.self_app.lock().expect("lock") =
-            self.store.ensure_app_key("kehu", &format!("internal-{}", std::process::id())).await?;
+        // kehu's own app (purchases through the API): a random key nobody is given.
+        let (own, _) = self.store.ensure_own_app_key("kehu").await?;
+        *self.self_app.lock().expect("lock") = own;
         let (_, web_key) = self.store.ensure_own_app_key(WEB_APP).await?;
         *self.web_key.lock().expect("lock") = Some(web_key);
         self.refresh_shelf().await?;
@@ -229,15 +230,7 @@ impl Engine {
         for e in self.store.attributed_after(watermark).await? {
             apply_stored(&mut state, &deletions, &shelf, &e);
         }
-        let mut wm = watermark;
-        loop {
-            let page = self.store.events_after(wm, 10_000).await?;
-            let Some(last) = page.last() else { break };
-            wm = last.seq;
-            for e in &page {
-                apply_stored(&mut state, &deletions, &shelf, e);
-            }
-        }
+        let wm = replay(&self.store, &mut state, &deletions, &shelf, watermark, i64::MAX, &|_| {}).await?;
         let devices = self.store.device_links().await?.into_iter().collect();
         {
             let mut live = self.live.write().expect("lock");
@@ -334,23 +327,7 @@ impl Engine {
 
     /// Reloads products and co-purchases (after imports and purchases).
     pub async fn refresh_shelf(&self) -> Result<(), StoreError> {
-        let products = self.store.list_products(None).await?;
-        let levers = &self.cfg.recommend.levers;
-        let offers: Vec<Offer> = products
-            .iter()
-            .map(|p| Offer {
-                id: p.id as u32,
-                code: p.product.code.clone(),
-                name: p.product.name.clone(),
-                kind: p.product.kind,
-                risk: p.product.risk_level,
-                min_purchase: p.product.min_purchase,
-                repeatable: p.product.repeatable,
-                sale_start: p.product.sale_start,
-                sale_end: p.product.sale_end,
-                lever: levers.get(&p.product.code).copied().unwrap_or(1.0).max(0.0),
-            })
-            .collect();
+        let offers = offers(&self.store.list_products(None).await?, &self.cfg.recommend.levers);
         let by_code = offers.iter().map(|o| (o.code.clone(), o.id)).collect();
         let baskets = self.store.baskets().await?;
         let catalogue = Catalogue::new(offers, baskets);
@@ -666,7 +643,7 @@ fn apply_stored(state: &mut BehaviourState, deletions: &HashMap<u32, Vec<Deletio
 pub async fn rebuild(
     store: &Store,
     cfg: StateConfig,
-    progress: &dyn Fn(i64),
+    progress: &(dyn Fn(i64) + Sync),
 ) -> Result<(BehaviourState, i64), StoreError> {
     rebuild_until(store, cfg, i64::MAX, progress).await
 }
@@ -677,11 +654,22 @@ pub async fn rebuild_until(
     store: &Store,
     cfg: StateConfig,
     until_ms: i64,
-    progress: &dyn Fn(i64),
+    progress: &(dyn Fn(i64) + Sync),
 ) -> Result<(BehaviourState, i64), StoreError> {
     let deletions = load_deletions(store).await?;
-    let products = store.list_products(None).await?;
-    let offers = products
+    // Only codes and kinds matter here (for deleted tags): no co-purchases needed.
+    let shelf = Shelf {
+        catalogue: Catalogue::new(offers(&store.list_products(None).await?, &Default::default()), Vec::<Vec<u32>>::new()),
+        by_code: HashMap::new(),
+    };
+    let mut state = BehaviourState::new(cfg);
+    let wm = replay(store, &mut state, &deletions, &shelf, 0, until_ms, progress).await?;
+    Ok((state, wm.max(store.max_event_seq().await?)))
+}
+
+/// The products as the recommender sees them, with the configured levers.
+fn offers(products: &[kehu_store::ProductRow], levers: &std::collections::BTreeMap<String, f64>) -> Vec<Offer> {
+    products
         .iter()
         .map(|p| Offer {
             id: p.id as u32,
@@ -691,27 +679,36 @@ pub async fn rebuild_until(
             risk: p.product.risk_level,
             min_purchase: p.product.min_purchase,
             repeatable: p.product.repeatable,
-            sale_start: None,
-            sale_end: None,
-            lever: 1.0,
+            sale_start: p.product.sale_start,
+            sale_end: p.product.sale_end,
+            lever: levers.get(&p.product.code).copied().unwrap_or(1.0).max(0.0),
         })
-        .collect();
-    let shelf = Shelf {
-        catalogue: Catalogue::new(offers, Vec::<Vec<u32>>::new()),
-        by_code: HashMap::new(),
-    };
-    let mut state = BehaviourState::new(cfg);
-    let mut wm = 0;
+        .collect()
+}
+
+/// Applies the attributed events after sequence `after` (and at or before `until_ms`) in
+/// sequence order, a page at a time; returns the last sequence read. The one replay loop
+/// of the start-up and of a rebuild.
+async fn replay(
+    store: &Store,
+    state: &mut BehaviourState,
+    deletions: &HashMap<u32, Vec<Deletion>>,
+    shelf: &Shelf,
+    after: i64,
+    until_ms: i64,
+    progress: &(dyn Fn(i64) + Sync),
+) -> Result<i64, StoreError> {
+    let mut wm = after;
     loop {
         let page = store.events_after(wm, 50_000).await?;
         let Some(last) = page.last() else { break };
         wm = last.seq;
         for e in page.iter().filter(|e| e.ts_ms <= until_ms) {
-            apply_stored(&mut state, &deletions, &shelf, e);
+            apply_stored(state, deletions, shelf, e);
         }
         progress(wm);
     }
-    Ok((state, wm.max(store.max_event_seq().await?)))
+    Ok(wm)
 }
 
 /// The kind of holding a purchase of this product creates.
