@@ -5,6 +5,7 @@
 
 pub mod behaviour;
 pub mod billing;
+mod billing_view;
 pub mod load;
 pub mod models;
 mod read;
@@ -17,6 +18,7 @@ pub use load::{Load, LoadRecord, Skip, SkipReason};
 pub use models::{ModelInfo, NewModel};
 pub use read::*;
 pub use web::*;
+pub use billing_view::AccountView;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{

@@ -222,6 +222,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     eprintln!("demo bank ready: {sum:?}");
                     demo_behaviour(&store, &cfg, &DemoSpec::new(demo_customers, 42, today), 20, offset).await?;
                 }
+                // The collections pages need a power supplier: a small demo one, once.
+                if store.supply_account_count().await? == 0 {
+                    let spec = kehu_ingest::demo_power::PowerSpec::new(DEMO_POWER_ACCOUNTS, 42, today);
+                    let sum = kehu_ingest::demo_power::load(&store, &spec, &cfg.billing, chrono::Utc::now()).await?;
+                    eprintln!("demo power supplier ready: {} accounts, {} bills", sum.accounts, sum.bills);
+                }
             }
             if demo {
                 store.ensure_app_key(DEMO_APP, DEMO_APP_KEY).await?;
@@ -413,6 +419,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
 /// The demo app and its key (demo data only: a real app gets `kehu app-key create`).
 const DEMO_APP: &str = "demo-app";
 const DEMO_APP_KEY: &str = "kehu_demo_app_key";
+/// Supply accounts of the demo power supplier that `serve --demo` adds.
+const DEMO_POWER_ACCOUNTS: u64 = 500;
 
 /// Demo behaviour: the demo app's key, app events and assessments, then the behaviour
 /// state rebuilt from them.

@@ -147,6 +147,32 @@ pub enum Gate {
     TooEarly { planned: NaiveDateTime },
 }
 
+impl Gate {
+    /// The same message in Chinese, for the workbench.
+    pub fn zh(&self) -> String {
+        match self {
+            Gate::NothingOwed => "该户没有欠费".into(),
+            Gate::NotOverdueLongEnough { days, min, on } => {
+                format!("截至{on}最早欠费逾期{days}天：逾期超过{min}天方可停电")
+            }
+            Gate::NoReminder { due } => format!("到期日{due}之后尚未催费提醒"),
+            Gate::NoWrittenNotice { planned, min, max } => {
+                format!("计划停电日{planned}前{min}至{max}天内未送达停电通知书")
+            }
+            Gate::NotApproved => "停电工作单需要审批人".into(),
+            Gate::SelfApproved { staff } => {
+                format!("审批人{staff}即申请人：须由另一名员工审批")
+            }
+            Gate::NoAuthorityReport => "重要用户停电前须报送电力管理部门".into(),
+            Gate::NoOrder => "没有已审批的停电工作单".into(),
+            Gate::NoFinalNotice { min, max } => {
+                format!("停电前{min}至{max}分钟内未再次通知用户")
+            }
+            Gate::TooEarly { planned } => format!("未到计划停电时间{planned}"),
+        }
+    }
+}
+
 /// The account's situation when a disconnection is asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Arrears {

@@ -11,6 +11,7 @@ pub mod i18n;
 pub mod nav;
 
 mod app;
+mod billing;
 mod pages;
 
 use crate::AppState;
@@ -109,6 +110,7 @@ pub fn router() -> Router<AppState> {
         .route("/products", get(pages::products))
         .route("/products/{code}", get(pages::product))
         .route("/admin/staff", get(pages::staff))
+        .merge(billing::routes())
         .route("/static/kehu.css", get(stylesheet))
         .route("/app", get(app::home))
         .route("/app/login", post(app::login))

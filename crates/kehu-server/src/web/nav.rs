@@ -88,12 +88,12 @@ pub const NAV: &[NavItem] = &[
     },
     NavItem {
         key: "nav.billing",
-        path: None,
+        path: Some("/billing"),
         roles: &[Collector, BranchHead],
     },
     NavItem {
         key: "nav.meter_review",
-        path: None,
+        path: Some("/meter-review"),
         roles: &[Collector],
     },
     NavItem {
@@ -126,6 +126,10 @@ pub enum Perm {
     Products,
     /// Staff accounts.
     StaffAdmin,
+    /// Arrears, the dunning worklist and the supply account pages.
+    Billing,
+    /// The meter-read review queue and its decisions.
+    MeterReview,
 }
 
 pub fn can(role: Role, perm: Perm) -> bool {
@@ -133,6 +137,8 @@ pub fn can(role: Role, perm: Perm) -> bool {
         Perm::Customers => "nav.customers",
         Perm::Products => "nav.products",
         Perm::StaffAdmin => "nav.platform",
+        Perm::Billing => "nav.billing",
+        Perm::MeterReview => "nav.meter_review",
     };
     NAV.iter().any(|n| n.key == key && n.roles.contains(&role))
 }
@@ -175,6 +181,10 @@ mod tests {
         assert!(can(Admin, Perm::StaffAdmin));
         assert!(!can(BranchHead, Perm::StaffAdmin));
         assert!(Role::ALL.iter().all(|&r| can(r, Perm::Products)));
+        assert!(can(Collector, Perm::Billing) && can(BranchHead, Perm::Billing));
+        assert!(!can(Marketer, Perm::Billing) && !can(CustomerManager, Perm::Billing));
+        assert!(can(Collector, Perm::MeterReview));
+        assert!(!can(BranchHead, Perm::MeterReview));
         assert!(may_unmask(CustomerManager, "S001M01", Some("S001M01")));
         assert!(!may_unmask(CustomerManager, "S001M01", Some("S001M02")));
         assert!(!may_unmask(BranchHead, "S001H", Some("S001H")));

@@ -1,0 +1,762 @@
+//! The collections workbench of a power supplier: arrears by age (a chart), the dunning
+//! worklist, the meter-read review queue with its decisions, and the supply account page
+//! (bills, consumption chart, credit grade, dunning timeline, the next dunning step).
+//! Every rule is the domain's and every write the store's; a refused step shows the
+//! legal gates it failed, in the reader's language.
+
+use super::charts::{self, Datum, Frame};
+use super::i18n::{Lang, Tr};
+use super::nav::Perm;
+use super::pages::{Chrome, StaffCtx};
+use super::{render, urlencode, PageError};
+use crate::AppState;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use chrono::{NaiveDateTime, Utc};
+use kehu_domain::billing::dunning::TimelineEvent;
+use kehu_domain::billing::{AgeingBucket, AgeingTotals, DunningStep};
+use kehu_domain::state::Role;
+use kehu_domain::Fen;
+use kehu_store::billing::{AgeingGroup, BillingError, Resolution, ReviewItem};
+use serde::Deserialize;
+
+/// Most worklist lines and review-queue reads one page shows.
+const PAGE_ROWS: usize = 200;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/billing", get(overview))
+        .route("/billing/accounts/{account}", get(account))
+        .route("/billing/accounts/{account}/dunning", post(add_dunning))
+        .route("/meter-review", get(review))
+        .route("/meter-review/{read}", post(resolve))
+}
+
+fn store_err(e: BillingError) -> PageError {
+    match e {
+        BillingError::Store(s) => s.into(),
+        other => PageError::Internal(other.to_string()),
+    }
+}
+
+fn today(s: &AppState) -> chrono::NaiveDate {
+    Utc::now().with_timezone(&s.cfg.offset).date_naive()
+}
+
+fn step_label(t: &Tr, s: DunningStep) -> &'static str {
+    t.label(s.label_zh(), s.label_en())
+}
+
+// ---------------------------------------------------------------- overview
+
+struct WorkRow {
+    account: String,
+    class: &'static str,
+    grade: String,
+    oldest_due: String,
+    days: String,
+    outstanding: String,
+    step: &'static str,
+    step_code: &'static str,
+}
+
+struct GroupRow {
+    key: String,
+    bills: String,
+    cells: Vec<String>,
+    total: String,
+}
+
+#[derive(Template)]
+#[template(path = "billing.html")]
+struct OverviewTpl {
+    c: Chrome,
+    today: String,
+    group: String,
+    groups: Vec<(&'static str, &'static str)>,
+    buckets: Vec<&'static str>,
+    chart: String,
+    total: String,
+    rows: Vec<GroupRow>,
+    work: Vec<WorkRow>,
+    work_total: usize,
+    steps: Vec<(&'static str, &'static str, usize)>,
+    step: String,
+    review_count: String,
+    may_review: bool,
+}
+
+#[derive(Deserialize)]
+pub struct OverviewQuery {
+    group: Option<String>,
+    step: Option<String>,
+}
+
+fn bucket_amount(t: &AgeingTotals, b: AgeingBucket) -> Fen {
+    match b {
+        AgeingBucket::Current => t.current,
+        AgeingBucket::D1To30 => t.d1_30,
+        AgeingBucket::D31To60 => t.d31_60,
+        AgeingBucket::D61To90 => t.d61_90,
+        AgeingBucket::Over90 => t.over_90,
+    }
+}
+
+async fn overview(
+    State(s): State<AppState>,
+    ctx: StaffCtx,
+    Query(q): Query<OverviewQuery>,
+) -> Result<Response, PageError> {
+    ctx.require(Perm::Billing)?;
+    let t = ctx.t;
+    let group_s = q.group.unwrap_or_else(|| "class".into());
+    let group = AgeingGroup::parse(&group_s).ok_or(PageError::BadField {
+        key: "error.bad_group",
+        value: group_s.chars().take(32).collect(),
+    })?;
+    let step = match q.step.as_deref().unwrap_or("") {
+        "" => None,
+        v => Some(DunningStep::parse(v).ok_or(PageError::BadField {
+            key: "error.bad_step",
+            value: v.chars().take(32).collect(),
+        })?),
+    };
+    let today = today(&s);
+    let ageing = s.store.ageing(today, group).await.map_err(store_err)?;
+    let mut all = AgeingTotals::default();
+    for r in &ageing {
+        for b in AgeingBucket::ALL {
+            all.add(*b, bucket_amount(&r.totals, *b));
+        }
+    }
+    let data: Vec<Datum> = AgeingBucket::ALL
+        .iter()
+        .map(|b| {
+            let v = bucket_amount(&all, *b);
+            Datum::new(t.label(b.label_zh(), b.label_en()), v.0, t.money(v))
+        })
+        .collect();
+    let chart = charts::bar(
+        &Frame {
+            id: "ageing-chart",
+            title: t.s("billing.ageing_chart"),
+            desc: &t.f("billing.ageing_desc", &[("date", &t.date(today))]),
+            label_header: t.s("billing.bucket"),
+            value_header: t.s("billing.outstanding"),
+        },
+        &data,
+    );
+    let label_of = |key: &str| -> String {
+        match group {
+            AgeingGroup::Class => kehu_domain::billing::CustomerClass::parse(key)
+                .map(|c| t.label(c.label_zh(), c.label_en()).to_string())
+                .unwrap_or_else(|| key.to_string()),
+            AgeingGroup::Area if key.is_empty() => t.s("billing.no_area").to_string(),
+            _ => key.to_string(),
+        }
+    };
+    // Largest arrears first; the page shows the first rows, the totals cover all.
+    let mut sorted: Vec<_> = ageing.iter().collect();
+    sorted.sort_by(|a, b| b.total.0.cmp(&a.total.0).then(a.key.cmp(&b.key)));
+    let rows = sorted
+        .into_iter()
+        .take(PAGE_ROWS)
+        .map(|r| GroupRow {
+            key: label_of(&r.key),
+            bills: t.int(r.bills as i64),
+            cells: AgeingBucket::ALL
+                .iter()
+                .map(|b| t.money(bucket_amount(&r.totals, *b)))
+                .collect(),
+            total: t.money(r.total),
+        })
+        .collect();
+    let work_all = s
+        .store
+        .dunning_worklist(today, &s.billing)
+        .await
+        .map_err(store_err)?;
+    let steps = DunningStep::ALL
+        .iter()
+        .map(|st| {
+            let n = work_all.iter().filter(|w| w.step == *st).count();
+            (st.code(), step_label(&t, *st), n)
+        })
+        .filter(|(_, _, n)| *n > 0)
+        .collect();
+    let chosen: Vec<_> = work_all
+        .iter()
+        .filter(|w| step.is_none_or(|st| w.step == st))
+        .collect();
+    let work_total = chosen.len();
+    let work = chosen
+        .into_iter()
+        .take(PAGE_ROWS)
+        .map(|w| WorkRow {
+            account: w.account.clone(),
+            class: t.label(w.class.label_zh(), w.class.label_en()),
+            grade: w.grade.code().to_string(),
+            oldest_due: t.date(w.oldest_due),
+            days: t.int(w.days_overdue),
+            outstanding: t.money(w.outstanding),
+            step: step_label(&t, w.step),
+            step_code: w.step.code(),
+        })
+        .collect();
+    let review_count = s.store.review_count().await.map_err(store_err)?;
+    Ok(render(&OverviewTpl {
+        today: t.date(today),
+        group: group.code().to_string(),
+        groups: AgeingGroup::ALL
+            .iter()
+            .map(|g| (g.code(), t.label(g.label_zh(), g.label_en())))
+            .collect(),
+        buckets: AgeingBucket::ALL
+            .iter()
+            .map(|b| t.label(b.label_zh(), b.label_en()))
+            .collect(),
+        chart,
+        total: t.money(all.total()),
+        rows,
+        work,
+        work_total,
+        steps,
+        step: step.map(|s| s.code().to_string()).unwrap_or_default(),
+        review_count: t.int(review_count),
+        may_review: ctx.require(Perm::MeterReview).is_ok(),
+        c: ctx.chrome(),
+    }))
+}
+
+// ---------------------------------------------------------------- review queue
+
+struct ReviewRow {
+    id: i64,
+    meter: String,
+    account: String,
+    read_on: String,
+    value: String,
+    prev_read_on: String,
+    kwh: String,
+    flags: Vec<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "meter_review.html")]
+struct ReviewTpl {
+    c: Chrome,
+    count: String,
+    rows: Vec<ReviewRow>,
+    actions: Vec<(&'static str, &'static str)>,
+    done: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct ReviewQuery {
+    done: Option<i64>,
+}
+
+const ACTIONS: [&str; 5] = [
+    "accept",
+    "correct",
+    "estimate_average",
+    "estimate_last_year",
+    "reject",
+];
+
+async fn review_page(
+    s: &AppState,
+    ctx: StaffCtx,
+    done: Option<String>,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let t = ctx.t;
+    let items: Vec<ReviewItem> = s
+        .store
+        .review_queue(PAGE_ROWS as i64)
+        .await
+        .map_err(store_err)?;
+    let count = s.store.review_count().await.map_err(store_err)?;
+    let rows = items
+        .iter()
+        .map(|r| ReviewRow {
+            id: r.read_id,
+            meter: r.meter.clone(),
+            account: r.account.clone(),
+            read_on: t.date(r.read_on),
+            value: t.int(r.value as i64),
+            prev_read_on: r.prev_read_on.map(|d| t.date(d)).unwrap_or_default(),
+            kwh: r.kwh.map(|k| t.int(k as i64)).unwrap_or_else(|| "—".into()),
+            flags: r
+                .flags
+                .iter()
+                .map(|f| t.label(f.label_zh(), f.label_en()))
+                .collect(),
+        })
+        .collect();
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = render(&ReviewTpl {
+        count: t.int(count),
+        rows,
+        actions: ACTIONS
+            .iter()
+            .map(|a| (*a, t.s(action_key(a))))
+            .collect(),
+        done,
+        error,
+        c: ctx.chrome(),
+    });
+    Ok((status, page).into_response())
+}
+
+fn action_key(a: &str) -> &'static str {
+    match a {
+        "accept" => "review.accept",
+        "correct" => "review.correct",
+        "estimate_average" => "review.estimate_average",
+        "estimate_last_year" => "review.estimate_last_year",
+        _ => "review.reject",
+    }
+}
+
+async fn review(
+    State(s): State<AppState>,
+    ctx: StaffCtx,
+    Query(q): Query<ReviewQuery>,
+) -> Result<Response, PageError> {
+    ctx.require(Perm::MeterReview)?;
+    let done = q
+        .done
+        .map(|id| ctx.t.f("review.done", &[("id", &id.to_string())]));
+    review_page(&s, ctx, done, None).await
+}
+
+#[derive(Deserialize)]
+pub struct ResolveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    value: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn resolve(
+    State(s): State<AppState>,
+    ctx: StaffCtx,
+    Path(read): Path<i64>,
+    Form(f): Form<ResolveForm>,
+) -> Result<Response, PageError> {
+    ctx.require(Perm::MeterReview)?;
+    ctx.check_csrf(&f.csrf)?;
+    let t = ctx.t;
+    let resolution = match f.action.as_str() {
+        "accept" => Resolution::Accept,
+        "correct" => {
+            let v = f.value.trim().replace([',', '，'], "");
+            match v.parse::<u64>() {
+                Ok(value) => Resolution::Correct { value },
+                Err(_) => {
+                    let msg = t.f(
+                        "review.bad_value",
+                        &[("id", &read.to_string()), ("value", f.value.trim())],
+                    );
+                    return review_page(&s, ctx, None, Some(msg)).await;
+                }
+            }
+        }
+        "estimate_average" => Resolution::EstimateAverage,
+        "estimate_last_year" => Resolution::EstimateLastYear,
+        "reject" => Resolution::Reject,
+        other => {
+            return Err(PageError::BadField {
+                key: "error.bad_action",
+                value: other.chars().take(32).collect(),
+            })
+        }
+    };
+    let reason = f.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        let msg = t.f("review.need_reason", &[("id", &read.to_string())]);
+        return review_page(&s, ctx, None, Some(msg)).await;
+    }
+    match s
+        .store
+        .resolve_read(
+            read,
+            &resolution,
+            &ctx.staff.external_id,
+            reason,
+            &s.billing.vee,
+            Utc::now(),
+        )
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(target: "kehu::audit", staff = %ctx.staff.external_id, read, action = %f.action, "meter read reviewed");
+            Ok(Redirect::to(&format!("/meter-review?done={read}")).into_response())
+        }
+        Err(e @ (BillingError::BadResolution { .. } | BillingError::NotInReview { .. })) => {
+            let msg = t.f(
+                "review.refused",
+                &[("id", &read.to_string()), ("reason", &e.to_string())],
+            );
+            review_page(&s, ctx, None, Some(msg)).await
+        }
+        Err(e) => Err(store_err(e)),
+    }
+}
+
+// ---------------------------------------------------------------- account
+
+struct BillRow {
+    period: String,
+    kwh: String,
+    total: String,
+    due: String,
+    paid: String,
+    owed: String,
+    overdue: bool,
+    lines: Vec<(String, String, String)>,
+}
+
+struct EventRow {
+    at: String,
+    step: &'static str,
+    staff: String,
+    approver: String,
+    planned: String,
+    note: String,
+}
+
+#[derive(Template)]
+#[template(path = "supply_account.html")]
+struct AccountTpl {
+    c: Chrome,
+    number: String,
+    name: String,
+    facts: Vec<(&'static str, String)>,
+    grade: String,
+    score: String,
+    grade_reason: String,
+    owed: String,
+    chart: String,
+    bills: Vec<BillRow>,
+    events: Vec<EventRow>,
+    steps: Vec<(&'static str, &'static str)>,
+    may_approve: bool,
+    message: Option<String>,
+    gates: Vec<String>,
+}
+
+#[derive(Deserialize)]
+pub struct AccountQuery {
+    recorded: Option<String>,
+}
+
+async fn account(
+    State(s): State<AppState>,
+    ctx: StaffCtx,
+    Path(number): Path<String>,
+    Query(q): Query<AccountQuery>,
+) -> Result<Response, PageError> {
+    ctx.require(Perm::Billing)?;
+    let message = q
+        .recorded
+        .as_deref()
+        .and_then(DunningStep::parse)
+        .map(|st| {
+            ctx.t
+                .f("account.recorded", &[("step", step_label(&ctx.t, st))])
+        });
+    account_page(&s, ctx, &number, message, Vec::new()).await
+}
+
+async fn account_page(
+    s: &AppState,
+    ctx: StaffCtx,
+    number: &str,
+    message: Option<String>,
+    gates: Vec<String>,
+) -> Result<Response, PageError> {
+    let t = ctx.t;
+    let today = today(s);
+    let view = s
+        .store
+        .supply_account(number)
+        .await
+        .map_err(store_err)?
+        .ok_or(PageError::NotFound)?;
+    let a = &view.account;
+    let grade = s
+        .store
+        .credit_grade(number, today, &s.billing)
+        .await
+        .map_err(store_err)?;
+    let bills = s.store.account_bills(number).await.map_err(store_err)?;
+    let timeline = s.store.dunning_timeline(number).await.map_err(store_err)?;
+    let mut owed = 0i64;
+    let rows: Vec<BillRow> = bills
+        .iter()
+        .rev()
+        .map(|b| {
+            let left = b.total.0 - b.paid_principal.0;
+            owed += left.max(0);
+            BillRow {
+                period: b.period.clone(),
+                kwh: t.int(b.kwh as i64),
+                total: t.money(b.total),
+                due: t.date(b.due_on),
+                paid: t.money(Fen(b.paid_principal.0 + b.paid_penalty.0)),
+                owed: t.money(Fen(left.max(0))),
+                overdue: left > 0 && b.due_on < today,
+                lines: b
+                    .lines
+                    .iter()
+                    .map(|l| (l.label.clone(), t.int(l.kwh as i64), t.money(l.amount)))
+                    .collect(),
+            }
+        })
+        .collect();
+    // Consumption over the last 24 bills, oldest first.
+    let recent: Vec<_> = bills.iter().rev().take(24).rev().collect();
+    let chart = if recent.is_empty() {
+        String::new()
+    } else {
+        charts::line(
+            &Frame {
+                id: "consumption-chart",
+                title: t.s("account.consumption"),
+                desc: &t.f("account.consumption_desc", &[("n", &recent.len().to_string())]),
+                label_header: t.s("account.period"),
+                value_header: t.s("account.kwh"),
+            },
+            &recent.iter().map(|b| b.period.clone()).collect::<Vec<_>>(),
+            &[(
+                t.s("account.kwh").to_string(),
+                recent.iter().map(|b| b.kwh as i64).collect(),
+            )],
+            &|v| group_kwh(v),
+        )
+    };
+    let mut facts = vec![
+        ("account.class", t.label(a.class.label_zh(), a.class.label_en()).to_string()),
+        ("account.area", a.area.clone().unwrap_or_default()),
+        ("account.tariff", a.tariff.clone()),
+        ("account.opened", t.date(a.opened_on)),
+        ("account.deposit", t.money(a.deposit)),
+        ("account.credit", t.money(view.credit)),
+        (
+            "account.payment_mode",
+            t.s(if a.prepaid { "account.prepaid" } else { "account.postpaid" }).to_string(),
+        ),
+        (
+            "account.meters",
+            view.meters
+                .iter()
+                .map(|(m, mult, mode)| {
+                    let mut s = format!("{m} ×{mult}");
+                    if *mode {
+                        s.push_str(&format!(" ({})", t.s("account.prepaid_mode")));
+                    }
+                    s
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    ];
+    if let Some(d) = view.last_theft_on {
+        facts.push(("account.theft", t.date(d)));
+    }
+    let events = timeline
+        .iter()
+        .rev()
+        .map(|e| EventRow {
+            at: e.at.format("%Y-%m-%d %H:%M").to_string(),
+            step: step_label(&t, e.step),
+            staff: e.staff.clone(),
+            approver: e.approver.clone().unwrap_or_default(),
+            planned: e
+                .planned_at
+                .map(|p| p.format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_default(),
+            note: e.note.clone().unwrap_or_default(),
+        })
+        .collect();
+    let may_approve = may_approve(ctx.staff.role);
+    let steps = DunningStep::ALL
+        .iter()
+        .filter(|st| **st != DunningStep::DisconnectionOrder)
+        .map(|st| (st.code(), step_label(&t, *st)))
+        .collect();
+    let status = if gates.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let page = render(&AccountTpl {
+        number: a.external_id.clone(),
+        name: a.name.clone(),
+        facts: facts.into_iter().map(|(k, v)| (t.s(k), v)).collect(),
+        grade: grade.grade.code().to_string(),
+        score: grade.score.to_string(),
+        grade_reason: grade.reason.clone(),
+        owed: t.money(Fen(owed)),
+        chart,
+        bills: rows,
+        events,
+        steps,
+        may_approve,
+        message,
+        gates,
+        c: ctx.chrome(),
+    });
+    Ok((status, page).into_response())
+}
+
+fn group_kwh(v: i64) -> String {
+    super::i18n::group(v)
+}
+
+/// Who may approve a disconnection order: the approver is the logged-in staff member, so
+/// the approval cannot be typed in by the collector who asks for it.
+fn may_approve(role: Role) -> bool {
+    matches!(role, Role::BranchHead | Role::Admin)
+}
+
+#[derive(Deserialize)]
+pub struct DunningForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    step: String,
+    /// For a disconnection order: the collector who asked for it.
+    #[serde(default)]
+    requested_by: String,
+    /// For a disconnection order: when the supply is to be cut (`YYYY-MM-DDTHH:MM`).
+    #[serde(default)]
+    planned: String,
+    #[serde(default)]
+    note: String,
+}
+
+async fn add_dunning(
+    State(s): State<AppState>,
+    ctx: StaffCtx,
+    Path(number): Path<String>,
+    Form(f): Form<DunningForm>,
+) -> Result<Response, PageError> {
+    ctx.require(Perm::Billing)?;
+    ctx.check_csrf(&f.csrf)?;
+    let t = ctx.t;
+    let step = DunningStep::parse(f.step.trim()).ok_or(PageError::BadField {
+        key: "error.bad_step",
+        value: f.step.chars().take(32).collect(),
+    })?;
+    let now = Utc::now().with_timezone(&s.cfg.offset).naive_local();
+    let note = Some(f.note.trim().chars().take(500).collect::<String>()).filter(|n| !n.is_empty());
+    let me = ctx.staff.external_id.clone();
+    let event = if step == DunningStep::DisconnectionOrder {
+        if !may_approve(ctx.staff.role) {
+            return Err(PageError::Forbidden);
+        }
+        let planned = match parse_local(&f.planned) {
+            Some(p) => p,
+            None => {
+                return Err(PageError::BadField {
+                    key: "error.bad_planned",
+                    value: f.planned.chars().take(32).collect(),
+                })
+            }
+        };
+        let requested_by = f.requested_by.trim();
+        if requested_by.is_empty() || requested_by.chars().count() > 64 {
+            return Err(PageError::BadField {
+                key: "error.bad_requested_by",
+                value: requested_by.chars().take(64).collect(),
+            });
+        }
+        TimelineEvent {
+            step,
+            at: now,
+            staff: requested_by.to_string(),
+            approver: Some(me.clone()),
+            planned_at: Some(planned),
+            note,
+        }
+    } else {
+        TimelineEvent {
+            step,
+            at: now,
+            staff: me.clone(),
+            approver: None,
+            planned_at: None,
+            note,
+        }
+    };
+    match s.store.record_dunning(&number, &event, &s.billing).await {
+        Ok(_) => {
+            tracing::info!(target: "kehu::audit", staff = %me, account = %number, step = step.code(), "dunning step recorded");
+            Ok(Redirect::to(&format!(
+                "/billing/accounts/{}?recorded={}",
+                urlencode(&number),
+                step.code()
+            ))
+            .into_response())
+        }
+        Err(BillingError::Gates { gates, .. }) => {
+            let lines = gates
+                .iter()
+                .map(|g| match t.lang {
+                    Lang::ZhCn => g.zh(),
+                    Lang::En => g.to_string(),
+                })
+                .collect();
+            let msg = t.f("account.refused", &[("step", step_label(&t, step))]);
+            account_page(&s, ctx, &number, Some(msg), lines).await
+        }
+        Err(BillingError::UnknownAccount { .. }) => Err(PageError::NotFound),
+        Err(e) => Err(store_err(e)),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM` (an `<input type="datetime-local">`) or with a space.
+fn parse_local(s: &str) -> Option<NaiveDateTime> {
+    let s = s.trim().replace(' ', "T");
+    NaiveDateTime::parse_from_str(&s, "%Y-%m-%dT%H:%M")
+        .or_else(|_| NaiveDateTime::parse_from_str(&s, "%Y-%m-%dT%H:%M:%S"))
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn planned_times_from_the_form() {
+        let p = parse_local("2026-11-30T09:30").unwrap();
+        assert_eq!(p.to_string(), "2026-11-30 09:30:00");
+        assert_eq!(parse_local("2026-11-30 09:30"), Some(p));
+        assert!(parse_local("30/11/2026").is_none());
+        assert!(parse_local("").is_none());
+    }
+
+    #[test]
+    fn only_a_branch_head_or_admin_approves_a_disconnection() {
+        assert!(may_approve(Role::BranchHead));
+        assert!(may_approve(Role::Admin));
+        assert!(!may_approve(Role::Collector));
+        assert!(!may_approve(Role::CustomerManager));
+    }
+}

@@ -1,0 +1,322 @@
+//! The collections workbench over plain HTTP, on every backend: arrears by age and the
+//! dunning worklist (collector and branch head only), the meter-read review queue with
+//! its audited decisions, the supply account page, and dunning steps whose legal gates
+//! are checked with the logged-in approver.
+
+mod support;
+
+use chrono::{Duration, FixedOffset, Utc};
+use kehu_domain::billing::{BillingRules, DunningStep};
+use kehu_ingest::demo_power::{self, PowerSpec};
+use kehu_store::billing::AgeingGroup;
+use kehu_store::testing;
+use support::{hidden, login_of, Browser, Server};
+
+fn business_today() -> chrono::NaiveDate {
+    Utc::now()
+        .with_timezone(&FixedOffset::east_opt(8 * 3600).unwrap())
+        .date_naive()
+}
+
+async fn logged_in(base: &str, role: &str) -> Browser {
+    let mut b = Browser::new(base);
+    let p = b
+        .login(login_of(role), kehu_server::web::DEMO_PASSWORD)
+        .await;
+    assert_eq!(p.status, 303, "{role} logs in");
+    b
+}
+
+/// The number inside the element with `id`, digits only (`¥12,345.67` → 1234567).
+fn digits_of(html: &str, id: &str) -> i64 {
+    let pat = format!("id=\"{id}\">");
+    let i = html.find(&pat).unwrap_or_else(|| panic!("no #{id}")) + pat.len();
+    let end = i + html[i..].find('<').unwrap();
+    html[i..end]
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn collections_pages_on_every_backend() {
+    for t in testing::all().await {
+        let server = Server::start(t.store.clone(), support::demo_web()).await;
+        let rules = BillingRules::default();
+        let spec = PowerSpec::new(120, 11, business_today());
+        demo_power::load(&t.store, &spec, &rules, Utc::now())
+            .await
+            .unwrap();
+        overview(&server.base, &t.store).await;
+        review(&server.base, &t.store).await;
+        account_and_dunning(&server.base, &t.store).await;
+        server.stop().await;
+        eprintln!("collections pages passed on {}", t.name);
+    }
+}
+
+async fn overview(base: &str, store: &kehu_store::Store) {
+    let today = business_today();
+    let mut c = logged_in(base, "collector").await;
+    let home = c.get("/").await;
+    assert!(home.body.contains("href=\"/billing\""), "collector nav");
+    assert!(home.body.contains("href=\"/meter-review\""));
+    let p = c.get("/billing").await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.contains("id=\"ageing-chart\""), "the ageing chart");
+    assert!(p.body.contains("<svg"));
+    // The headline total is the sum over every account's unpaid principal.
+    let by_account = store.ageing(today, AgeingGroup::Account).await.unwrap();
+    let expected: i64 = by_account.iter().map(|r| r.total.0).sum();
+    assert!(expected > 0, "the demo supplier has arrears");
+    assert_eq!(digits_of(&p.body, "ageing-total"), expected);
+    // The worklist holds what the store's worklist holds.
+    let work = store
+        .dunning_worklist(today, &BillingRules::default())
+        .await
+        .unwrap();
+    assert_eq!(digits_of(&p.body, "work-total"), work.len() as i64);
+    if let Some(w) = work.first() {
+        assert!(p.body.contains(&format!("/billing/accounts/{}", w.account)));
+    }
+    let queue = store.review_queue(100_000).await.unwrap();
+    assert_eq!(digits_of(&p.body, "review-count"), queue.len() as i64);
+    // Filtered by a step: only that step's lines.
+    if let Some(w) = work.first() {
+        let f = c.get(&format!("/billing?step={}", w.step.code())).await;
+        let n = work.iter().filter(|x| x.step == w.step).count();
+        assert_eq!(digits_of(&f.body, "work-total"), n as i64);
+        assert_eq!(
+            f.body.matches("data-step=\"").count(),
+            n.min(200),
+            "only {:?} lines",
+            w.step
+        );
+    }
+    let by_area = c.get("/billing?group=area").await;
+    assert_eq!(by_area.status, 200);
+    assert_eq!(digits_of(&by_area.body, "ageing-total"), expected);
+    let bad = c.get("/billing?group=planet").await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("planet"), "the page names the value");
+    // In English too.
+    let csrf = hidden(&p.body, "csrf");
+    c.post("/lang", &[("csrf", &csrf), ("lang", "en"), ("back", "/billing")])
+        .await;
+    let en = c.get("/billing").await;
+    assert!(en.body.contains("Dunning worklist"));
+    assert!(en.body.contains("over 90 days"));
+
+    // Roles without the collections work see a 403 page and no figures.
+    for role in ["marketer", "customer_manager", "analyst"] {
+        let mut b = logged_in(base, role).await;
+        let p = b.get("/billing").await;
+        assert_eq!(p.status, 403, "{role}");
+        assert!(!p.body.contains("ageing-total"), "{role}: no data");
+        let p = b.get("/meter-review").await;
+        assert_eq!(p.status, 403, "{role}");
+    }
+    let mut head = logged_in(base, "branch_head").await;
+    assert_eq!(head.get("/billing").await.status, 200);
+    assert_eq!(
+        head.get("/meter-review").await.status,
+        403,
+        "reviewing reads is the collector's work"
+    );
+}
+
+async fn review(base: &str, store: &kehu_store::Store) {
+    let mut c = logged_in(base, "collector").await;
+    let queue = store.review_queue(100_000).await.unwrap();
+    assert!(!queue.is_empty(), "the demo has reads to review");
+    let p = c.get("/meter-review").await;
+    assert_eq!(p.status, 200);
+    assert_eq!(digits_of(&p.body, "review-count"), queue.len() as i64);
+    let first = &queue[0];
+    assert!(p.body.contains(&format!("id=\"read-{}\"", first.read_id)));
+    let csrf = hidden(&p.body, "csrf");
+    let path = format!("/meter-review/{}", first.read_id);
+
+    // No reason: refused, nothing changes.
+    let r = c
+        .post(&path, &[("csrf", &csrf), ("action", "reject"), ("reason", " ")])
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("id=\"review-error\""));
+    assert!(store.read_edits(first.read_id).await.unwrap().is_empty());
+    // A corrected register that is not a number: refused, naming the value.
+    let r = c
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("action", "correct"),
+                ("value", "12a4"),
+                ("reason", "现场复核"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("12a4"));
+    // A forged form: 403, nothing changes.
+    let r = c
+        .post(
+            &path,
+            &[("csrf", "forged"), ("action", "reject"), ("reason", "x")],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(store.read_edits(first.read_id).await.unwrap().is_empty());
+
+    // Rejected with a reason: audited with the logged-in collector, out of the queue.
+    let r = c
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("action", "reject"),
+                ("reason", "重复抄表，现场核实"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let edits = store.read_edits(first.read_id).await.unwrap();
+    assert_eq!(edits.len(), 1);
+    assert_eq!(edits[0].staff, login_of("collector"));
+    assert_eq!(edits[0].action, "reject");
+    assert_eq!(edits[0].reason, "重复抄表，现场核实");
+    let after = store.review_queue(100_000).await.unwrap();
+    assert_eq!(after.len(), queue.len() - 1);
+    assert!(after.iter().all(|r| r.read_id != first.read_id));
+    let done = c.get(r.location.as_deref().unwrap()).await;
+    assert!(done.body.contains("id=\"review-done\""));
+    // Deciding it again: it is no longer in review.
+    let again = c
+        .post(
+            &path,
+            &[("csrf", &csrf), ("action", "accept"), ("reason", "again")],
+        )
+        .await;
+    assert_eq!(again.status, 422);
+    assert_eq!(store.read_edits(first.read_id).await.unwrap().len(), 1);
+}
+
+async fn account_and_dunning(base: &str, store: &kehu_store::Store) {
+    let today = business_today();
+    let rules = BillingRules::default();
+    let work = store.dunning_worklist(today, &rules).await.unwrap();
+    // An account more than 30 days in arrears, so that a disconnection may be ordered.
+    let late = work
+        .iter()
+        .find(|w| w.days_overdue > i64::from(rules.dunning.min_days_overdue) + 1)
+        .expect("the demo has an account long in arrears");
+    let acct = late.account.clone();
+    let mut c = logged_in(base, "collector").await;
+    let p = c.get(&format!("/billing/accounts/{acct}")).await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.contains("id=\"consumption-chart\""));
+    let bills = store.account_bills(&acct).await.unwrap();
+    let table = p.body.split("id=\"bill-table\"").nth(1).unwrap();
+    let tbody = table.split("<tbody>").nth(1).unwrap().split("</tbody>").next().unwrap();
+    assert_eq!(tbody.matches("<tr").count(), bills.len(), "one row per bill");
+    let owed: i64 = bills
+        .iter()
+        .map(|b| (b.total.0 - b.paid_principal.0).max(0))
+        .sum();
+    assert_eq!(digits_of(&p.body, "owed"), owed);
+    let grade = store.credit_grade(&acct, today, &rules).await.unwrap();
+    assert!(p.body.contains(&format!("{}", grade.reason)));
+    assert_eq!(c.get("/billing/accounts/NO-SUCH").await.status, 404);
+    assert!(
+        !p.body.contains("id=\"order-form\""),
+        "a collector does not approve orders"
+    );
+    let csrf = hidden(&p.body, "csrf");
+    let dunning = format!("/billing/accounts/{acct}/dunning");
+
+    // A collector cannot order a disconnection, whatever the form says.
+    let planned = (Utc::now().with_timezone(&FixedOffset::east_opt(8 * 3600).unwrap())
+        + Duration::days(i64::from(rules.dunning.notice_min_days) + 1))
+    .format("%Y-%m-%dT%H:%M")
+    .to_string();
+    let r = c
+        .post(
+            &dunning,
+            &[
+                ("csrf", &csrf),
+                ("step", "disconnection_order"),
+                ("requested_by", "S001C"),
+                ("planned", &planned),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+
+    // The branch head approves too early: refused, the gates named, nothing written.
+    let mut head = logged_in(base, "branch_head").await;
+    let hp = head.get(&format!("/billing/accounts/{acct}")).await;
+    assert!(hp.body.contains("id=\"order-form\""));
+    let hcsrf = hidden(&hp.body, "csrf");
+    let before = store.dunning_timeline(&acct).await.unwrap().len();
+    let order = |by: &'static str| {
+        vec![
+            ("csrf", hcsrf.clone()),
+            ("step", "disconnection_order".to_string()),
+            ("requested_by", by.to_string()),
+            ("planned", planned.clone()),
+        ]
+    };
+    let form: Vec<(&str, String)> = order("S001C");
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let has_reminder = store
+        .dunning_timeline(&acct)
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| e.step == DunningStep::Reminder);
+    let r = head.post(&dunning, &pairs).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("id=\"gates\""));
+    assert!(r.body.contains("停电通知书"), "the written notice gate, in Chinese");
+    if !has_reminder {
+        assert!(r.body.contains("催费提醒"));
+    }
+    assert_eq!(store.dunning_timeline(&acct).await.unwrap().len(), before);
+
+    // The collector sends the reminder and the written notice.
+    for step in ["reminder", "written_notice"] {
+        let r = c
+            .post(
+                &dunning,
+                &[("csrf", &csrf), ("step", step), ("note", "电话已通知")],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{step}: {}", r.body);
+    }
+    let tl = store.dunning_timeline(&acct).await.unwrap();
+    assert_eq!(tl.len(), before + 2);
+    assert_eq!(tl.last().unwrap().step, DunningStep::WrittenNotice);
+    assert_eq!(tl.last().unwrap().staff, login_of("collector"));
+
+    // The branch head cannot approve an order they asked for themselves.
+    let form = order("S001H");
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = head.post(&dunning, &pairs).await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("另一名员工"), "{}", r.body);
+    // Asked for by the collector, approved by the logged-in branch head: recorded.
+    let form = order("S001C");
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = head.post(&dunning, &pairs).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let tl = store.dunning_timeline(&acct).await.unwrap();
+    let o = tl.last().unwrap();
+    assert_eq!(o.step, DunningStep::DisconnectionOrder);
+    assert_eq!(o.staff, "S001C");
+    assert_eq!(o.approver.as_deref(), Some(login_of("branch_head")));
+    let shown = head.get(r.location.as_deref().unwrap()).await;
+    assert!(shown.body.contains("id=\"account-message\""));
+    assert!(shown.body.contains("停电工作单"));
+}
