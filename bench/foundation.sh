@@ -98,9 +98,11 @@ port=$(( 40000 + RANDOM % 10000 ))
 "$KEHU" --data-dir "$work/demo" serve --listen "127.0.0.1:$port" 2>"$work/serve.log" &
 srv=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
+token=$("$KEHU" --data-dir "$work/demo" api-token create bench 2>/dev/null)
 cat >"$work/ids.lua" <<LUA
 math.randomseed(7)
-request = function() return wrk.format("GET", "/api/v1/customers/" .. math.random(1, $N)) end
+local h = { ["Authorization"] = "Bearer $token" }
+request = function() return wrk.format("GET", "/api/v1/customers/" .. math.random(1, $N), h) end
 LUA
 wrk -t2 -c32 -d15s --latency -s "$work/ids.lua" "http://127.0.0.1:$port" >"$work/wrk360" 
 wrk -t2 -c32 -d15s --latency "http://127.0.0.1:$port/healthz" >"$work/wrkh"

@@ -87,6 +87,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/models/{purpose}/score", post(crate::models::score))
         .merge(crate::behaviour::http::routes())
         .merge(crate::billing::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::api_auth::require_token,
+        ))
         .layer(DefaultBodyLimit::max(256 * 1024 * 1024))
         .merge(crate::web::router())
         .with_state(state)

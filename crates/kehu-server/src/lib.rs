@@ -2,6 +2,7 @@
 //! response unless the server is configured otherwise.
 
 mod api;
+pub mod api_auth;
 pub mod behaviour;
 pub mod billing;
 mod error;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub web: std::sync::Arc<web::WebState>,
     /// Billing and collections rules (penalty rates, VEE thresholds, dunning gates).
     pub billing: std::sync::Arc<kehu_domain::billing::BillingRules>,
+    /// API tokens: required on `/api/v1/*` unless configured off (`api_auth`).
+    pub api_auth: std::sync::Arc<api_auth::ApiAuth>,
 }
 
 impl AppState {
@@ -63,12 +66,20 @@ impl AppState {
             behaviour: std::sync::Arc::new(engine),
             web: Default::default(),
             billing: Default::default(),
+            api_auth: Default::default(),
         })
     }
 
     /// The same state with these web UI settings.
     pub fn with_web(mut self, cfg: web::WebConfig) -> Self {
         self.web = std::sync::Arc::new(web::WebState::new(cfg));
+        self
+    }
+
+    /// Lets `/api/v1/*` be called without a token: only behind a gateway that
+    /// authenticates every call (`api.require_token = false`).
+    pub fn with_open_api(mut self) -> Self {
+        self.api_auth = std::sync::Arc::new(api_auth::ApiAuth::open());
         self
     }
 

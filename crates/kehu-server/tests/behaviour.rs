@@ -8,6 +8,9 @@ use kehu_ingest::demo::{self, DemoSpec};
 use kehu_server::{AppState, ServerConfig};
 use kehu_store::testing;
 use serde_json::{json, Value};
+use support::{allow_api, api_client};
+
+mod support;
 
 fn today() -> chrono::NaiveDate {
     chrono::Utc::now()
@@ -21,6 +24,7 @@ async fn start(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    allow_api(&store).await;
     let mut behaviour = kehu_server::BehaviourConfig::default();
     behaviour.max_batch = 50;
     let state = AppState::new(
@@ -54,7 +58,10 @@ async fn start(
 
 struct Client {
     base: String,
+    /// Sends the API token.
     http: reqwest::Client,
+    /// Sends nothing of its own: events carry an app key or none.
+    bare: reqwest::Client,
 }
 
 impl Client {
@@ -75,7 +82,7 @@ impl Client {
         (s, r.json().await.unwrap_or(Value::Null))
     }
     async fn events(&self, key: Option<&str>, body: Value) -> (u16, Value) {
-        let mut rq = self.http.post(format!("{}/api/v1/events", self.base)).json(&body);
+        let mut rq = self.bare.post(format!("{}/api/v1/events", self.base)).json(&body);
         if let Some(k) = key {
             rq = rq.bearer_auth(k);
         }
@@ -121,7 +128,7 @@ async fn behaviour_story_on_every_backend() {
         demo::load(&t.store, &spec, None).await.unwrap();
         let (_, key) = t.store.create_app_key("test-app").await.unwrap();
         let (base, state, stop, handle) = start(t.store.clone()).await;
-        let c = Client { base, http: reqwest::Client::new() };
+        let c = Client { base, http: api_client(), bare: reqwest::Client::new() };
         story(&c, &spec, &key, &state, &t.store).await;
         stop.send(()).unwrap();
         handle.await.unwrap();
@@ -192,7 +199,7 @@ async fn story(c: &Client, spec: &DemoSpec, key: &str, state: &AppState, store: 
     let r = c.http.post(format!("{}/api/v1/events", c.base)).bearer_auth(key)
         .header("content-type", "application/x-ndjson").body(nd).send().await.unwrap();
     assert_eq!(r.json::<Value>().await.unwrap()["accepted"], 2);
-    let r = c.http.post(format!("{}/api/v1/events?key={key}", c.base))
+    let r = c.bare.post(format!("{}/api/v1/events?key={key}", c.base))
         .header("content-type", "text/plain;charset=UTF-8")
         .body(json!([view("b1", &other, &r2, 0)]).to_string()).send().await.unwrap();
     assert_eq!(r.headers()["access-control-allow-origin"], "*");

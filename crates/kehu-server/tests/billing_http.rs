@@ -7,6 +7,9 @@ use kehu_ingest::demo_power::{self, PowerSpec};
 use kehu_server::{AppState, ServerConfig};
 use kehu_store::testing;
 use serde_json::{json, Value};
+use support::{allow_api, api_client};
+
+mod support;
 
 async fn start(
     store: kehu_store::Store,
@@ -18,6 +21,7 @@ async fn start(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    allow_api(&store).await;
     let state = AppState::new(
         store,
         ServerConfig {
@@ -42,12 +46,12 @@ async fn start(
 }
 
 async fn get(url: &str) -> (u16, Value) {
-    let r = reqwest::get(url).await.unwrap();
+    let r = api_client().get(url).send().await.unwrap();
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
 async fn post(url: &str, body: Value) -> (u16, Value) {
-    let r = reqwest::Client::new()
+    let r = api_client()
         .post(url)
         .json(&body)
         .send()

@@ -575,7 +575,7 @@ async fn app_behaviour(s: &Session<'_>, base: &str, store: &kehu_store::Store) {
     s.find("#risk-valid-until").await;
 
     // A product the recommendations offer: view it; kehu.js sends the view on flush.
-    let http = reqwest::Client::new();
+    let http = support::api_client();
     let recs: Value = http
         .get(format!("{base}/api/v1/customers/{who}/recommendations?n=4"))
         .send()

@@ -5,6 +5,9 @@ use kehu_ingest::demo::{self, DemoSpec};
 use kehu_server::{AppState, ServerConfig};
 use kehu_store::testing;
 use serde_json::Value;
+use support::{allow_api, api_client};
+
+mod support;
 
 async fn start(
     store: kehu_store::Store,
@@ -17,6 +20,7 @@ async fn start(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    allow_api(&store).await;
     let state = AppState::new(
         store,
         ServerConfig {
@@ -47,6 +51,7 @@ async fn api_over_http_on_every_backend() {
         let spool =
             std::env::temp_dir().join(format!("kehu-spool-{}-{}", std::process::id(), t.name));
         let (base, stop, handle) = start(t.store.clone(), spool).await;
+        api_tokens(&base, &t.store).await;
         story(&base, &spec, t.name).await;
         models(&base, &t.store).await;
         stop.send(()).unwrap();
@@ -55,8 +60,52 @@ async fn api_over_http_on_every_backend() {
     }
 }
 
+/// `/api/v1/*` answers only with a live API token; the health check, the API description
+/// and the event collector (app keys) do not take one.
+async fn api_tokens(base: &str, store: &kehu_store::Store) {
+    let bare = reqwest::Client::new();
+    let r = bare.get(format!("{base}/api/v1/customers")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    let v: Value = r.json().await.unwrap();
+    assert!(v["error"]["message"].as_str().unwrap().contains("kehu api-token create"), "{v}");
+    let r = bare
+        .get(format!("{base}/api/v1/customers/C000000001"))
+        .bearer_auth("kehu_api_not_a_token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // A token made and revoked before its first use is refused.
+    let token = store.create_api_token("short-lived").await.unwrap();
+    assert!(store.revoke_api_token("short-lived").await.unwrap());
+    let r = bare.get(format!("{base}/api/v1/products")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    // A live one works; so does the lower-case scheme.
+    let token = store.create_api_token("integration").await.unwrap();
+    let r = bare.get(format!("{base}/api/v1/products")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = bare
+        .get(format!("{base}/api/v1/products"))
+        .header("authorization", format!("bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(store.create_api_token("integration").await.is_err(), "names are unique");
+    let names: Vec<_> = store.list_api_tokens().await.unwrap().into_iter().map(|t| (t.name, t.revoked)).collect();
+    assert!(names.contains(&("short-lived".to_string(), true)));
+    assert!(names.contains(&("integration".to_string(), false)));
+    for open in ["/healthz", "/api/openapi.json"] {
+        assert_eq!(bare.get(format!("{base}{open}")).send().await.unwrap().status(), 200, "{open}");
+    }
+    // The event collector wants an app key, not an API token.
+    let r = bare.post(format!("{base}/api/v1/events")).json(&serde_json::json!([])).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+}
+
 async fn get(url: &str) -> (u16, Value) {
-    let r = reqwest::get(url).await.unwrap();
+    let r = api_client().get(url).send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap())
 }
@@ -156,7 +205,7 @@ async fn story(base: &str, spec: &DemoSpec, backend: &str) {
     }
 
     // Import over HTTP: errors → 422 and nothing written; a good file → 200.
-    let client = reqwest::Client::new();
+    let client = api_client();
     let r = client
         .post(format!("{base}/api/v1/import/staff"))
         .body("external_id,name,role\nS9001,新员工,customer_manager\nS9002,坏角色,boss\n")
@@ -212,7 +261,7 @@ async fn models(base: &str, store: &kehu_store::Store) {
         model_json: &json,
         report_html: report,
     };
-    let client = reqwest::Client::new();
+    let client = api_client();
     let record = serde_json::json!({"status_of_existing_checking_account": "no checking account",
         "duration_in_month": 12, "credit_amount": 2096, "age_in_years": 49, "purpose": "education"});
     // Nothing active yet: 404.

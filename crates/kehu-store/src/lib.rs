@@ -3,6 +3,7 @@
 //! dialects agree; bulk loading differs (multi-row VALUES on SQLite, UNNEST arrays on
 //! PostgreSQL). Domain rules live in `kehu-domain`; this crate only stores and fetches.
 
+mod api_tokens;
 pub mod behaviour;
 pub mod billing;
 mod billing_view;
@@ -18,6 +19,7 @@ pub use load::{Load, LoadRecord, Skip, SkipReason};
 pub use models::{ModelInfo, NewModel};
 pub use read::*;
 pub use web::*;
+pub use api_tokens::{api_token_digest, ApiToken};
 pub use billing_view::AccountView;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

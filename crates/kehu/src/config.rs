@@ -32,6 +32,26 @@ pub struct Config {
     /// credit grades (docs/billing.md).
     #[serde(default)]
     pub billing: kehu_domain::billing::BillingRules,
+    /// The HTTP API (`[api]`).
+    #[serde(default)]
+    pub api: ApiSettings,
+}
+
+/// The HTTP API (`[api]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSettings {
+    /// `/api/v1/*` needs `Authorization: Bearer TOKEN` (`kehu api-token create`). Turn
+    /// off only behind a gateway that authenticates every call. Default on.
+    pub require_token: bool,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            require_token: true,
+        }
+    }
 }
 
 /// The web workbench (`[web]`): sessions, lock-out, cookies, the demo app login.
@@ -106,6 +126,7 @@ impl Default for Config {
                 }
             },
             billing: kehu_domain::billing::BillingRules::default(),
+            api: ApiSettings::default(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The `kehu` command: serve, import, export, demo.
 
+mod api_token_cmd;
 mod behaviour_cmd;
 mod billing_cmd;
 mod config;
@@ -116,6 +117,9 @@ enum Command {
     /// Keys for apps that send behaviour events.
     #[command(subcommand, name = "app-key")]
     AppKey(behaviour_cmd::AppKeyCommand),
+    /// Tokens for integrations that call the HTTP API.
+    #[command(subcommand, name = "api-token")]
+    ApiToken(api_token_cmd::ApiTokenCommand),
     /// The behaviour state (features) derived from events.
     #[command(subcommand)]
     Features(behaviour_cmd::FeaturesCommand),
@@ -232,6 +236,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             if demo {
                 store.ensure_app_key(DEMO_APP, DEMO_APP_KEY).await?;
                 eprintln!("demo app {DEMO_APP:?}: send events with  Authorization: Bearer {DEMO_APP_KEY}");
+                store.ensure_api_token(DEMO_API, DEMO_API_TOKEN).await?;
+                eprintln!("demo API token {DEMO_API:?}: call /api/v1/* with  Authorization: Bearer {DEMO_API_TOKEN}");
             }
             let addr = listen.unwrap_or(cfg.listen.clone());
             let listener = tokio::net::TcpListener::bind(&addr)
@@ -246,7 +252,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 "kehu is serving on http://{local}  (database: {})",
                 store.url()
             );
-            eprintln!("  try: curl http://{local}/api/v1/customers?limit=5   ·   API description: http://{local}/api/openapi.json");
+            let auth = if demo {
+                format!("-H 'Authorization: Bearer {DEMO_API_TOKEN}' ")
+            } else {
+                "-H 'Authorization: Bearer TOKEN' ".to_string()
+            };
+            eprintln!("  try: curl {auth}http://{local}/api/v1/customers?limit=5   ·   API description: http://{local}/api/openapi.json");
             let state = kehu_server::AppState::try_new(
                 store.clone(),
                 kehu_server::ServerConfig {
@@ -261,6 +272,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             .map_err(anyhow::Error::msg)?
             .with_web(cfg.web.to_server(demo))
             .with_billing_rules(cfg.billing.clone());
+            let state = if cfg.api.require_token {
+                state
+            } else {
+                eprintln!("warning: api.require_token is off: /api/v1/* answers without a token");
+                state.with_open_api()
+            };
             kehu_server::serve(listener, state, shutdown_signal()).await?;
             store.close().await;
             eprintln!("kehu stopped");
@@ -396,6 +413,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             behaviour_cmd::app_key(&store, cmd).await?;
             Ok(ok)
         }
+        Command::ApiToken(cmd) => {
+            api_token_cmd::api_token(&store, cmd).await?;
+            Ok(ok)
+        }
         Command::Features(cmd) => {
             let state_cfg = kehu_domain::behaviour::state::StateConfig {
                 half_life_days: cfg.behaviour.half_life_days,
@@ -419,6 +440,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
 /// The demo app and its key (demo data only: a real app gets `kehu app-key create`).
 const DEMO_APP: &str = "demo-app";
 const DEMO_APP_KEY: &str = "kehu_demo_app_key";
+/// The demo's API token (demo data only: an integration gets `kehu api-token create`).
+const DEMO_API: &str = "demo-api";
+const DEMO_API_TOKEN: &str = "kehu_demo_api_token";
 /// Supply accounts of the demo power supplier that `serve --demo` adds.
 const DEMO_POWER_ACCOUNTS: u64 = 500;
 

@@ -64,10 +64,19 @@ fn acknowledged_events_survive_kill_9() {
     assert!(out.status.success());
     let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(key.starts_with("kehu_"), "{key}");
+    let out = kehu(&dir).args(["api-token", "create", "durable-api"]).output().unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(token.starts_with("kehu_api_"), "{token}");
+    let out = kehu(&dir).args(["api-token", "list"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("durable-api\t"));
+    let api = Some(token.as_str());
 
     let (mut child, addr) = serve(&dir);
+    let (status, _) = http(&addr, "GET", "/api/v1/products", None, "");
+    assert_eq!(status, 401, "the API needs the token");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    let (_, products) = http(&addr, "GET", "/api/v1/products", None, "");
+    let (_, products) = http(&addr, "GET", "/api/v1/products", api, "");
     let products: serde_json::Value = serde_json::from_str(&products).unwrap();
     let code = products[0]["code"].as_str().unwrap().to_string();
     let events: Vec<serde_json::Value> = (0..100)
@@ -82,7 +91,7 @@ fn acknowledged_events_survive_kill_9() {
     child.wait().unwrap();
 
     let (mut child, addr) = serve(&dir);
-    let (status, body) = http(&addr, "GET", "/api/v1/customers/C000000003/behaviour", None, "");
+    let (status, body) = http(&addr, "GET", "/api/v1/customers/C000000003/behaviour", api, "");
     assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["state"]["products"][0]["views"], 100, "{v}");

@@ -59,6 +59,14 @@ fn propensity_trained_on_behaviour_replaces_the_default_weights() {
     assert!(auc > 0.6, "out-of-time AUC {auc}: {err}");
 
     // The server uses it.
+    let out = Command::new(env!("CARGO_BIN_EXE_kehu"))
+        .arg("--data-dir").arg(&dir)
+        .args(["api-token", "create", "propensity-test"])
+        .env_remove("KEHU_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let mut child = Command::new(env!("CARGO_BIN_EXE_kehu"))
         .arg("--data-dir").arg(&dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
@@ -76,7 +84,7 @@ fn propensity_trained_on_behaviour_replaces_the_default_weights() {
     };
     std::thread::spawn(move || for _ in lines {});
     let mut s = std::net::TcpStream::connect(&addr).unwrap();
-    write!(s, "GET /api/v1/customers/C000000010/recommendations?n=3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(s, "GET /api/v1/customers/C000000010/recommendations?n=3 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n").unwrap();
     let mut body = String::new();
     s.read_to_string(&mut body).unwrap();
     child.kill().unwrap();

@@ -8,6 +8,25 @@ use kehu_server::web::WebConfig;
 use kehu_server::{AppState, ServerConfig};
 use std::collections::BTreeMap;
 
+/// The API token the test servers accept (stored by `allow_api`).
+pub const API_TOKEN: &str = "kehu_test_api_token";
+
+/// Registers `API_TOKEN` in the store, as `kehu api-token create` would a random one.
+pub async fn allow_api(store: &kehu_store::Store) {
+    store.ensure_api_token("tests", API_TOKEN).await.unwrap();
+}
+
+/// An HTTP client that sends `Authorization: Bearer API_TOKEN` unless a request sets its
+/// own `Authorization` (an app key for events).
+pub fn api_client() -> reqwest::Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {API_TOKEN}").parse().unwrap(),
+    );
+    reqwest::Client::builder().default_headers(h).build().unwrap()
+}
+
 pub struct Server {
     pub base: String,
     pub spec: DemoSpec,
@@ -19,6 +38,7 @@ impl Server {
     pub async fn start(store: kehu_store::Store, web: WebConfig) -> Server {
         let spec = DemoSpec::new(300, 7, NaiveDate::from_ymd_opt(2026, 11, 28).unwrap());
         demo::load(&store, &spec, None).await.unwrap();
+        allow_api(&store).await;
         let staff = demo::staff(&spec);
         kehu_server::web::ensure_demo_logins(&store, &staff, kehu_server::web::DEMO_PASSWORD)
             .await

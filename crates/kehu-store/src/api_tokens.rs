@@ -1,0 +1,97 @@
+//! Credentials for the HTTP API. Integrations (the bank's app backend, a nightly load, a
+//! reporting job) call `/api/v1/*` with `Authorization: Bearer kehu_api_…`; behaviour
+//! events keep their own app keys, which can only write events. Only the SHA-256 of a
+//! token is stored; the token itself is shown once, when it is made.
+
+use crate::rows::RowExt;
+use crate::{with_pool, Result, Store, StoreError};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// A named API token (never the token itself).
+#[derive(Clone, Debug, Serialize)]
+pub struct ApiToken {
+    pub id: i64,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked: bool,
+}
+
+/// `kehu_api_` and 32 random bytes from the operating system, in hex.
+fn new_token() -> String {
+    use rand::RngCore;
+    let mut raw = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    format!(
+        "kehu_api_{}",
+        raw.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+/// The digest kept for a token (hex SHA-256).
+pub fn api_token_digest(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Store {
+    /// Makes a token named `name`; returns it (shown once: only its digest is kept).
+    pub async fn create_api_token(&self, name: &str) -> Result<String> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 64 {
+            return Err(StoreError::Conflict(format!(
+                "an API token needs a name of 1 to 64 characters, got {name:?}"
+            )));
+        }
+        let token = new_token();
+        let sql = "INSERT INTO api_tokens (name, token_hash, created_at) VALUES ($1, $2, $3)";
+        with_pool!(self, p => {
+            sqlx::query(sql).bind(name).bind(api_token_digest(&token)).bind(Utc::now()).execute(p).await.map(|_| ())
+        })
+        .map_err(|e| match e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::Conflict(format!("an API token named {name:?} exists already"))
+            }
+            e => e.into(),
+        })?;
+        Ok(token)
+    }
+
+    /// Stores a token chosen elsewhere (the demo's fixed token) if the name is new.
+    pub async fn ensure_api_token(&self, name: &str, token: &str) -> Result<()> {
+        let sql = "INSERT INTO api_tokens (name, token_hash, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
+        with_pool!(self, p => {
+            sqlx::query(sql).bind(name).bind(api_token_digest(token)).bind(Utc::now()).execute(p).await?;
+        });
+        Ok(())
+    }
+
+    /// The name of the token with this digest, unless unknown or revoked.
+    pub async fn api_token_by_digest(&self, digest: &str) -> Result<Option<String>> {
+        let sql = "SELECT name FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL";
+        with_pool!(self, p => Ok(sqlx::query_scalar::<_, String>(sql).bind(digest).fetch_optional(p).await?))
+    }
+
+    pub async fn list_api_tokens(&self) -> Result<Vec<ApiToken>> {
+        let sql = "SELECT id, name, created_at, revoked_at FROM api_tokens ORDER BY id";
+        with_pool!(self, p => {
+            let rows = sqlx::query(sql).fetch_all(p).await?;
+            rows.iter().map(|r| {
+                use sqlx::Row;
+                Ok(ApiToken {
+                    id: r.i("id")?, name: r.s("name")?, created_at: r.t("created_at")?,
+                    revoked: r.try_get::<Option<DateTime<Utc>>, _>("revoked_at")?.is_some(),
+                })
+            }).collect()
+        })
+    }
+
+    /// Revokes the token named `name`; false when there is no such live token.
+    pub async fn revoke_api_token(&self, name: &str) -> Result<bool> {
+        let sql = "UPDATE api_tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL";
+        with_pool!(self, p => Ok(sqlx::query(sql).bind(Utc::now()).bind(name).execute(p).await?.rows_affected() > 0))
+    }
+}
