@@ -3,6 +3,7 @@
 //! dialects agree; bulk loading differs (multi-row VALUES on SQLite, UNNEST arrays on
 //! PostgreSQL). Domain rules live in `kehu-domain`; this crate only stores and fetches.
 
+pub mod audit;
 pub mod behaviour;
 pub mod billing;
 pub mod load;
@@ -17,6 +18,7 @@ pub use load::{Load, LoadRecord, Skip, SkipReason};
 pub use models::{ModelInfo, NewModel};
 pub use read::*;
 pub use web::*;
+pub use audit::{AuditAction, AuditEntry, AuditQuery};
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
