@@ -732,11 +732,16 @@ fn funnel_count(body: &str, name: &str) -> i64 {
 /// settings page; the product funnel for a segment against the store's own grouping.
 #[tokio::test]
 async fn audit_trail_app_keys_settings_and_funnel_segments() {
+    for t in testing::all().await {
+        audit_story(&t.store).await;
+        eprintln!("audit, app keys, settings and segment funnel passed on {}", t.name);
+    }
+}
+
+async fn audit_story(store: &kehu_store::Store) {
     use kehu_store::{AuditAction, AuditQuery};
-    let t = testing::sqlite().await;
-    let server = Server::start(t.store.clone(), support::demo_web()).await;
+    let server = Server::start(store.clone(), support::demo_web()).await;
     let base = server.base.clone();
-    let store = &t.store;
 
     // --- A failed and a successful login, both in the trail with the address. ---
     let mut bad = Browser::new(&base);
