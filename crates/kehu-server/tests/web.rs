@@ -751,6 +751,7 @@ async fn audit_story(store: &kehu_store::Store) {
     let page = adm.get("/admin/audit?staff=S0001").await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("id=\"audit-table\""));
+    assert!(page.body.contains("data-nav=\"nav.platform\" class=\"active\""), "the section stays marked");
     assert!(page.body.contains("data-action=\"login_failed\" data-staff=\"S0001\""), "{}", page.body);
     assert!(page.body.contains("data-action=\"login\" data-staff=\"S0001\""));
     assert!(page.body.contains("登录失败") && page.body.contains("127.0.0.1"));

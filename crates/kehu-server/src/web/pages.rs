@@ -103,10 +103,15 @@ impl StaffCtx {
                 label: self.t.s(n.key).to_string(),
                 href: n.path.map(str::to_string),
                 active: n.path.is_some_and(|p| {
+                    // An entry into a section (`/admin/staff`) stays marked on the
+                    // section's other pages (`/admin/audit`).
+                    let section = p.rsplit_once('/').map(|(a, _)| a).filter(|a| !a.is_empty());
                     if p == "/" {
                         path == "/"
                     } else {
-                        path == p || path.starts_with(&format!("{p}/"))
+                        path == p
+                            || path.starts_with(&format!("{p}/"))
+                            || section.is_some_and(|sec| path.starts_with(&format!("{sec}/")))
                     }
                 }),
             })
