@@ -137,7 +137,7 @@ fn query_date(q: &HashMap<String, String>, name: &str) -> Result<Option<NaiveDat
 }
 
 /// The start of a calendar day in the configured zone, as UTC.
-fn day_start(s: &AppState, d: NaiveDate) -> DateTime<Utc> {
+pub(crate) fn day_start(s: &AppState, d: NaiveDate) -> DateTime<Utc> {
     d.and_hms_opt(0, 0, 0)
         .and_then(|x| x.and_local_timezone(s.cfg.offset).single())
         .map(|x| x.with_timezone(&Utc))
@@ -313,6 +313,13 @@ fn app_name(name: &str) -> Result<String, PageError> {
     }
 }
 
+/// The checks of both app-key forms: the role, the token, the name.
+fn app_key_form(ctx: &StaffCtx, f: &AppKeyForm) -> Result<String, PageError> {
+    ctx.require(Perm::AppKeys)?;
+    ctx.check_csrf(&f.csrf)?;
+    app_name(&f.name)
+}
+
 /// Creates a key and shows it once (the answer is the page itself, so the key is in no
 /// address and no redirect).
 pub async fn create_app_key(
@@ -321,9 +328,7 @@ pub async fn create_app_key(
     ctx: StaffCtx,
     Form(f): Form<AppKeyForm>,
 ) -> Result<Response, PageError> {
-    ctx.require(Perm::AppKeys)?;
-    ctx.check_csrf(&f.csrf)?;
-    let name = app_name(&f.name)?;
+    let name = app_key_form(&ctx, &f)?;
     let (_, key) = match s.store.create_app_key(&name).await {
         Ok(k) => k,
         Err(kehu_store::StoreError::Conflict(_)) => return Err(bad("error.app_key_exists", &name)),
@@ -344,9 +349,7 @@ pub async fn revoke_app_key(
     ctx: StaffCtx,
     Form(f): Form<AppKeyForm>,
 ) -> Result<Response, PageError> {
-    ctx.require(Perm::AppKeys)?;
-    ctx.check_csrf(&f.csrf)?;
-    let name = app_name(&f.name)?;
+    let name = app_key_form(&ctx, &f)?;
     if name == crate::behaviour::engine::WEB_APP {
         return Err(bad("error.own_app_key", &name));
     }

@@ -1184,12 +1184,7 @@ async fn funnel_panel(
     product_id: i64,
     ask: &super::admin::FunnelAsk,
 ) -> Result<Option<Panel>, PageError> {
-    let ms = |d: chrono::NaiveDate| {
-        d.and_hms_opt(0, 0, 0)
-            .and_then(|x| x.and_local_timezone(s.cfg.offset).single())
-            .map(|x| x.timestamp_millis())
-            .unwrap_or(0)
-    };
+    let ms = |d| super::admin::day_start(s, d).timestamp_millis();
     let cfg = &s.behaviour.cfg;
     let rows = s
         .store
