@@ -1,8 +1,8 @@
 -- The audit trail of security-relevant staff actions: logins (success, failure,
 -- lock-out), logouts, every view of unmasked personal data, app keys created and
--- revoked. Append-only: kehu never updates or deletes a row. `staff_id` is the id as typed at login (it may name nobody);
--- `branch` is the staff member's branch at the time; `customer` the customer number and
--- `fields` the comma-separated fields shown in full.
+-- revoked. Append-only: kehu never updates or deletes a row. `staff_id` is the id as
+-- typed at login (it may name nobody); `branch` is the staff member's branch at the time;
+-- `customer` the customer number and `fields` the comma-separated fields shown in full.
 CREATE TABLE audit_log (
     id INTEGER PRIMARY KEY,
     occurred_at TEXT NOT NULL,
