@@ -919,6 +919,21 @@ async fn audit_story(store: &kehu_store::Store) {
     assert_eq!(adm.get(&path("&gender=X")).await.status, 400);
     assert_eq!(adm.get(&format!("/products/{}?from={to}&to={from}", top.code)).await.status, 400);
 
+    // --- A lock-out (three failures in the test configuration) and a try while locked. ---
+    let mut x = Browser::new(&base);
+    for _ in 0..3 {
+        x.login("S001C", "wrong-password").await;
+    }
+    assert!(x.login("S001C", "kehu-demo").await.body.contains("账号已锁定"));
+    let rows = store
+        .audit_entries(&AuditQuery { staff_id: Some("S001C".into()), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = rows.iter().take(4).map(|r| r.action.code()).collect();
+    assert_eq!(actions, ["login_locked", "login_locked", "login_failed", "login_failed"], "{rows:?}");
+    let locked = adm.get("/admin/audit?action=login_locked").await;
+    assert_eq!(locked.body.matches("data-action=\"login_locked\" data-staff=\"S001C\"").count(), 2);
+
     // --- Logging out is in the trail too. ---
     let csrf = hidden(&mk.get("/").await.body, "csrf");
     assert_eq!(mk.post("/logout", &[("csrf", &csrf)]).await.status, 303);
