@@ -919,6 +919,19 @@ async fn audit_story(store: &kehu_store::Store) {
     assert_eq!(adm.get(&path("&gender=X")).await.status, 400);
     assert_eq!(adm.get(&format!("/products/{}?from={to}&to={from}", top.code)).await.status, 400);
 
+    // --- The same pages in English. ---
+    let csrf = hidden(&adm.get("/").await.body, "csrf");
+    let sw = adm.post("/lang", &[("csrf", &csrf), ("lang", "en"), ("back", "/admin/audit")]).await;
+    assert_eq!(sw.status, 303);
+    let en = adm.get("/admin/audit?action=login_failed").await;
+    assert!(en.body.contains("<h1>Audit log</h1>") && en.body.contains("Failed login"), "{}", en.body);
+    let en = adm.get("/behaviour/settings").await;
+    assert!(en.body.contains("Read-only") && en.body.contains(&q.questions[0].text_en) && en.body.contains(&q.bands[0].label_en));
+    let en = adm.get(&path("&gender=F")).await;
+    assert!(en.body.contains("Customers: female"), "{}", en.body);
+    let csrf = hidden(&en.body, "csrf");
+    adm.post("/lang", &[("csrf", &csrf), ("lang", "zh-CN"), ("back", "/")]).await;
+
     // --- A lock-out (three failures in the test configuration) and a try while locked. ---
     let mut x = Browser::new(&base);
     for _ in 0..3 {
