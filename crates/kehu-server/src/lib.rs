@@ -102,7 +102,11 @@ pub async fn serve(
         .await
         .map_err(|e| std::io::Error::other(format!("starting the behaviour engine: {e}")))?;
     let engine = state.behaviour.clone();
-    axum::serve(listener, router(state))
+    // The peer address goes to the audit trail of the web pages.
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
         .with_graceful_shutdown(shutdown)
         .await?;
     // Acknowledged events are already committed; this saves the derived state so the

@@ -666,4 +666,21 @@ async fn app_behaviour(s: &Session<'_>, base: &str, store: &kehu_store::Store) {
     s.go(&format!("{base}/products/{code}")).await;
     s.find("#chart-funnel").await;
     s.screenshot("product-funnel").await;
+
+    // The administrator's audit log: filtered by staff id through its form, the customer
+    // manager's login and their full view of a customer's personal data are there.
+    s.click("a[data-nav='nav.platform']").await;
+    s.wait_path("/admin/staff").await;
+    s.click("#admin-tabs a[data-tab='audit']").await;
+    s.wait_path("/admin/audit").await;
+    s.type_into("#audit-filter input[name=staff]", "S001M01").await;
+    s.click("#audit-filter button").await;
+    poll("the filtered audit page", || async {
+        s.url().await.contains("staff=S001M01").then_some(())
+    })
+    .await;
+    s.find("#audit-table tr.audit-row[data-staff='S001M01'][data-action='login']").await;
+    s.find("#audit-table tr.audit-row[data-staff='S001M01'][data-action='unmask']").await;
+    assert!(s.find_all("#audit-table tr.audit-row[data-staff='S0001']").await.is_empty());
+    s.screenshot("audit-log").await;
 }

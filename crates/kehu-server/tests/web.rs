@@ -715,3 +715,246 @@ async fn app_elderly_purchase(base: &str, store: &kehu_store::Store) {
     let c = s.get(&format!("/customers/{}", old.external_id)).await;
     assert!(c.body.contains(&format!("data-kind=\"purchase\" data-product=\"{}\"", r3.code)), "{}", c.body);
 }
+
+/// The number in `data-{name}="…"` of the funnel counts on a product page.
+fn funnel_count(body: &str, name: &str) -> i64 {
+    let counts = body
+        .split("id=\"funnel-counts\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no funnel counts in {body}"));
+    let pat = format!("data-{name}=\"");
+    let i = counts.find(&pat).unwrap() + pat.len();
+    counts[i..i + counts[i..].find('"').unwrap()].parse().unwrap()
+}
+
+/// The audit trail (logins, failures, logouts, full views of personal data, app keys)
+/// and who may read it; app keys created and revoked on the page; the behaviour
+/// settings page; the product funnel for a segment against the store's own grouping.
+#[tokio::test]
+async fn audit_trail_app_keys_settings_and_funnel_segments() {
+    for t in testing::all().await {
+        audit_story(&t.store).await;
+        eprintln!("audit, app keys, settings and segment funnel passed on {}", t.name);
+    }
+}
+
+async fn audit_story(store: &kehu_store::Store) {
+    use kehu_store::{AuditAction, AuditQuery};
+    let server = Server::start(store.clone(), support::demo_web()).await;
+    let base = server.base.clone();
+
+    // --- A failed and a successful login, both in the trail with the address. ---
+    let mut bad = Browser::new(&base);
+    assert!(bad.login("S0001", "not-the-password").await.body.contains("员工号或密码不正确"));
+    let mut adm = Browser::new(&base);
+    assert_eq!(adm.login("S0001", "kehu-demo").await.status, 303);
+    let page = adm.get("/admin/audit?staff=S0001").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("id=\"audit-table\""));
+    assert!(page.body.contains("data-nav=\"nav.platform\" class=\"active\""), "the section stays marked");
+    assert!(page.body.contains("data-action=\"login_failed\" data-staff=\"S0001\""), "{}", page.body);
+    assert!(page.body.contains("data-action=\"login\" data-staff=\"S0001\""));
+    assert!(page.body.contains("登录失败") && page.body.contains("127.0.0.1"));
+    // Filters: one action; a day range (today in the server's zone, and one long ago).
+    let failed = adm.get("/admin/audit?action=login_failed").await;
+    assert!(failed.body.contains("data-action=\"login_failed\""));
+    assert!(!failed.body.contains("data-action=\"login\""));
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let day = adm.get(&format!("/admin/audit?from={today}&to={today}")).await;
+    assert!(day.body.contains("data-action=\"login\""));
+    let old = adm.get("/admin/audit?from=2020-01-01&to=2020-01-31").await;
+    assert!(old.body.contains("id=\"audit-empty\"") && !old.body.contains("data-action="));
+    for q in ["from=2026-13-01", "action=coffee", "from=2026-11-02&to=2026-11-01", "before=x"] {
+        assert_eq!(adm.get(&format!("/admin/audit?{q}")).await.status, 400, "{q}");
+    }
+
+    // --- A customer manager opens their own customer: phone and ID in full, audited. ---
+    let own = store
+        .search_customers(&CustomerQuery { manager_id: Some("S001M01".into()), limit: 1000, ..Default::default() })
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.customer.phone.is_some())
+        .unwrap();
+    let number = own.customer.external_id.clone();
+    let mut cm = Browser::new(&base);
+    cm.login("S001M01", "kehu-demo").await;
+    let p = cm.get(&format!("/customers/{number}")).await;
+    assert!(p.body.contains(own.customer.phone.as_deref().unwrap()));
+    let rows = store
+        .audit_entries(&AuditQuery { staff_id: Some("S001M01".into()), action: Some(AuditAction::Unmask), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].customer.as_deref(), Some(number.as_str()));
+    assert!(rows[0].fields.contains(&"phone".to_string()), "{rows:?}");
+    assert!(rows[0].branch.is_some(), "{rows:?}");
+    let seen = adm.get("/admin/audit?staff=S001M01&action=unmask").await;
+    assert!(seen.body.contains(&format!("data-customer=\"{number}\"")), "{}", seen.body);
+    assert!(seen.body.contains("手机号"));
+    // A masked view (a customer of another manager) writes nothing.
+    let other = store
+        .search_customers(&CustomerQuery { limit: 1000, ..Default::default() })
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.customer.manager_id.as_deref() != Some("S001M01"))
+        .unwrap();
+    cm.get(&format!("/customers/{}", other.customer.external_id)).await;
+    let rows = store
+        .audit_entries(&AuditQuery { action: Some(AuditAction::Unmask), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "only the full view is audited: {rows:?}");
+
+    // --- Nobody but the administrator reads the trail or manages app keys. ---
+    for role in ROLES.iter().filter(|r| **r != "admin") {
+        let mut b = Browser::new(&base);
+        b.login(login_of(role), "kehu-demo").await;
+        for path in ["/admin/audit", "/admin/audit?staff=S0001", "/admin/app-keys"] {
+            let p = b.get(path).await;
+            assert_eq!(p.status, 403, "{role} {path}");
+            assert!(p.body.contains("无权访问"));
+            assert!(!p.body.contains("data-action=") && !p.body.contains("127.0.0.1") && !p.body.contains(&number), "{role}: no data");
+        }
+        let csrf = hidden(&b.get("/").await.body, "csrf");
+        assert_eq!(b.post("/admin/app-keys", &[("csrf", &csrf), ("name", "sneaky")]).await.status, 403, "{role}");
+    }
+    assert!(store.list_app_keys().await.unwrap().iter().all(|k| k.name != "sneaky"));
+
+    // --- App keys: create (shown once), use, revoke (refused at once), all audited. ---
+    let keys = adm.get("/admin/app-keys").await;
+    assert_eq!(keys.status, 200);
+    assert!(keys.body.contains("data-app=\"kehu-web-app\""), "{}", keys.body);
+    let csrf = hidden(&keys.body, "csrf");
+    assert_eq!(adm.post("/admin/app-keys", &[("name", "branch-kiosk")]).await.status, 403, "no CSRF token");
+    assert_eq!(adm.post("/admin/app-keys", &[("csrf", &csrf), ("name", "bad name!")]).await.status, 400);
+    let made = adm.post("/admin/app-keys", &[("csrf", &csrf), ("name", "branch-kiosk")]).await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let key = made.body.split("id=\"new-key\">").nth(1).unwrap().split('<').next().unwrap().to_string();
+    assert!(key.starts_with("kehu_"), "{key}");
+    assert!(store.app_for_key(&key).await.unwrap().is_some());
+    assert_eq!(adm.post("/admin/app-keys", &[("csrf", &csrf), ("name", "branch-kiosk")]).await.status, 400, "name taken");
+    let http = reqwest::Client::new();
+    let send = |id: &'static str| {
+        let (http, key, base, who) = (http.clone(), key.clone(), base.clone(), number.clone());
+        async move {
+            let ev = serde_json::json!([{ "id": id, "type": "app_open", "ts": chrono::Utc::now().timestamp_millis(), "customer": who }]);
+            http.post(format!("{base}/api/v1/events")).bearer_auth(key).json(&ev).send().await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(send("kiosk-1").await, 200);
+    assert_eq!(adm.post("/admin/app-keys/revoke", &[("csrf", &csrf), ("name", "kehu-web-app")]).await.status, 400, "the pages' own key stays");
+    let out = adm.post("/admin/app-keys/revoke", &[("csrf", &csrf), ("name", "branch-kiosk")]).await;
+    assert_eq!((out.status, out.location.as_deref()), (303, Some("/admin/app-keys")));
+    assert!(store.app_for_key(&key).await.unwrap().is_none());
+    assert_eq!(send("kiosk-2").await, 401, "a revoked key is refused at once");
+    let keys = adm.get("/admin/app-keys").await;
+    assert!(keys.body.contains("data-app=\"branch-kiosk\" data-revoked=\"true\""), "{}", keys.body);
+    let trail = adm.get("/admin/audit?staff=S0001").await;
+    assert!(trail.body.contains("data-action=\"app_key_create\"") && trail.body.contains("data-action=\"app_key_revoke\""));
+    assert!(trail.body.contains("<code>branch-kiosk</code>"));
+
+    // --- The behaviour settings: the questionnaire and weights in use, read-only. ---
+    let mut mk = Browser::new(&base);
+    mk.login("S0011", "kehu-demo").await;
+    let set = mk.get("/behaviour/settings").await;
+    assert_eq!(set.status, 200, "{}", set.body);
+    let q = kehu_domain::decide::suitability::Questionnaire::default_zh();
+    for question in &q.questions {
+        assert!(set.body.contains(&format!("data-question=\"{}\"", question.id)));
+        assert!(set.body.contains(&question.text_zh));
+    }
+    for band in &q.bands {
+        assert!(set.body.contains(&format!("data-level=\"{}\"", band.level.code())) && set.body.contains(&band.label_zh));
+    }
+    assert!(set.body.contains("id=\"settings-readonly\"") && set.body.contains("ln_interest"));
+    assert!(!set.body.contains("id=\"admin-tabs\""), "a marketer gets no admin tabs");
+    assert_eq!(cm.get("/behaviour/settings").await.status, 403);
+    assert!(adm.get("/behaviour/settings").await.body.contains("id=\"admin-tabs\""));
+
+    // --- The funnel for a segment, against the store's grouping by segment. ---
+    let app = store.ensure_app_key("demo-events", "kehu_test_demo_events").await.unwrap();
+    kehu_ingest::demo_events::load(store, &server.spec, 30, app, None).await.unwrap();
+    let to = server.spec.today;
+    let from = to - chrono::Days::new(95);
+    let offset = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let ms = |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).unwrap().and_local_timezone(offset).unwrap().timestamp_millis();
+    let cfg = kehu_server::BehaviourConfig::default();
+    let (lo, hi) = (ms(from), ms(to + chrono::Days::new(1)));
+    let all = store.funnel(lo, hi, None, None, cfg.detail_dwell_ms, cfg.detail_depth, to).await.unwrap();
+    let top = all.iter().max_by_key(|r| r.viewed).unwrap();
+    let grouped = |seg: &'static str| {
+        let pid = top.product_id;
+        async move { store.funnel(lo, hi, Some(seg), Some(pid), cfg.detail_dwell_ms, cfg.detail_depth, to).await.unwrap() }
+    };
+    let by_gender = grouped("gender").await;
+    let by_age = grouped("age_band").await;
+    let female = by_gender.iter().find(|r| r.segment == "F").unwrap();
+    let path = |q: &str| format!("/products/{}?from={from}&to={to}{q}", top.code);
+    let whole = adm.get(&path("")).await;
+    assert_eq!(whole.status, 200);
+    assert_eq!(
+        (funnel_count(&whole.body, "viewed"), funnel_count(&whole.body, "detail"), funnel_count(&whole.body, "purchased")),
+        (top.viewed, top.detail, top.purchased)
+    );
+    let seg = adm.get(&path("&gender=F")).await;
+    assert!(seg.body.contains("id=\"chart-funnel\""), "{}", seg.body);
+    let got = (funnel_count(&seg.body, "viewed"), funnel_count(&seg.body, "detail"), funnel_count(&seg.body, "purchased"));
+    assert_eq!(got, (female.viewed, female.detail, female.purchased));
+    assert_ne!(got.0, top.viewed, "the segment is a part of the whole");
+    assert!(seg.body.contains("<option value=\"F\" selected>"));
+    // Two filters at once: women of one age band, counted from the age grouping of the
+    // women only.
+    let band = by_age.iter().max_by_key(|r| r.viewed).unwrap().segment.clone();
+    let women_by_age = store
+        .funnel_filtered(lo, hi, Some("age_band"), Some(top.product_id),
+            &kehu_store::behaviour::FunnelFilter { gender: Some("F".into()), ..Default::default() },
+            cfg.detail_dwell_ms, cfg.detail_depth, to)
+        .await
+        .unwrap();
+    let want = women_by_age.iter().find(|r| r.segment == band).map(|r| r.viewed).unwrap_or(0);
+    let both = adm.get(&path(&format!("&gender=F&age_band={}", band.replace('<', "%3C").replace('+', "%2B")))).await;
+    assert_eq!(funnel_count(&both.body, "viewed"), want, "{band}");
+    assert_eq!(adm.get(&path("&gender=X")).await.status, 400);
+    assert_eq!(adm.get(&format!("/products/{}?from={to}&to={from}", top.code)).await.status, 400);
+
+    // --- The same pages in English. ---
+    let csrf = hidden(&adm.get("/").await.body, "csrf");
+    let sw = adm.post("/lang", &[("csrf", &csrf), ("lang", "en"), ("back", "/admin/audit")]).await;
+    assert_eq!(sw.status, 303);
+    let en = adm.get("/admin/audit?action=login_failed").await;
+    assert!(en.body.contains("<h1>Audit log</h1>") && en.body.contains("Failed login"), "{}", en.body);
+    let en = adm.get("/behaviour/settings").await;
+    assert!(en.body.contains("Read-only") && en.body.contains(&q.questions[0].text_en) && en.body.contains(&q.bands[0].label_en));
+    let en = adm.get(&path("&gender=F")).await;
+    assert!(en.body.contains("Customers: female"), "{}", en.body);
+    let csrf = hidden(&en.body, "csrf");
+    adm.post("/lang", &[("csrf", &csrf), ("lang", "zh-CN"), ("back", "/")]).await;
+
+    // --- A lock-out (three failures in the test configuration) and a try while locked. ---
+    let mut x = Browser::new(&base);
+    for _ in 0..3 {
+        x.login("S001C", "wrong-password").await;
+    }
+    assert!(x.login("S001C", "kehu-demo").await.body.contains("账号已锁定"));
+    let rows = store
+        .audit_entries(&AuditQuery { staff_id: Some("S001C".into()), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = rows.iter().take(4).map(|r| r.action.code()).collect();
+    assert_eq!(actions, ["login_locked", "login_locked", "login_failed", "login_failed"], "{rows:?}");
+    let locked = adm.get("/admin/audit?action=login_locked").await;
+    assert_eq!(locked.body.matches("data-action=\"login_locked\" data-staff=\"S001C\"").count(), 2);
+
+    // --- Logging out is in the trail too. ---
+    let csrf = hidden(&mk.get("/").await.body, "csrf");
+    assert_eq!(mk.post("/logout", &[("csrf", &csrf)]).await.status, 303);
+    let rows = store
+        .audit_entries(&AuditQuery { staff_id: Some("S0011".into()), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(rows.first().map(|r| r.action), Some(AuditAction::Logout), "{rows:?}");
+    assert_eq!(rows.get(1).map(|r| r.action), Some(AuditAction::Login));
+    server.stop().await;
+}

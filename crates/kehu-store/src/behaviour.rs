@@ -155,6 +155,19 @@ pub struct DecisionLog {
     pub items: String,
 }
 
+/// Which customers a funnel counts: each field, when set, must match (codes as stored:
+/// gender `M`/`F`/`U`, income band codes or `unknown`, age bands of `AGE_BANDS` or
+/// `unknown`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FunnelFilter {
+    pub gender: Option<String>,
+    pub age_band: Option<String>,
+    pub income_band: Option<String>,
+}
+
+/// The age bands of funnels, youngest first.
+pub const AGE_BANDS: &[&str] = &["<30", "30-39", "40-49", "50-59", "60+"];
+
 /// One row of a funnel.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FunnelRow {
@@ -703,21 +716,38 @@ impl Store {
         detail_depth: i64,
         today: chrono::NaiveDate,
     ) -> Result<Vec<FunnelRow>> {
+        self.funnel_filtered(from_ms, to_ms, segment, product, &FunnelFilter::default(), detail_dwell_ms, detail_depth, today)
+            .await
+    }
+
+    /// The funnel of the customers matching `filter` only (gender, age band as of
+    /// `today`, income band; each optional, all of them must match).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn funnel_filtered(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        segment: Option<&str>,
+        product: Option<i64>,
+        filter: &FunnelFilter,
+        detail_dwell_ms: i64,
+        detail_depth: i64,
+        today: chrono::NaiveDate,
+    ) -> Result<Vec<FunnelRow>> {
+        // Age bands of ten years from the birth date, as of `today` ($6).
+        let age = match self.backend {
+            Backend::Sqlite(_) => "(CAST(strftime('%Y', $6) AS INTEGER) - CAST(strftime('%Y', c.birth_date) AS INTEGER) - (strftime('%m-%d', $6) < strftime('%m-%d', c.birth_date)))",
+            Backend::Postgres(_) => "CAST(EXTRACT(YEAR FROM age(CAST($6 AS date), c.birth_date)) AS BIGINT)",
+        };
+        let age_band = format!("CASE WHEN c.birth_date IS NULL THEN 'unknown' WHEN {age} < 30 THEN '<30' WHEN {age} < 40 THEN '30-39' WHEN {age} < 50 THEN '40-49' WHEN {age} < 60 THEN '50-59' ELSE '60+' END");
+        let income = "COALESCE(c.income_band, 'unknown')";
         let seg = match segment {
             None => "'all'".to_string(),
             Some("gender") => "c.gender".into(),
-            Some("income_band") => "COALESCE(c.income_band, 'unknown')".into(),
-            Some("age_band") => {
-                // Age bands of ten years from the birth date, as of `today` ($6).
-                let age = match self.backend {
-                    Backend::Sqlite(_) => "(CAST(strftime('%Y', $6) AS INTEGER) - CAST(strftime('%Y', c.birth_date) AS INTEGER) - (strftime('%m-%d', $6) < strftime('%m-%d', c.birth_date)))",
-                    Backend::Postgres(_) => "CAST(EXTRACT(YEAR FROM age(CAST($6 AS date), c.birth_date)) AS BIGINT)",
-                };
-                format!("CASE WHEN c.birth_date IS NULL THEN 'unknown' WHEN {age} < 30 THEN '<30' WHEN {age} < 40 THEN '30-39' WHEN {age} < 50 THEN '40-49' WHEN {age} < 60 THEN '50-59' ELSE '60+' END")
-            }
+            Some("income_band") => income.into(),
+            Some("age_band") => age_band.clone(),
             Some(other) => return Err(StoreError::Conflict(format!("unknown segment {other:?}: expected gender, age_band or income_band"))),
         };
-        let today_bind = today;
         let group = if segment.is_some() { format!(", {seg}") } else { String::new() };
         let sql = format!(
             "SELECT e.product_id, p.code, p.name, {seg} AS segment, \
@@ -726,13 +756,14 @@ impl Store {
                COUNT(DISTINCT CASE WHEN e.kind = 'purchase' THEN e.customer_id END) AS purchased \
              FROM events e JOIN customers c ON c.id = e.customer_id JOIN products p ON p.id = e.product_id \
              WHERE e.ts_ms >= $1 AND e.ts_ms < $2 AND e.customer_id IS NOT NULL AND ($5 < 0 OR e.product_id = $5) \
+               AND ($7 IS NULL OR c.gender = $7) AND ($8 IS NULL OR {income} = $8) AND ($9 IS NULL OR {age_band} = $9) \
              GROUP BY e.product_id, p.code, p.name{group} ORDER BY p.code, segment"
         );
         with_pool!(self, p => {
-            let mut q = sqlx::query(&sql).bind(from_ms).bind(to_ms).bind(detail_dwell_ms).bind(detail_depth)
-                .bind(product.unwrap_or(-1));
-            if segment == Some("age_band") { q = q.bind(today_bind); }
-            let rows = q.fetch_all(p).await?;
+            let rows = sqlx::query(&sql).bind(from_ms).bind(to_ms).bind(detail_dwell_ms).bind(detail_depth)
+                .bind(product.unwrap_or(-1)).bind(today)
+                .bind(filter.gender.as_deref()).bind(filter.income_band.as_deref()).bind(filter.age_band.as_deref())
+                .fetch_all(p).await?;
             rows.iter().map(|r| Ok(FunnelRow {
                 product_id: r.i("product_id")?, code: r.s("code")?, name: r.s("name")?, segment: r.s("segment")?,
                 viewed: r.i("viewed")?, detail: r.i("detail")?, purchased: r.i("purchased")?,

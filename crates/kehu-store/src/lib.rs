@@ -4,6 +4,7 @@
 //! PostgreSQL). Domain rules live in `kehu-domain`; this crate only stores and fetches.
 
 mod api_tokens;
+pub mod audit;
 pub mod behaviour;
 pub mod billing;
 mod billing_view;
@@ -21,6 +22,7 @@ pub use read::*;
 pub use web::*;
 pub use api_tokens::{api_token_digest, ApiToken};
 pub use billing_view::AccountView;
+pub use audit::{AuditAction, AuditEntry, AuditQuery};
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{

@@ -336,6 +336,17 @@ impl Engine {
         Ok(())
     }
 
+    /// Forgets the cached app keys, so a revoked key is refused from the next request.
+    pub fn forget_app_keys(&self) {
+        self.keys.lock().expect("lock").clear();
+    }
+
+    /// The version of the trained propensity model in use, if one replaces the default
+    /// weights.
+    pub fn trained_model_version(&self) -> Option<i64> {
+        self.trained.read().expect("lock").as_ref().map(|t| t.version)
+    }
+
     /// The app of a key (cached for a minute).
     pub async fn app_for_key(&self, key: &str) -> Result<Option<i64>, StoreError> {
         if let Some((id, at)) = self.keys.lock().expect("lock").get(key) {

@@ -235,9 +235,7 @@ pub async fn login(
     headers: HeaderMap,
     Form(f): Form<PickForm>,
 ) -> Result<Response, PageError> {
-    if !cookie(&headers, LOGIN_CSRF_COOKIE).is_some_and(|c| auth::same(c, &f.csrf)) {
-        return Err(PageError::Csrf);
-    }
+    super::csrf_ok(cookie(&headers, LOGIN_CSRF_COOKIE), &f.csrf)?;
     if !s.web.cfg.app_demo_login {
         return Err(PageError::Forbidden);
     }
@@ -278,24 +276,12 @@ pub async fn login(
     Ok(r)
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    lang: String,
-    #[serde(default)]
-    back: String,
-}
-
 pub async fn logout(
     State(s): State<AppState>,
     ctx: AppCtx,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<super::CsrfForm>,
 ) -> Result<Response, PageError> {
-    if !auth::same(&ctx.csrf, &f.csrf) {
-        return Err(PageError::Csrf);
-    }
+    super::csrf_ok(Some(&ctx.csrf), &f.csrf)?;
     s.store.delete_session(&ctx.token_hash).await?;
     let mut r = Redirect::to("/app").into_response();
     r.headers_mut().append(
@@ -317,11 +303,9 @@ pub async fn logout(
 pub async fn set_lang(
     State(s): State<AppState>,
     ctx: AppCtx,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<super::LangForm>,
 ) -> Result<Response, PageError> {
-    if !auth::same(&ctx.csrf, &f.csrf) {
-        return Err(PageError::Csrf);
-    }
+    super::csrf_ok(Some(&ctx.csrf), &f.csrf)?;
     let lang = Lang::parse(&f.lang).ok_or(PageError::BadField {
         key: "error.bad_lang",
         value: f.lang.clone(),
@@ -599,9 +583,7 @@ pub async fn buy(
     Path(code): Path<String>,
     Form(f): Form<BuyForm>,
 ) -> Result<Response, PageError> {
-    if !auth::same(&ctx.csrf, &f.csrf) {
-        return Err(PageError::Csrf);
-    }
+    super::csrf_ok(Some(&ctx.csrf), &f.csrf)?;
     let t = ctx.t;
     let fail = |msg: String| (false, format!("<p class=\"error\" id=\"buy-error\">{}</p>", esc(&msg)));
     let outcome = match Fen::parse_yuan(&f.amount.trim().replace([',', '，'], "")) {
@@ -748,9 +730,7 @@ pub async fn risk_submit(
     Form(f): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let csrf = f.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or("");
-    if !auth::same(&ctx.csrf, csrf) {
-        return Err(PageError::Csrf);
-    }
+    super::csrf_ok(Some(&ctx.csrf), csrf)?;
     let t = ctx.t;
     let q = &s.behaviour.questionnaire;
     let answers: Vec<(String, String)> = f
@@ -844,9 +824,7 @@ pub async fn set_personalization(
     ctx: AppCtx,
     Form(f): Form<SwitchForm>,
 ) -> Result<Response, PageError> {
-    if !auth::same(&ctx.csrf, &f.csrf) {
-        return Err(PageError::Csrf);
-    }
+    super::csrf_ok(Some(&ctx.csrf), &f.csrf)?;
     let enabled = match f.enabled.as_str() {
         "on" => true,
         "off" => false,
@@ -875,9 +853,7 @@ pub async fn delete_tag(
     ctx: AppCtx,
     Form(f): Form<TagForm>,
 ) -> Result<Response, PageError> {
-    if !auth::same(&ctx.csrf, &f.csrf) {
-        return Err(PageError::Csrf);
-    }
+    super::csrf_ok(Some(&ctx.csrf), &f.csrf)?;
     let known = bh::customer_tags(&s, ctx.id).iter().any(|g| g.tag == f.tag);
     if !known {
         return Err(PageError::BadField {

@@ -381,7 +381,7 @@ async fn resolve(
         "reject" => Resolution::Reject,
         other => {
             return Err(PageError::BadField {
-                key: "error.bad_action",
+                key: "error.bad_review_action",
                 value: other.chars().take(32).collect(),
             })
         }

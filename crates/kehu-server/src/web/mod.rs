@@ -10,6 +10,7 @@ pub mod charts;
 pub mod i18n;
 pub mod nav;
 
+mod admin;
 mod app;
 mod billing;
 mod pages;
@@ -111,6 +112,10 @@ pub fn router() -> Router<AppState> {
         .route("/products/{code}", get(pages::product))
         .route("/admin/staff", get(pages::staff))
         .merge(billing::routes())
+        .route("/admin/audit", get(admin::audit_log))
+        .route("/admin/app-keys", get(admin::app_keys).post(admin::create_app_key))
+        .route("/admin/app-keys/revoke", post(admin::revoke_app_key))
+        .route("/behaviour/settings", get(admin::behaviour_settings))
         .route("/static/kehu.css", get(stylesheet))
         .route("/app", get(app::home))
         .route("/app/login", post(app::login))
@@ -144,6 +149,64 @@ async fn not_found(req: Request) -> Response {
         return (StatusCode::NOT_FOUND, axum::Json(body)).into_response();
     }
     PageError::NotFound.into_response()
+}
+
+/// Where a request came from, for the audit trail: the peer address of the connection
+/// (behind a reverse proxy, the proxy's) and the browser's `User-Agent`.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Client {
+            ip: parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
+            user_agent: parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        })
+    }
+}
+
+/// A form that carries nothing but its CSRF token (logout, …); forms with more fields
+/// have a `csrf` field of their own and go through the same `csrf_ok`.
+#[derive(serde::Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
+}
+
+/// The language switch of the workbench and of the app: the token, the language, and
+/// the page to return to.
+#[derive(serde::Deserialize)]
+pub struct LangForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub lang: String,
+    #[serde(default)]
+    pub back: String,
+}
+
+/// The one CSRF comparison of every form: the token expected (the session's, or the
+/// login cookie's) against the one sent, in constant time. No expected token, no pass.
+pub(crate) fn csrf_ok(expected: Option<&str>, sent: &str) -> Result<(), PageError> {
+    match expected {
+        Some(e) if !e.is_empty() && auth::same(e, sent) => Ok(()),
+        _ => Err(PageError::Csrf),
+    }
 }
 
 /// The language of a request without a session at hand: the language cookie (set at

@@ -43,7 +43,7 @@ pub const NAV: &[NavItem] = &[
     },
     NavItem {
         key: "nav.behaviour",
-        path: None,
+        path: Some("/behaviour/settings"),
         roles: &[Analyst, Marketer, Admin],
     },
     NavItem {
@@ -130,15 +130,25 @@ pub enum Perm {
     Billing,
     /// The meter-read review queue and its decisions.
     MeterReview,
+    /// The audit trail: administrators only. Branch heads do not get it: it names the
+    /// logins of every staff member and the customers they looked at, and reading it is
+    /// part of the administrator's separation of duties.
+    Audit,
+    /// Create and revoke app keys.
+    AppKeys,
+    /// The risk questionnaire, suitability rules and recommendation weights in use
+    /// (read-only).
+    BehaviourSettings,
 }
 
 pub fn can(role: Role, perm: Perm) -> bool {
     let key = match perm {
         Perm::Customers => "nav.customers",
         Perm::Products => "nav.products",
-        Perm::StaffAdmin => "nav.platform",
+        Perm::StaffAdmin | Perm::Audit | Perm::AppKeys => "nav.platform",
         Perm::Billing => "nav.billing",
         Perm::MeterReview => "nav.meter_review",
+        Perm::BehaviourSettings => "nav.behaviour",
     };
     NAV.iter().any(|n| n.key == key && n.roles.contains(&role))
 }
@@ -180,6 +190,12 @@ mod tests {
         assert!(!can(Analyst, Perm::Customers));
         assert!(can(Admin, Perm::StaffAdmin));
         assert!(!can(BranchHead, Perm::StaffAdmin));
+        assert!(can(Admin, Perm::Audit) && can(Admin, Perm::AppKeys));
+        for r in [CustomerManager, Marketer, ServiceAgent, Collector, Analyst, BranchHead] {
+            assert!(!can(r, Perm::Audit) && !can(r, Perm::AppKeys), "{r}");
+        }
+        assert!(can(Marketer, Perm::BehaviourSettings) && can(Admin, Perm::BehaviourSettings));
+        assert!(!can(CustomerManager, Perm::BehaviourSettings));
         assert!(Role::ALL.iter().all(|&r| can(r, Perm::Products)));
         assert!(can(Collector, Perm::Billing) && can(BranchHead, Perm::Billing));
         assert!(!can(Marketer, Perm::Billing) && !can(CustomerManager, Perm::Billing));

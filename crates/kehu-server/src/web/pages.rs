@@ -4,7 +4,7 @@ use super::auth::{self, cookie, CookieSpec, LOGIN_CSRF_COOKIE, STAFF_COOKIE};
 use super::charts::{self, Datum, Frame};
 use super::i18n::{Lang, Tr};
 use super::nav::{self, Perm};
-use super::{lang_cookie, render, request_lang, safe_next, urlencode, PageError};
+use super::{lang_cookie, render, request_lang, safe_next, urlencode, Client, CsrfForm, LangForm, PageError};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -16,7 +16,7 @@ use chrono::{Duration, Utc};
 use kehu_domain::mask;
 use kehu_domain::money::Fen;
 use kehu_domain::state::{Direction, ProductKind, Role, Staff};
-use kehu_store::{CustomerQuery, SubjectKind, WebSession};
+use kehu_store::{AuditAction, CustomerQuery, SubjectKind, WebSession};
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -85,12 +85,13 @@ impl StaffCtx {
         }
     }
 
+    /// An audit entry of this staff member.
+    pub fn audit(&self, action: AuditAction) -> super::admin::Audit {
+        super::admin::Audit::new(&self.staff.external_id, self.staff.branch.clone(), action)
+    }
+
     pub fn check_csrf(&self, sent: &str) -> Result<(), PageError> {
-        if auth::same(&self.csrf, sent) {
-            Ok(())
-        } else {
-            Err(PageError::Csrf)
-        }
+        super::csrf_ok(Some(&self.csrf), sent)
     }
 
     /// The frame around every page: who, navigation, the forms in the header.
@@ -102,10 +103,15 @@ impl StaffCtx {
                 label: self.t.s(n.key).to_string(),
                 href: n.path.map(str::to_string),
                 active: n.path.is_some_and(|p| {
+                    // An entry into a section (`/admin/staff`) stays marked on the
+                    // section's other pages (`/admin/audit`).
+                    let section = p.rsplit_once('/').map(|(a, _)| a).filter(|a| !a.is_empty());
                     if p == "/" {
                         path == "/"
                     } else {
-                        path == p || path.starts_with(&format!("{p}/"))
+                        path == p
+                            || path.starts_with(&format!("{p}/"))
+                            || section.is_some_and(|sec| path.starts_with(&format!("{sec}/")))
                     }
                 }),
             })
@@ -243,15 +249,13 @@ pub struct LoginForm {
 
 pub async fn login(
     State(s): State<AppState>,
+    client: Client,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Result<Response, PageError> {
     let lang = request_lang(&headers);
     let t = Tr::new(lang, s.cfg.offset);
-    let sent_ok = cookie(&headers, LOGIN_CSRF_COOKIE).is_some_and(|c| auth::same(c, &f.csrf));
-    if !sent_ok {
-        return Err(PageError::Csrf);
-    }
+    super::csrf_ok(cookie(&headers, LOGIN_CSRF_COOKIE), &f.csrf)?;
     let next = safe_next(Some(&f.next));
     let id = f.staff_id.trim().to_string();
     if id.is_empty() || id.chars().count() > 64 || f.password.len() > 256 {
@@ -272,14 +276,18 @@ pub async fn login(
             false,
         )
     };
+    let audit = |action, branch: Option<String>| super::admin::Audit::new(&id, branch, action);
     let Some(login) = login else {
         // Same work as a wrong password, so a response time does not tell which ids exist.
         let pw = f.password.clone();
         let _ = tokio::task::spawn_blocking(move || auth::verify_password(&pw, auth::dummy_hash()))
             .await;
+        audit(AuditAction::LoginFailed, None).record(&s, &client).await?;
         return Ok(wrong());
     };
+    let branch = login.staff.branch.clone();
     if let Some(until) = login.locked_until.filter(|u| *u > now) {
+        audit(AuditAction::LoginLocked, branch).record(&s, &client).await?;
         let msg = t.f("auth.locked", &[("time", &t.datetime(until))]);
         return Ok(login_page(&s, lang, &next, &id, Some(msg), false));
     }
@@ -298,7 +306,12 @@ pub async fn login(
                 now,
             )
             .await?;
-        tracing::warn!(target: "kehu::audit", staff = %id, attempts = failed.attempts, locked = failed.locked_until.is_some(), "failed login");
+        let action = if failed.locked_until.is_some() {
+            AuditAction::LoginLocked
+        } else {
+            AuditAction::LoginFailed
+        };
+        audit(action, branch).record(&s, &client).await?;
         if let Some(until) = failed.locked_until {
             let msg = t.f("auth.locked", &[("time", &t.datetime(until))]);
             return Ok(login_page(&s, lang, &next, &id, Some(msg), false));
@@ -322,7 +335,7 @@ pub async fn login(
             now,
         )
         .await?;
-    tracing::info!(target: "kehu::audit", staff = %id, "login");
+    audit(AuditAction::Login, branch).record(&s, &client).await?;
     let mut r = Redirect::to(&next).into_response();
     let h = r.headers_mut();
     h.append(
@@ -345,20 +358,15 @@ pub async fn login(
     Ok(r)
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 pub async fn logout(
     State(s): State<AppState>,
+    client: Client,
     ctx: StaffCtx,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&f.csrf)?;
     s.store.delete_session(&ctx.token_hash).await?;
-    tracing::info!(target: "kehu::audit", staff = %ctx.staff.external_id, "logout");
+    ctx.audit(AuditAction::Logout).record(&s, &client).await?;
     let mut r = Redirect::to("/login").into_response();
     r.headers_mut().append(
         header::SET_COOKIE,
@@ -374,16 +382,6 @@ pub async fn logout(
         .header(),
     );
     Ok(r)
-}
-
-#[derive(Deserialize)]
-pub struct LangForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    lang: String,
-    #[serde(default)]
-    back: String,
 }
 
 pub async fn set_lang(
@@ -745,6 +743,7 @@ pub(crate) fn holding_lines(t: &Tr, c: &kehu_store::Customer360) -> Vec<HoldingL
 
 pub async fn customer(
     State(s): State<AppState>,
+    client: Client,
     ctx: StaffCtx,
     Path(key): Path<String>,
 ) -> Result<Response, PageError> {
@@ -771,7 +770,19 @@ pub async fn customer(
             cu.manager_id.as_deref(),
         );
     if unmasked && s.cfg.mask_personal_data {
-        tracing::info!(target: "kehu::audit", staff = %ctx.staff.external_id, customer = %cu.external_id, "personal data shown in full");
+        // Written before the page is sent: no full view without its audit row.
+        let fields = [
+            ("phone", cu.phone.is_some()),
+            ("id_number", cu.id_number.is_some()),
+            ("birth_date", cu.birth_date.is_some()),
+        ];
+        super::admin::Audit {
+            customer: Some(cu.external_id.clone()),
+            fields: fields.iter().filter(|f| f.1).map(|f| f.0.to_string()).collect(),
+            ..ctx.audit(AuditAction::Unmask)
+        }
+        .record(&s, &client)
+        .await?;
     }
     let show = |v: &Option<String>, m: fn(&str) -> String| match v {
         None => "—".to_string(),
@@ -1022,13 +1033,15 @@ pub async fn product(
     State(s): State<AppState>,
     ctx: StaffCtx,
     Path(code): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     ctx.require(Perm::Products)?;
     let today = Utc::now().with_timezone(&s.cfg.offset).date_naive();
+    let ask = super::admin::funnel_ask(&q, today)?;
     let p = s.store.product(&code).await?.ok_or(PageError::NotFound)?;
     Ok(render(&ProductTpl {
         p: product_view(&ctx.t, &p.product, today),
-        panels: funnel_panel(&s, &ctx.t, p.id, today).await?.into_iter().collect(),
+        panels: funnel_panel(&s, &ctx.t, &p.product.code, p.id, &ask).await?.into_iter().collect(),
         c: ctx.chrome(),
     }))
 }
@@ -1042,6 +1055,7 @@ struct StaffTpl {
     /// (login state, id, name, role, branch)
     rows: Vec<(String, String, String, &'static str, String)>,
     truncated: bool,
+    tab: &'static str,
 }
 
 pub async fn staff(State(s): State<AppState>, ctx: StaffCtx) -> Result<Response, PageError> {
@@ -1077,6 +1091,7 @@ pub async fn staff(State(s): State<AppState>, ctx: StaffCtx) -> Result<Response,
         })
         .collect();
     Ok(render(&StaffTpl {
+        tab: "staff",
         c: ctx.chrome(),
         rows,
         truncated,
@@ -1159,41 +1174,85 @@ async fn behaviour_panels(s: &AppState, t: &Tr, cid: i64) -> Result<Vec<Panel>, 
     Ok(panels)
 }
 
-/// View → detail → purchase of one product over the last 30 days (distinct customers).
-async fn funnel_panel(s: &AppState, t: &Tr, product_id: i64, today: chrono::NaiveDate) -> Result<Option<Panel>, PageError> {
-    let from = today - chrono::Days::new(30);
-    let ms = |d: chrono::NaiveDate| {
-        d.and_hms_opt(0, 0, 0)
-            .and_then(|x| x.and_local_timezone(s.cfg.offset).single())
-            .map(|x| x.timestamp_millis())
-            .unwrap_or(0)
-    };
+/// View → detail → purchase of one product over a date range (the last 30 days unless
+/// asked), for all customers or those of a segment (distinct customers), with the form
+/// that asks.
+async fn funnel_panel(
+    s: &AppState,
+    t: &Tr,
+    code: &str,
+    product_id: i64,
+    ask: &super::admin::FunnelAsk,
+) -> Result<Option<Panel>, PageError> {
+    let ms = |d| super::admin::day_start(s, d).timestamp_millis();
     let cfg = &s.behaviour.cfg;
     let rows = s
         .store
-        .funnel(ms(from), ms(today + chrono::Days::new(1)), None, Some(product_id), cfg.detail_dwell_ms, cfg.detail_depth, today)
+        .funnel_filtered(
+            ms(ask.from),
+            ms(ask.to + chrono::Days::new(1)),
+            None,
+            Some(product_id),
+            &ask.filter,
+            cfg.detail_dwell_ms,
+            cfg.detail_depth,
+            ask.to,
+        )
         .await?;
-    let Some(r) = rows.into_iter().find(|r| r.product_id == product_id) else {
-        return Ok(None);
-    };
-    if r.viewed == 0 && r.purchased == 0 {
+    let r = rows.into_iter().find(|r| r.product_id == product_id).unwrap_or_default();
+    let empty = r.viewed == 0 && r.purchased == 0;
+    if empty && !ask.asked {
         return Ok(None);
     }
-    let steps = [
-        charts::Datum::new(t.s("funnel.viewed"), r.viewed, t.int(r.viewed)),
-        charts::Datum::new(t.s("funnel.detail"), r.detail, t.int(r.detail)),
-        charts::Datum::new(t.s("funnel.purchased"), r.purchased, t.int(r.purchased)),
-    ];
-    let desc = t.f("funnel.desc", &[("from", &t.date(from)), ("to", &t.date(today))]);
-    let svg = charts::funnel(
-        &charts::Frame {
-            id: "chart-funnel",
-            title: t.s("funnel.title"),
-            desc: &desc,
-            label_header: t.s("funnel.step"),
-            value_header: t.s("funnel.customers"),
-        },
-        &steps,
-    );
-    Ok(Some(Panel { id: "funnel", title: t.s("funnel.title").to_string(), body_html: svg }))
+    let segment = {
+        use kehu_domain::state::{Gender, IncomeBand};
+        let f = &ask.filter;
+        let mut parts = Vec::new();
+        if let Some(g) = f.gender.as_deref().and_then(Gender::parse) {
+            parts.push(t.label(g.label_zh(), g.label_en()).to_string());
+        }
+        if let Some(a) = &f.age_band {
+            parts.push(t.f("funnel.age", &[("band", a)]));
+        }
+        if let Some(b) = f.income_band.as_deref().and_then(IncomeBand::parse) {
+            parts.push(t.label(b.label_zh(), b.label_en()).to_string());
+        }
+        if parts.is_empty() {
+            t.s("funnel.all_customers").to_string()
+        } else {
+            parts.join(" · ")
+        }
+    };
+    let mut body = super::admin::funnel_form(t, code, ask);
+    body.push_str(&format!(
+        "<p id=\"funnel-counts\" data-viewed=\"{}\" data-detail=\"{}\" data-purchased=\"{}\">{}</p>",
+        r.viewed,
+        r.detail,
+        r.purchased,
+        charts::esc(&t.f("funnel.segment", &[("segment", &segment)]))
+    ));
+    if empty {
+        body.push_str(&format!("<p class=\"muted\" id=\"funnel-empty\">{}</p>", charts::esc(t.s("funnel.none"))));
+    } else {
+        let steps = [
+            charts::Datum::new(t.s("funnel.viewed"), r.viewed, t.int(r.viewed)),
+            charts::Datum::new(t.s("funnel.detail"), r.detail, t.int(r.detail)),
+            charts::Datum::new(t.s("funnel.purchased"), r.purchased, t.int(r.purchased)),
+        ];
+        let desc = t.f(
+            "funnel.desc",
+            &[("from", &t.date(ask.from)), ("to", &t.date(ask.to)), ("segment", &segment)],
+        );
+        body.push_str(&charts::funnel(
+            &charts::Frame {
+                id: "chart-funnel",
+                title: t.s("funnel.title"),
+                desc: &desc,
+                label_header: t.s("funnel.step"),
+                value_header: t.s("funnel.customers"),
+            },
+            &steps,
+        ));
+    }
+    Ok(Some(Panel { id: "funnel", title: t.s("funnel.title").to_string(), body_html: body }))
 }
