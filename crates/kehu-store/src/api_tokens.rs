@@ -17,24 +17,31 @@ pub struct ApiToken {
     pub revoked: bool,
 }
 
-/// `kehu_api_` and 32 random bytes from the operating system, in hex.
-fn new_token() -> String {
+/// `prefix` and `bytes` random bytes from the operating system, in hex: the shape of
+/// every secret kehu hands out (app keys, API tokens).
+pub(crate) fn random_secret(prefix: &str, bytes: usize) -> String {
     use rand::RngCore;
-    let mut raw = [0u8; 32];
+    let mut raw = vec![0u8; bytes];
     rand::rngs::OsRng.fill_bytes(&mut raw);
-    format!(
-        "kehu_api_{}",
-        raw.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
+    let mut s = String::with_capacity(prefix.len() + 2 * bytes);
+    s.push_str(prefix);
+    for b in raw {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
 }
 
-/// The digest kept for a token (hex SHA-256).
+/// The digest kept for a secret (hex SHA-256): app keys and API tokens are looked up by it.
 pub fn api_token_digest(token: &str) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(token.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+fn new_token() -> String {
+    random_secret("kehu_api_", 32)
 }
 
 impl Store {

@@ -84,18 +84,11 @@ pub struct AppKey {
 
 /// A new app key: `kehu_` and 24 random bytes from the operating system, in hex.
 fn new_app_key() -> String {
-    use rand::RngCore;
-    let mut raw = [0u8; 24];
-    rand::rngs::OsRng.fill_bytes(&mut raw);
-    format!("kehu_{}", raw.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    crate::api_tokens::random_secret("kehu_", 24)
 }
 
 fn key_hash(key: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::api_tokens::api_token_digest(key)
 }
 
 /// One stored risk assessment.
