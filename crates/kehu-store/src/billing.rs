@@ -497,90 +497,24 @@ impl crate::Store {
         today: NaiveDate,
         now: DateTime<Utc>,
     ) -> BResult<Vec<ReadOutcome>> {
-        let hist_sql = format!(
-            "SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = $1 AND kwh IS NOT NULL \
-             AND prev_read_on IS NOT NULL AND status IN {HISTORY} AND read_on < $2 ORDER BY read_on DESC, id DESC LIMIT $3"
-        );
-        let ly_sql = format!(
-            "SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = $1 AND kwh IS NOT NULL \
-             AND prev_read_on IS NOT NULL AND status IN {HISTORY} AND read_on >= $2 AND read_on <= $3 ORDER BY read_on LIMIT 1"
-        );
-        if let crate::Backend::Sqlite(p) = &self.backend {
-            let mut tx = p.begin().await?;
-            let out = {
-                let conn: &mut sqlx::SqliteConnection = &mut tx;
-                let mut handle = conn.lock_handle().await?;
-                add_reads_sqlite(handle.as_raw_handle().as_ptr(), reads, rules, today, now)
-            }?;
-            tx.commit().await?;
-            return Ok(out);
+        match &self.backend {
+            crate::Backend::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                let out = {
+                    let conn: &mut sqlx::SqliteConnection = &mut tx;
+                    let mut handle = conn.lock_handle().await?;
+                    add_reads_sqlite(handle.as_raw_handle().as_ptr(), reads, rules, today, now)
+                }?;
+                tx.commit().await?;
+                Ok(out)
+            }
+            crate::Backend::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                let out = add_reads_pg(&mut tx, reads, rules, today, now).await?;
+                tx.commit().await?;
+                Ok(out)
+            }
         }
-        with_pool!(self, p => {
-            let mut tx = p.begin().await?;
-            let mut out = Vec::with_capacity(reads.len());
-            for r in reads {
-            let ext = r.external_id.clone().unwrap_or_else(|| format!("{}@{}", r.meter, r.read_on));
-            let value = i64::try_from(r.value).map_err(|_| BillingError::Invalid(format!("meter {}: register value {} too large", r.meter, r.value)))?;
-            let mrow = sqlx::query("SELECT m.*, a.external_id AS account FROM billing_meters m JOIN billing_accounts a ON a.id = m.account_id WHERE m.external_id = $1")
-                .bind(&r.meter).fetch_optional(&mut *tx).await?;
-            let Some(mrow) = mrow else {
-                return Err(BillingError::UnknownMeter { meter: r.meter.clone() });
-            };
-            let meter_id = mrow.g_i("id")?;
-            let meter = meter_from(&mrow, mrow.g_s("account")?)?;
-            if let Some(ex) = sqlx::query("SELECT id, meter_id, read_on, value, kwh, flags, status FROM billing_reads WHERE external_id = $1")
-                .bind(&ext).fetch_optional(&mut *tx).await?
-            {
-                if ex.g_i("meter_id")? == meter_id && ex.g_d("read_on")? == r.read_on && ex.g_i("value")? == value {
-                    out.push(ReadOutcome {
-                        read_id: ex.g_i("id")?,
-                        status: status(ex.g_s("status")?)?,
-                        flags: flags_from_text(&ex.g_s("flags")?),
-                        kwh: ex.g_oi("kwh")?.map(|k| k as u64),
-                    });
-                    continue;
-                }
-                return Err(BillingError::ConflictingResend {
-                    external_id: ext,
-                    before: format!("meter id {}, {} value {}", ex.g_i("meter_id")?, ex.g_d("read_on")?, ex.g_i("value")?),
-                });
-            }
-            let prev = sqlx::query("SELECT read_on, value FROM billing_reads WHERE meter_id = $1 AND status <> 'rejected' \
-                                    ORDER BY read_on DESC, id DESC LIMIT 1")
-                .bind(meter_id).fetch_optional(&mut *tx).await?;
-            let previous = match prev {
-                Some(p) => Some(Read { read_on: p.g_d("read_on")?, value: p.g_i("value")? as u64 }),
-                None => None,
-            };
-            if let Some(pr) = previous {
-                if r.read_on < pr.read_on {
-                    return Err(BillingError::OutOfOrder { meter: r.meter.clone(), read_on: r.read_on, latest: pr.read_on });
-                }
-            }
-            let mut history = Vec::new();
-            for h in sqlx::query(&hist_sql).bind(meter_id).bind(r.read_on).bind(rules.history_periods.max(1) as i64).fetch_all(&mut *tx).await? {
-                history.push(PeriodUse { from: h.g_d("prev_read_on")?, to: h.g_d("read_on")?, kwh: h.g_i("kwh")? as u64 });
-            }
-            history.reverse();
-            let ly_day = r.read_on - chrono::Duration::days(365);
-            let last_year = match sqlx::query(&ly_sql).bind(meter_id).bind(ly_day - chrono::Duration::days(15)).bind(ly_day + chrono::Duration::days(15)).fetch_optional(&mut *tx).await? {
-                Some(h) => Some(PeriodUse { from: h.g_d("prev_read_on")?, to: h.g_d("read_on")?, kwh: h.g_i("kwh")? as u64 }),
-                None => None,
-            };
-            let ctx = ReadContext { meter: &meter, previous, history: &history, last_year, today };
-            let check = vee::check_read(rules, Read { read_on: r.read_on, value: r.value }, &ctx);
-            let st = if check.clean() { ReadStatus::Clean } else { ReadStatus::Review };
-            let id: i64 = sqlx::query_scalar("INSERT INTO billing_reads (external_id, meter_id, read_on, value, prev_read_on, kwh, flags, status, created_at) \
-                                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id")
-                .bind(&ext).bind(meter_id).bind(r.read_on).bind(value)
-                .bind(previous.map(|p| p.read_on)).bind(check.kwh.map(|k| k as i64))
-                .bind(flags_to_text(&check.flags)).bind(st.code()).bind(now)
-                .fetch_one(&mut *tx).await?;
-            out.push(ReadOutcome { read_id: id, status: st, flags: check.flags, kwh: check.kwh });
-            }
-            tx.commit().await?;
-            Ok(out)
-        })
     }
 
     /// `None` for an unknown meter; otherwise the date of its latest read in force.
@@ -1947,4 +1881,246 @@ fn add_reads_sqlite(
         });
     }
     Ok(out)
+}
+
+// ---- Read intake on PostgreSQL: the context of a batch of reads in a few set queries ----
+
+/// Reads of one PostgreSQL batch at most (a batch also ends before a meter or a read id
+/// comes a second time, so every read is checked against what the earlier ones left).
+const PG_READ_BATCH: usize = 5_000;
+
+/// `add_reads` on PostgreSQL: per batch, the meters, resends, previous reads, history and
+/// last year's periods come from one statement each (`= ANY`, `DISTINCT ON`, `LATERAL`),
+/// the reads are checked in order by `vee::check_read` and inserted by one `UNNEST`.
+async fn add_reads_pg(
+    conn: &mut sqlx::PgConnection,
+    reads: &[NewRead],
+    rules: &VeeRules,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> BResult<Vec<ReadOutcome>> {
+    let mut out = Vec::with_capacity(reads.len());
+    let mut start = 0;
+    while start < reads.len() {
+        let mut meters_seen = std::collections::HashSet::new();
+        let mut exts_seen = std::collections::HashSet::new();
+        let mut exts = Vec::new();
+        let mut end = start;
+        while end < reads.len() && end - start < PG_READ_BATCH {
+            let r = &reads[end];
+            let ext = r
+                .external_id
+                .clone()
+                .unwrap_or_else(|| format!("{}@{}", r.meter, r.read_on));
+            if meters_seen.contains(r.meter.as_str()) || exts_seen.contains(&ext) {
+                break;
+            }
+            meters_seen.insert(r.meter.as_str());
+            exts_seen.insert(ext.clone());
+            exts.push(ext);
+            end += 1;
+        }
+        add_reads_pg_batch(conn, &reads[start..end], exts, rules, today, now, &mut out).await?;
+        start = end;
+    }
+    Ok(out)
+}
+
+async fn add_reads_pg_batch(
+    conn: &mut sqlx::PgConnection,
+    reads: &[NewRead],
+    exts: Vec<String>,
+    rules: &VeeRules,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+    out: &mut Vec<ReadOutcome>,
+) -> BResult<()> {
+    let names: Vec<&str> = reads.iter().map(|r| r.meter.as_str()).collect();
+    let mut meters: HashMap<String, (i64, Meter)> = HashMap::new();
+    for m in sqlx::query("SELECT m.*, a.external_id AS account FROM billing_meters m JOIN billing_accounts a ON a.id = m.account_id WHERE m.external_id = ANY($1)")
+        .bind(&names).fetch_all(&mut *conn).await?
+    {
+        let meter = meter_from(&m, m.g_s("account")?)?;
+        meters.insert(meter.external_id.clone(), (m.g_i("id")?, meter));
+    }
+    let mut existing: HashMap<String, sqlx::postgres::PgRow> = HashMap::new();
+    for e in sqlx::query("SELECT external_id, id, meter_id, read_on, value, kwh, flags, status FROM billing_reads WHERE external_id = ANY($1)")
+        .bind(&exts).fetch_all(&mut *conn).await?
+    {
+        existing.insert(e.g_s("external_id")?, e);
+    }
+    let ids: Vec<i64> = reads
+        .iter()
+        .filter_map(|r| meters.get(&r.meter).map(|m| m.0))
+        .collect();
+    let days: Vec<NaiveDate> = reads
+        .iter()
+        .filter(|r| meters.contains_key(&r.meter))
+        .map(|r| r.read_on)
+        .collect();
+    let mut prev: HashMap<i64, Read> = HashMap::new();
+    for p in sqlx::query("SELECT DISTINCT ON (meter_id) meter_id, read_on, value FROM billing_reads WHERE meter_id = ANY($1) AND status <> 'rejected' \
+                          ORDER BY meter_id, read_on DESC, id DESC")
+        .bind(&ids).fetch_all(&mut *conn).await?
+    {
+        prev.insert(p.g_i("meter_id")?, Read { read_on: p.g_d("read_on")?, value: p.g_i("value")? as u64 });
+    }
+    let mut history: HashMap<i64, Vec<(NaiveDate, i64, PeriodUse)>> = HashMap::new();
+    for h in sqlx::query(&format!(
+        "SELECT u.m, h.id, h.prev_read_on, h.read_on, h.kwh FROM UNNEST($1::bigint[], $2::date[]) AS u(m, d) CROSS JOIN LATERAL \
+         (SELECT id, prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = u.m AND kwh IS NOT NULL AND prev_read_on IS NOT NULL \
+          AND status IN {HISTORY} AND read_on < u.d ORDER BY read_on DESC, id DESC LIMIT $3) h"))
+        .bind(&ids).bind(&days).bind(rules.history_periods.max(1) as i64).fetch_all(&mut *conn).await?
+    {
+        let to = h.g_d("read_on")?;
+        history.entry(h.g_i("m")?).or_default().push((to, h.g_i("id")?, PeriodUse { from: h.g_d("prev_read_on")?, to, kwh: h.g_i("kwh")? as u64 }));
+    }
+    // The same period last year, used only without history (see `vee::check_read`).
+    let (mut ly_ids, mut ly_lo, mut ly_hi) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, d) in ids.iter().zip(&days) {
+        if !history.contains_key(id) {
+            let ly = *d - chrono::Duration::days(365);
+            ly_ids.push(*id);
+            ly_lo.push(ly - chrono::Duration::days(15));
+            ly_hi.push(ly + chrono::Duration::days(15));
+        }
+    }
+    let mut last_year: HashMap<i64, PeriodUse> = HashMap::new();
+    if !ly_ids.is_empty() {
+        for h in sqlx::query(&format!(
+            "SELECT u.m, h.prev_read_on, h.read_on, h.kwh FROM UNNEST($1::bigint[], $2::date[], $3::date[]) AS u(m, lo, hi) CROSS JOIN LATERAL \
+             (SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = u.m AND kwh IS NOT NULL AND prev_read_on IS NOT NULL \
+              AND status IN {HISTORY} AND read_on >= u.lo AND read_on <= u.hi ORDER BY read_on LIMIT 1) h"))
+            .bind(&ly_ids).bind(&ly_lo).bind(&ly_hi).fetch_all(&mut *conn).await?
+        {
+            last_year.insert(h.g_i("m")?, PeriodUse { from: h.g_d("prev_read_on")?, to: h.g_d("read_on")?, kwh: h.g_i("kwh")? as u64 });
+        }
+    }
+    // Check in order; new reads are collected and written at the end of the batch.
+    enum Slot {
+        Done(ReadOutcome),
+        New(usize, ReadStatus, Vec<VeeFlag>, Option<u64>),
+    }
+    let mut slots = Vec::with_capacity(reads.len());
+    let (
+        mut n_ext,
+        mut n_meter,
+        mut n_on,
+        mut n_value,
+        mut n_prev,
+        mut n_kwh,
+        mut n_flags,
+        mut n_status,
+    ) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for (r, ext) in reads.iter().zip(exts) {
+        let value = i64::try_from(r.value).map_err(|_| {
+            BillingError::Invalid(format!(
+                "meter {}: register value {} too large",
+                r.meter, r.value
+            ))
+        })?;
+        let Some((meter_id, meter)) = meters.get(&r.meter) else {
+            return Err(BillingError::UnknownMeter {
+                meter: r.meter.clone(),
+            });
+        };
+        let meter_id = *meter_id;
+        if let Some(ex) = existing.get(&ext) {
+            if ex.g_i("meter_id")? == meter_id
+                && ex.g_d("read_on")? == r.read_on
+                && ex.g_i("value")? == value
+            {
+                slots.push(Slot::Done(ReadOutcome {
+                    read_id: ex.g_i("id")?,
+                    status: status(ex.g_s("status")?)?,
+                    flags: flags_from_text(&ex.g_s("flags")?),
+                    kwh: ex.g_oi("kwh")?.map(|k| k as u64),
+                }));
+                continue;
+            }
+            return Err(BillingError::ConflictingResend {
+                external_id: ext,
+                before: format!(
+                    "meter id {}, {} value {}",
+                    ex.g_i("meter_id")?,
+                    ex.g_d("read_on")?,
+                    ex.g_i("value")?
+                ),
+            });
+        }
+        let previous = prev.get(&meter_id).copied();
+        if let Some(pr) = previous {
+            if r.read_on < pr.read_on {
+                return Err(BillingError::OutOfOrder {
+                    meter: r.meter.clone(),
+                    read_on: r.read_on,
+                    latest: pr.read_on,
+                });
+            }
+        }
+        let mut hist = history.remove(&meter_id).unwrap_or_default();
+        hist.sort_by_key(|(d, id, _)| (*d, *id));
+        let hist: Vec<PeriodUse> = hist.into_iter().map(|(_, _, p)| p).collect();
+        let ctx = ReadContext {
+            meter,
+            previous,
+            history: &hist,
+            last_year: last_year.get(&meter_id).copied(),
+            today,
+        };
+        let check = vee::check_read(
+            rules,
+            Read {
+                read_on: r.read_on,
+                value: r.value,
+            },
+            &ctx,
+        );
+        let st = if check.clean() {
+            ReadStatus::Clean
+        } else {
+            ReadStatus::Review
+        };
+        slots.push(Slot::New(n_ext.len(), st, check.flags.clone(), check.kwh));
+        n_ext.push(ext);
+        n_meter.push(meter_id);
+        n_on.push(r.read_on);
+        n_value.push(value);
+        n_prev.push(previous.map(|p| p.read_on));
+        n_kwh.push(check.kwh.map(|k| k as i64));
+        n_flags.push(flags_to_text(&check.flags));
+        n_status.push(st.code().to_string());
+    }
+    let mut new_ids: HashMap<String, i64> = HashMap::new();
+    if !n_ext.is_empty() {
+        for row in sqlx::query("INSERT INTO billing_reads (external_id, meter_id, read_on, value, prev_read_on, kwh, flags, status, created_at) \
+                                SELECT u.e, u.m, u.d, u.v, u.p, u.k, u.f, u.s, $9 FROM UNNEST($1::text[], $2::bigint[], $3::date[], $4::bigint[], $5::date[], $6::bigint[], $7::text[], $8::text[]) \
+                                AS u(e, m, d, v, p, k, f, s) RETURNING id, external_id")
+            .bind(&n_ext).bind(&n_meter).bind(&n_on).bind(&n_value).bind(&n_prev).bind(&n_kwh).bind(&n_flags).bind(&n_status).bind(now)
+            .fetch_all(&mut *conn).await?
+        {
+            new_ids.insert(row.g_s("external_id")?, row.g_i("id")?);
+        }
+    }
+    for s in slots {
+        out.push(match s {
+            Slot::Done(o) => o,
+            Slot::New(k, status, flags, kwh) => ReadOutcome {
+                read_id: new_ids[&n_ext[k]],
+                status,
+                flags,
+                kwh,
+            },
+        });
+    }
+    Ok(())
 }
