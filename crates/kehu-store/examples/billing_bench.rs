@@ -1,17 +1,17 @@
 //! Billing benchmarks (run by `bench/billing.sh`; figures in docs/benchmarks.md).
 //!
-//! 1. **Billing cycle on SQLite** for N accounts, each with a meter, three periods of read
-//!    history and one earlier bill (a share of them unpaid): the new month's reads are
-//!    checked (VEE, against the previous read and the history), billed by tariff (tiers
-//!    cumulative over the year), written (reads, bills, lines), then the unpaid bills are
-//!    re-priced with their penalty and aged by customer class — all in one transaction,
-//!    streaming (memory flat in N). Baseline in the same run: a plain insert of the same
-//!    reads, bills and lines (values precomputed, no reading, no rules) into a fresh
-//!    database with the same schema.
+//! 1. **Billing cycle through the store** for N accounts, each with a meter, three periods
+//!    of read history and one earlier bill (one in eight unpaid), on SQLite and (with
+//!    `KEHU_PG_URL`) PostgreSQL. Timed: October's N reads through `Store::add_reads` (VEE,
+//!    10,000 reads a call), `Store::billing_run` for October (the reads in review held
+//!    back), `Store::ageing` by class. Baseline in the same run: a plain insert of the same
+//!    reads, bills and lines (values fixed, no reading, no rules) — on SQLite by prepared
+//!    statements into a fresh database with the same schema, on PostgreSQL by `UNNEST` in
+//!    the same database, rolled back.
 //! 2. **Penalty and ageing recomputation in memory** for N accounts × 12 bills. Baseline:
 //!    a plain sum of the same bills' principal.
 //!
-//! Usage: billing_bench [N=1000000] [DIR=/tmp]
+//! Usage: billing_bench [N=1000000] [DIR=/tmp] [BACKENDS=sqlite,postgres]
 
 use chrono::{NaiveDate, Utc};
 use kehu_domain::billing::bill::Period;
@@ -537,31 +537,35 @@ async fn baseline_pg(p: &sqlx::PgPool, n: i64) -> f64 {
     let mut i = 1;
     while i <= n {
         let ids: Vec<i64> = (i..=(i + 9_999).min(n)).collect();
-        let c = ids.len();
-        sqlx::query("INSERT INTO billing_bills (account_id, period, kwh, total_fen, due_on, issued_at) \
-                     SELECT u.a, '2026-10', 200, 10566, DATE '2026-11-15', now() FROM UNNEST($1::bigint[]) AS u(a)")
-            .bind(&ids).execute(&mut *tx).await.unwrap();
-        let l_acc: Vec<i64> = ids
-            .iter()
-            .flat_map(|i| {
-                let two = class_of(*i) == CustomerClass::Residential && i % 3 == 0;
-                std::iter::repeat(*i).take(if two { 2 } else { 1 })
-            })
-            .collect();
-        let mut l_no = Vec::with_capacity(l_acc.len());
-        for (k, a) in l_acc.iter().enumerate() {
-            l_no.push(if k > 0 && l_acc[k - 1] == *a { 2i64 } else { 1 });
+        let mut bill_of = std::collections::HashMap::with_capacity(ids.len());
+        for (id, acc) in sqlx::query_as::<_, (i64, i64)>(
+            "INSERT INTO billing_bills (account_id, period, kwh, total_fen, due_on, issued_at) \
+             SELECT u.a, '2026-10', 200, 10566, DATE '2026-11-15', now() FROM UNNEST($1::bigint[]) AS u(a) RETURNING id, account_id",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap()
+        {
+            bill_of.insert(acc, id);
+        }
+        let (mut l_bill, mut l_no) = (Vec::new(), Vec::new());
+        for i in &ids {
+            let two = class_of(*i) == CustomerClass::Residential && i % 3 == 0;
+            for n in 1..=(if two { 2i64 } else { 1 }) {
+                l_bill.push(bill_of[i]);
+                l_no.push(n);
+            }
         }
         sqlx::query("INSERT INTO billing_bill_lines (bill_id, line_no, item, label, kwh, price, amount_fen) \
-                     SELECT b.id, u.n, 'tier1', '第1档电费', 200, 5283, 10566 FROM UNNEST($1::bigint[], $2::bigint[]) AS u(a, n) \
-                     JOIN billing_bills b ON b.account_id = u.a AND b.period = '2026-10'")
-            .bind(&l_acc).bind(&l_no).execute(&mut *tx).await.unwrap();
+                     SELECT u.b, u.n, 'tier1', '第1档电费', 200, 5283, 10566 FROM UNNEST($1::bigint[], $2::bigint[]) AS u(b, n)")
+            .bind(&l_bill).bind(&l_no).execute(&mut *tx).await.unwrap();
         let ext: Vec<String> = ids.iter().map(|i| format!("M{i:08}@2026-10-31")).collect();
+        let bills: Vec<i64> = ids.iter().map(|i| bill_of[i]).collect();
         sqlx::query("INSERT INTO billing_reads (external_id, meter_id, read_on, value, prev_read_on, kwh, flags, status, bill_id, created_at) \
-                     SELECT u.e, u.m, DATE '2026-10-31', 12345, DATE '2026-09-30', 200, '', 'billed', b.id, now() \
-                     FROM UNNEST($1::text[], $2::bigint[]) AS u(e, m) JOIN billing_bills b ON b.account_id = u.m AND b.period = '2026-10'")
-            .bind(&ext).bind(&ids).execute(&mut *tx).await.unwrap();
-        let _ = c;
+                     SELECT u.e, u.m, DATE '2026-10-31', 12345, DATE '2026-09-30', 200, '', 'billed', u.b, now() \
+                     FROM UNNEST($1::text[], $2::bigint[], $3::bigint[]) AS u(e, m, b)")
+            .bind(&ext).bind(&ids).bind(&bills).execute(&mut *tx).await.unwrap();
         i += 10_000;
     }
     let secs = t.elapsed().as_secs_f64();
@@ -657,19 +661,27 @@ async fn main() {
             Ok(base_url) => {
                 println!("== 1b. billing cycle through the store on PostgreSQL: {n} accounts");
                 use sqlx::Connection;
-                let db = format!("kehu_billing_bench_{}", std::process::id());
+                // KEHU_BENCH_PG_DB: a database left set up by an earlier run (setup skipped).
+                let reuse = std::env::var("KEHU_BENCH_PG_DB").ok();
+                let db = reuse
+                    .clone()
+                    .unwrap_or_else(|| format!("kehu_billing_bench_{}", std::process::id()));
                 let mut admin = sqlx::PgConnection::connect(&base_url).await.unwrap();
-                sqlx::query(&format!("CREATE DATABASE {db}"))
-                    .execute(&mut admin)
-                    .await
-                    .unwrap();
+                if reuse.is_none() {
+                    sqlx::query(&format!("CREATE DATABASE {db}"))
+                        .execute(&mut admin)
+                        .await
+                        .unwrap();
+                }
                 let url = format!("{}/{db}", &base_url[..base_url.rfind('/').unwrap()]);
                 let store = Store::open(&url, &StoreOptions::default()).await.unwrap();
                 store_tariffs(&store).await;
                 let pg = sqlx::PgPool::connect(&url).await.unwrap();
-                let t = Instant::now();
-                setup_pg(&pg, n).await;
-                println!("   setup (not timed): {:.1} s", t.elapsed().as_secs_f64());
+                if reuse.is_none() {
+                    let t = Instant::now();
+                    setup_pg(&pg, n).await;
+                    println!("   setup (not timed): {:.1} s", t.elapsed().as_secs_f64());
+                }
                 let base = baseline_pg(&pg, n).await;
                 let c = product_cycle(&store, n).await;
                 print_product("PostgreSQL", n, &c, base, "plain UNNEST insert of the same reads, bills and lines (same database, rolled back)");

@@ -1536,6 +1536,8 @@ struct PgBatch {
     l_price: Vec<i64>,
     l_amount: Vec<i64>,
     prepaid: Vec<(i64, String, prepaid::PrepaidSettlement)>,
+    /// Bills written so far by this run.
+    written: usize,
 }
 
 impl PgBatch {
@@ -1549,27 +1551,52 @@ impl PgBatch {
         if self.acc.is_empty() {
             return Ok(());
         }
-        sqlx::query("INSERT INTO billing_bills (account_id, period, kwh, total_fen, due_on, issued_at) \
-                     SELECT u.a, $5, u.k, u.t, u.d, $6 FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::date[]) AS u(a, k, t, d)")
-            .bind(&self.acc).bind(&self.kwh).bind(&self.total).bind(&self.due).bind(period).bind(now)
-            .execute(&mut *tx).await?;
-        sqlx::query("INSERT INTO billing_bill_lines (bill_id, line_no, item, label, kwh, price, amount_fen) \
-                     SELECT b.id, u.n, u.i, u.l, u.k, u.p, u.m FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[]) \
-                     AS u(a, n, i, l, k, p, m) JOIN billing_bills b ON b.account_id = u.a AND b.period = $8")
-            .bind(&self.l_acc).bind(&self.l_no).bind(&self.l_item).bind(&self.l_label).bind(&self.l_kwh).bind(&self.l_price).bind(&self.l_amount).bind(period)
-            .execute(&mut *tx).await?;
+        // The new bills' ids by account: the lines and prepaid payments refer to them
+        // directly (a join on bills written in this transaction would be planned blind).
+        let mut ids: HashMap<i64, i64> = HashMap::with_capacity(self.acc.len());
+        for r in sqlx::query(
+            "INSERT INTO billing_bills (account_id, period, kwh, total_fen, due_on, issued_at) \
+             SELECT u.a, $5, u.k, u.t, u.d, $6 FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::date[]) AS u(a, k, t, d) \
+             RETURNING id, account_id",
+        )
+        .bind(&self.acc)
+        .bind(&self.kwh)
+        .bind(&self.total)
+        .bind(&self.due)
+        .bind(period)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            ids.insert(r.g_i("account_id")?, r.g_i("id")?);
+        }
+        let l_bill: Vec<i64> = self.l_acc.iter().map(|a| ids[a]).collect();
+        sqlx::query(
+            "INSERT INTO billing_bill_lines (bill_id, line_no, item, label, kwh, price, amount_fen) \
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[])",
+        )
+        .bind(&l_bill)
+        .bind(&self.l_no)
+        .bind(&self.l_item)
+        .bind(&self.l_label)
+        .bind(&self.l_kwh)
+        .bind(&self.l_price)
+        .bind(&self.l_amount)
+        .execute(&mut *tx)
+        .await?;
         for (acc, ext, st) in &self.prepaid {
-            let bill_id: i64 = sqlx::query_scalar(
-                "SELECT id FROM billing_bills WHERE account_id = $1 AND period = $2",
+            let bill_id = ids[acc];
+            let pid: i64 = sqlx::query_scalar(
+                "INSERT INTO billing_payments (external_id, account_id, amount_fen, paid_on, channel, credit_fen, recorded_at) \
+                 VALUES ($1, $2, 0, $3, 'prepaid_balance', $4, $5) RETURNING id",
             )
+            .bind(format!("PREPAID-{ext}-{period}"))
             .bind(acc)
-            .bind(period)
+            .bind(last_day)
+            .bind(st.balance_after.0)
+            .bind(now)
             .fetch_one(&mut *tx)
             .await?;
-            let pid: i64 = sqlx::query_scalar("INSERT INTO billing_payments (external_id, account_id, amount_fen, paid_on, channel, credit_fen, recorded_at) \
-                                              VALUES ($1, $2, 0, $3, 'prepaid_balance', $4, $5) RETURNING id")
-                .bind(format!("PREPAID-{ext}-{period}")).bind(acc).bind(last_day).bind(st.balance_after.0).bind(now)
-                .fetch_one(&mut *tx).await?;
             sqlx::query("INSERT INTO billing_allocations (payment_id, bill_id, principal_fen, penalty_fen) VALUES ($1, $2, $3, 0)")
                 .bind(pid).bind(bill_id).bind(st.paid.0).execute(&mut *tx).await?;
             sqlx::query("UPDATE billing_bills SET paid_principal_fen = $1 WHERE id = $2")
@@ -1583,7 +1610,10 @@ impl PgBatch {
                 .execute(&mut *tx)
                 .await?;
         }
+        self.written += self.acc.len();
+        let written = self.written;
         *self = PgBatch::default();
+        self.written = written;
         Ok(())
     }
 
@@ -1685,6 +1715,12 @@ impl RunBulk for sqlx::Transaction<'_, sqlx::Postgres> {
         sqlx::query("CLOSE billing_run_reads")
             .execute(&mut *conn)
             .await?;
+        if batch.written > 10_000 {
+            // Fresh statistics for the set-based update that marks the reads billed.
+            sqlx::query("ANALYZE billing_bills")
+                .execute(&mut *conn)
+                .await?;
+        }
         Ok(())
     }
 }
