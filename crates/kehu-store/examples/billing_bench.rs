@@ -1,29 +1,28 @@
 //! Billing benchmarks (run by `bench/billing.sh`; figures in docs/benchmarks.md).
 //!
-//! 1. **Billing cycle on SQLite** for N accounts, each with a meter, three periods of read
-//!    history and one earlier bill (a share of them unpaid): the new month's reads are
-//!    checked (VEE, against the previous read and the history), billed by tariff (tiers
-//!    cumulative over the year), written (reads, bills, lines), then the unpaid bills are
-//!    re-priced with their penalty and aged by customer class — all in one transaction,
-//!    streaming (memory flat in N). Baseline in the same run: a plain insert of the same
-//!    reads, bills and lines (values precomputed, no reading, no rules) into a fresh
-//!    database with the same schema.
+//! 1. **Billing cycle through the store** for N accounts, each with a meter, three periods
+//!    of read history and one earlier bill (one in eight unpaid), on SQLite and (with
+//!    `KEHU_PG_URL`) PostgreSQL. Timed: October's N reads through `Store::add_reads` (VEE,
+//!    10,000 reads a call), `Store::billing_run` for October (the reads in review held
+//!    back), `Store::ageing` by class. Baseline in the same run: a plain insert of the same
+//!    reads, bills and lines (values fixed, no reading, no rules) — on SQLite by prepared
+//!    statements into a fresh database with the same schema, on PostgreSQL by `UNNEST` in
+//!    the same database, rolled back.
 //! 2. **Penalty and ageing recomputation in memory** for N accounts × 12 bills. Baseline:
 //!    a plain sum of the same bills' principal.
 //!
-//! Usage: billing_bench [N=1000000] [DIR=/tmp]
+//! Usage: billing_bench [N=1000000] [DIR=/tmp] [BACKENDS=sqlite,postgres]
 
 use chrono::{NaiveDate, Utc};
-use futures_util::TryStreamExt;
-use kehu_domain::billing::bill::{bill_period, Consumption, Period};
+use kehu_domain::billing::bill::Period;
 use kehu_domain::billing::penalty::exact_penalty;
 use kehu_domain::billing::tariff::{PricePerKwh, Tariff};
-use kehu_domain::billing::vee::{check_read, PeriodUse, Read, ReadContext, VeeRules};
-use kehu_domain::billing::{AgeingTotals, CustomerClass, Meter, PenaltyRates};
+use kehu_domain::billing::{AgeingTotals, BillingRules, CustomerClass, PenaltyRates};
 use kehu_domain::Fen;
+use kehu_store::billing::{AgeingGroup, AgeingRow, NewRead, ReadStatus, RunReport};
 use kehu_store::{Store, StoreOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 use std::str::FromStr;
 use std::time::Instant;
 
@@ -93,7 +92,6 @@ async fn setup(p: &SqlitePool, n: i64) {
     let mut h = c.lock_handle().await.unwrap();
     let db = h.as_raw_handle().as_ptr();
     St::prepare(db, "BEGIN IMMEDIATE").exec(&[]);
-    St::prepare(db, "INSERT INTO billing_tariffs (code, name, spec) VALUES ('res', 'r', '{}'), ('biz', 'b', '{}')").exec(&[]);
     let acc = St::prepare(db, "INSERT INTO billing_accounts (id, external_id, name, class, area, tariff, opened_on) VALUES (?1, ?2, 'x', ?3, ?4, ?5, '2020-01-01')");
     let met = St::prepare(db, "INSERT INTO billing_meters (id, external_id, account_id, ct_ratio, pt_ratio, multiplier, register_digits, installed_on, capacity_kva) VALUES (?1, ?2, ?1, 1, 1, 1, 6, '2020-01-01', 50)");
     let rd = St::prepare(db, "INSERT INTO billing_reads (external_id, meter_id, read_on, value, prev_read_on, kwh, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'billed', '2026-10-01T00:00:00Z')");
@@ -144,237 +142,6 @@ async fn setup(p: &SqlitePool, n: i64) {
     drop((acc, met, rd, bl));
     St::prepare(db, "COMMIT").exec(&[]);
     St::prepare(db, "PRAGMA wal_checkpoint(TRUNCATE)").next();
-}
-
-struct CycleTimes {
-    total: f64,
-    read_vee_bill: f64,
-    penalty_ageing: f64,
-    bills: u64,
-    review: u64,
-    ageing: Vec<(String, AgeingTotals)>,
-}
-
-/// The timed billing cycle for October 2026.
-async fn cycle(p: &SqlitePool) -> CycleTimes {
-    let started = Instant::now();
-    let rules = VeeRules {
-        history_periods: 3,
-        ..VeeRules::default()
-    };
-    let tiered = Tariff::default_residential_tiered();
-    let flat = Tariff::Flat {
-        price: PricePerKwh(6_352),
-    };
-    let period = Period::parse("2026-10").unwrap();
-    let read_on = period.last_day();
-    let today = NaiveDate::from_ymd_opt(2026, 11, 5).unwrap();
-    let now = Utc::now();
-    let mut reader = p.acquire().await.unwrap();
-    let mut writer = p.acquire().await.unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut *writer)
-        .await
-        .unwrap();
-    let (mut bills, mut review) = (0u64, 0u64);
-    {
-        // Reads in meter order with their meter and account: one pass, grouped per meter.
-        let mut rows = sqlx::query(
-            "SELECT r.meter_id, r.read_on, r.prev_read_on, r.value, r.kwh, m.multiplier, m.register_digits, m.capacity_kva, m.installed_on, a.class \
-             FROM billing_reads r JOIN billing_meters m ON m.id = r.meter_id JOIN billing_accounts a ON a.id = m.account_id \
-             WHERE r.read_on >= '2026-06-01' ORDER BY r.meter_id, r.read_on",
-        )
-        .fetch(&mut *reader);
-        let mut current: Option<(i64, Meter, CustomerClass)> = None;
-        let mut history: Vec<PeriodUse> = Vec::with_capacity(4);
-        let mut last: Option<Read> = None;
-        let flush = |id: i64,
-                     meter: &Meter,
-                     class: CustomerClass,
-                     history: &[PeriodUse],
-                     last: Option<Read>| {
-            // The new month's read, as the import would deliver it.
-            let prev = last.expect("a previous read");
-            let read = Read {
-                read_on,
-                value: prev.value + use_of(id, 4),
-            };
-            let ctx = ReadContext {
-                meter,
-                previous: Some(prev),
-                history,
-                last_year: None,
-                today,
-            };
-            let check = check_read(&rules, read, &ctx);
-            let kwh = check.kwh.unwrap_or(0);
-            let used_before: u64 = history.iter().map(|h| h.kwh).sum();
-            let tariff = if class == CustomerClass::Residential {
-                &tiered
-            } else {
-                &flat
-            };
-            let draft = bill_period(tariff, period, Consumption::Total(kwh), used_before, 15)
-                .expect("valid tariff");
-            (read, check, draft)
-        };
-        let mut pending = Vec::with_capacity(1024);
-        loop {
-            let row = rows.try_next().await.unwrap();
-            let id = row.as_ref().map(|r| r.get::<i64, _>("meter_id"));
-            if current.as_ref().map(|c| c.0) != id || row.is_none() {
-                if let Some((cid, meter, class)) = current.take() {
-                    pending.push((cid, flush(cid, &meter, class, &history, last)));
-                }
-                history.clear();
-                if let Some(r) = &row {
-                    let class = CustomerClass::parse(r.get::<&str, _>("class")).unwrap();
-                    let meter = Meter {
-                        external_id: String::new(),
-                        account: String::new(),
-                        ct_ratio: r.get::<i64, _>("multiplier") as u32,
-                        pt_ratio: 1,
-                        multiplier: r.get::<i64, _>("multiplier") as u32,
-                        register_digits: r.get::<i64, _>("register_digits") as u8,
-                        installed_on: r.get("installed_on"),
-                        capacity_kva: r.get::<i64, _>("capacity_kva") as u32,
-                        prepaid_mode: false,
-                    };
-                    current = Some((id.unwrap(), meter, class));
-                }
-            }
-            let Some(r) = row else { break };
-            let on: NaiveDate = r.get("read_on");
-            if let (Some(from), Some(k)) = (
-                r.get::<Option<NaiveDate>, _>("prev_read_on"),
-                r.get::<Option<i64>, _>("kwh"),
-            ) {
-                history.push(PeriodUse {
-                    from,
-                    to: on,
-                    kwh: k as u64,
-                });
-            }
-            last = Some(Read {
-                read_on: on,
-                value: r.get::<i64, _>("value") as u64,
-            });
-            if pending.len() >= 1024 {
-                for (id, (read, check, draft)) in pending.drain(..) {
-                    let (b, rv) = write_one(&mut writer, id, &read, &check, &draft, now).await;
-                    bills += b;
-                    review += rv;
-                }
-            }
-        }
-        for (id, (read, check, draft)) in pending.drain(..) {
-            let (b, rv) = write_one(&mut writer, id, &read, &check, &draft, now).await;
-            bills += b;
-            review += rv;
-        }
-    }
-    let read_vee_bill = started.elapsed().as_secs_f64();
-    // Penalties on the unpaid bills as of today, and ageing by class.
-    let t = Instant::now();
-    let rates = PenaltyRates::default();
-    let mut ageing: std::collections::BTreeMap<String, AgeingTotals> = Default::default();
-    {
-        let mut rows = sqlx::query(
-            "SELECT a.class, b.due_on, b.total_fen - b.paid_principal_fen AS owed FROM billing_bills b \
-             JOIN billing_accounts a ON a.id = b.account_id WHERE b.total_fen > b.paid_principal_fen",
-        )
-        .fetch(&mut *writer);
-        let mut penalties = Fen::ZERO;
-        while let Some(r) = rows.try_next().await.unwrap() {
-            let class_s: &str = r.get("class");
-            let class = CustomerClass::parse(class_s).unwrap();
-            let due: NaiveDate = r.get("due_on");
-            let owed = Fen(r.get("owed"));
-            penalties = penalties + exact_penalty(&rates, class, owed, due, today).settle(&rates);
-            ageing
-                .entry(class_s.to_string())
-                .or_default()
-                .add_bill(due, owed, today);
-        }
-        std::hint::black_box(penalties);
-    }
-    sqlx::query("COMMIT").execute(&mut *writer).await.unwrap();
-    CycleTimes {
-        total: started.elapsed().as_secs_f64(),
-        read_vee_bill,
-        penalty_ageing: t.elapsed().as_secs_f64(),
-        bills,
-        review,
-        ageing: ageing.into_iter().collect(),
-    }
-}
-
-async fn write_one(
-    w: &mut sqlx::SqliteConnection,
-    meter_id: i64,
-    read: &Read,
-    check: &kehu_domain::billing::vee::ReadCheck,
-    draft: &kehu_domain::billing::BillDraft,
-    now: chrono::DateTime<Utc>,
-) -> (u64, u64) {
-    let clean = check.clean();
-    let bill_id: Option<i64> = if clean {
-        Some(
-            sqlx::query_scalar("INSERT INTO billing_bills (account_id, period, kwh, total_fen, due_on, issued_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
-                .bind(meter_id).bind("2026-10").bind(draft.kwh as i64).bind(draft.total.0).bind(draft.due_on).bind(now)
-                .fetch_one(&mut *w).await.unwrap(),
-        )
-    } else {
-        None
-    };
-    if let Some(b) = bill_id {
-        for (n, l) in draft.lines.iter().enumerate() {
-            sqlx::query("INSERT INTO billing_bill_lines (bill_id, line_no, item, label, kwh, price, amount_fen) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-                .bind(b).bind(n as i64 + 1).bind(&l.item).bind(&l.label).bind(l.kwh as i64).bind(l.price.0).bind(l.amount.0)
-                .execute(&mut *w).await.unwrap();
-        }
-    }
-    sqlx::query("INSERT INTO billing_reads (external_id, meter_id, read_on, value, prev_read_on, kwh, flags, status, bill_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
-        .bind(format!("M{meter_id:08}@{}", read.read_on)).bind(meter_id).bind(read.read_on).bind(read.value as i64)
-        .bind(NaiveDate::from_ymd_opt(2026, 9, 30)).bind(check.kwh.map(|k| k as i64))
-        .bind(check.flags.iter().map(|f| f.code()).collect::<Vec<_>>().join(","))
-        .bind(if clean { "billed" } else { "review" }).bind(bill_id).bind(now)
-        .execute(&mut *w).await.unwrap();
-    (u64::from(clean), u64::from(!clean))
-}
-
-/// The same rows written without reading or rules: the floor of the cycle's writes.
-async fn baseline(p: &SqlitePool, n: i64) -> f64 {
-    let now = Utc::now();
-    let started = Instant::now();
-    let mut w = p.acquire().await.unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut *w)
-        .await
-        .unwrap();
-    let due = NaiveDate::from_ymd_opt(2026, 11, 15).unwrap();
-    let on = NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
-    for i in 1..=n {
-        let b: i64 = sqlx::query_scalar("INSERT INTO billing_bills (account_id, period, kwh, total_fen, due_on, issued_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
-            .bind(i).bind("2026-10").bind(200i64).bind(10_566i64).bind(due).bind(now)
-            .fetch_one(&mut *w).await.unwrap();
-        let lines = if class_of(i) == CustomerClass::Residential && i % 3 == 0 {
-            2
-        } else {
-            1
-        };
-        for l in 0..lines {
-            sqlx::query("INSERT INTO billing_bill_lines (bill_id, line_no, item, label, kwh, price, amount_fen) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-                .bind(b).bind(l + 1).bind("tier1").bind("第1档电费").bind(200i64).bind(5_283i64).bind(10_566i64)
-                .execute(&mut *w).await.unwrap();
-        }
-        sqlx::query("INSERT INTO billing_reads (external_id, meter_id, read_on, value, prev_read_on, kwh, flags, status, bill_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
-            .bind(format!("M{i:08}@{on}")).bind(i).bind(on).bind(12_345i64).bind(NaiveDate::from_ymd_opt(2026, 9, 30)).bind(200i64)
-            .bind("").bind("billed").bind(b).bind(now)
-            .execute(&mut *w).await.unwrap();
-    }
-    sqlx::query("COMMIT").execute(&mut *w).await.unwrap();
-    started.elapsed().as_secs_f64()
 }
 
 // ---- The same cycle through prepared statements on the raw SQLite handle (the technique
@@ -464,54 +231,6 @@ mod raw {
             );
             rc == ffi::SQLITE_ROW
         }
-
-        pub fn int(&self, i: c_int) -> i64 {
-            // SAFETY: on a row.
-            unsafe { ffi::sqlite3_column_int64(self.st, i) }
-        }
-
-        pub fn is_null(&self, i: c_int) -> bool {
-            // SAFETY: on a row.
-            unsafe { ffi::sqlite3_column_type(self.st, i) == ffi::SQLITE_NULL }
-        }
-
-        pub fn text(&self, i: c_int) -> &str {
-            // SAFETY: on a row; the text lives until the next step.
-            unsafe {
-                let p = ffi::sqlite3_column_text(self.st, i);
-                let n = ffi::sqlite3_column_bytes(self.st, i);
-                std::str::from_utf8_unchecked(std::slice::from_raw_parts(p, n as usize))
-            }
-        }
-    }
-
-    /// `YYYY-MM-DD` without chrono's parser.
-    pub fn date(s: &str) -> chrono::NaiveDate {
-        let b = s.as_bytes();
-        let n =
-            |r: std::ops::Range<usize>| b[r].iter().fold(0u32, |a, d| a * 10 + u32::from(d - b'0'));
-        chrono::NaiveDate::from_ymd_opt(n(0..4) as i32, n(5..7), n(8..10)).expect("stored date")
-    }
-
-    pub fn date_text(d: chrono::NaiveDate, out: &mut [u8; 10]) -> &str {
-        use chrono::Datelike;
-        let (y, m, dd) = (d.year() as u32, d.month(), d.day());
-        let digits = [
-            y / 1000,
-            y / 100 % 10,
-            y / 10 % 10,
-            y % 10,
-            10,
-            m / 10,
-            m % 10,
-            10,
-            dd / 10,
-            dd % 10,
-        ];
-        for (o, v) in out.iter_mut().zip(digits) {
-            *o = if v == 10 { b'-' } else { b'0' + v as u8 };
-        }
-        std::str::from_utf8(out).expect("ascii")
     }
 }
 
@@ -519,211 +238,8 @@ const INS_BILL: &str = "INSERT INTO billing_bills (account_id, period, kwh, tota
 const INS_LINE: &str = "INSERT INTO billing_bill_lines (bill_id, line_no, item, label, kwh, price, amount_fen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 const INS_READ: &str = "INSERT INTO billing_reads (external_id, meter_id, read_on, value, prev_read_on, kwh, flags, status, bill_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
-async fn cycle_raw(p: &SqlitePool) -> CycleTimes {
-    use raw::{St, V};
-    let started = Instant::now();
-    let rules = VeeRules {
-        history_periods: 3,
-        ..VeeRules::default()
-    };
-    let tiered = Tariff::default_residential_tiered();
-    let flat = Tariff::Flat {
-        price: PricePerKwh(6_352),
-    };
-    let period = Period::parse("2026-10").unwrap();
-    let read_on = period.last_day();
-    let today = NaiveDate::from_ymd_opt(2026, 11, 5).unwrap();
-    let now = "2026-11-05T02:00:00+00:00";
-    let mut reader = p.acquire().await.unwrap();
-    let mut writer = p.acquire().await.unwrap();
-    let mut rh = reader.lock_handle().await.unwrap();
-    let mut wh = writer.lock_handle().await.unwrap();
-    let (rdb, wdb) = (rh.as_raw_handle().as_ptr(), wh.as_raw_handle().as_ptr());
-    St::prepare(wdb, "BEGIN IMMEDIATE").exec(&[]);
-    let (bill, line, read) = (
-        St::prepare(wdb, INS_BILL),
-        St::prepare(wdb, INS_LINE),
-        St::prepare(wdb, INS_READ),
-    );
-    let q = St::prepare(
-        rdb,
-        "SELECT r.meter_id, r.read_on, r.prev_read_on, r.value, r.kwh, m.multiplier, m.register_digits, m.capacity_kva, m.installed_on, a.class \
-         FROM billing_reads r JOIN billing_meters m ON m.id = r.meter_id JOIN billing_accounts a ON a.id = m.account_id \
-         WHERE r.read_on >= '2026-06-01' ORDER BY r.meter_id, r.read_on",
-    );
-    let (mut bills, mut review) = (0u64, 0u64);
-    let mut history: Vec<PeriodUse> = Vec::with_capacity(4);
-    let mut last: Option<Read> = None;
-    let mut current: Option<(i64, Meter, CustomerClass)> = None;
-    let (mut ext, mut flags) = (String::new(), String::new());
-    let (mut due_buf, mut on_buf, mut prev_buf) = ([0u8; 10], [0u8; 10], [0u8; 10]);
-    let due_on = period.last_day() + chrono::Duration::days(15);
-    let due_s = raw::date_text(due_on, &mut due_buf).to_string();
-    let on_s = raw::date_text(read_on, &mut on_buf).to_string();
-    let prev_s =
-        raw::date_text(NaiveDate::from_ymd_opt(2026, 9, 30).unwrap(), &mut prev_buf).to_string();
-    let mut finish = |id: i64,
-                      meter: &Meter,
-                      class: CustomerClass,
-                      history: &[PeriodUse],
-                      last: Option<Read>| {
-        let prev = last.expect("a previous read");
-        let r = Read {
-            read_on,
-            value: prev.value + use_of(id, 4),
-        };
-        let ctx = ReadContext {
-            meter,
-            previous: Some(prev),
-            history,
-            last_year: None,
-            today,
-        };
-        let check = check_read(&rules, r, &ctx);
-        let kwh = check.kwh.unwrap_or(0);
-        let used_before: u64 = history.iter().map(|h| h.kwh).sum();
-        let tariff = if class == CustomerClass::Residential {
-            &tiered
-        } else {
-            &flat
-        };
-        let draft = bill_period(tariff, period, Consumption::Total(kwh), used_before, 15)
-            .expect("valid tariff");
-        let clean = check.clean();
-        let bill_id = if clean {
-            let b = bill.exec(&[
-                V::I(id),
-                V::T("2026-10"),
-                V::I(draft.kwh as i64),
-                V::I(draft.total.0),
-                V::T(&due_s),
-                V::T(now),
-            ]);
-            for (n, l) in draft.lines.iter().enumerate() {
-                line.exec(&[
-                    V::I(b),
-                    V::I(n as i64 + 1),
-                    V::T(&l.item),
-                    V::T(&l.label),
-                    V::I(l.kwh as i64),
-                    V::I(l.price.0),
-                    V::I(l.amount.0),
-                ]);
-            }
-            Some(b)
-        } else {
-            None
-        };
-        ext.clear();
-        use std::fmt::Write;
-        let _ = write!(ext, "M{id:08}@{on_s}");
-        flags.clear();
-        for (i, f) in check.flags.iter().enumerate() {
-            if i > 0 {
-                flags.push(',');
-            }
-            flags.push_str(f.code());
-        }
-        read.exec(&[
-            V::T(&ext),
-            V::I(id),
-            V::T(&on_s),
-            V::I(r.value as i64),
-            V::T(&prev_s),
-            check.kwh.map_or(V::N, |k| V::I(k as i64)),
-            V::T(&flags),
-            V::T(if clean { "billed" } else { "review" }),
-            bill_id.map_or(V::N, V::I),
-            V::T(now),
-        ]);
-        (
-            u64::from(clean),
-            u64::from(!clean),
-            clean.then_some(draft.total),
-        )
-    };
-    // The new bills are aged as they are written; the pass below reads only older ones.
-    let mut ageing = [AgeingTotals::default(); 3];
-    loop {
-        let more = q.next();
-        let id = more.then(|| q.int(0));
-        if current.as_ref().map(|c| c.0) != id {
-            if let Some((cid, meter, class)) = current.take() {
-                let (b, rv, total) = finish(cid, &meter, class, &history, last);
-                if let Some(t) = total {
-                    ageing[class as usize].add_bill(due_on, t, today);
-                }
-                bills += b;
-                review += rv;
-            }
-            history.clear();
-            if more {
-                let class = CustomerClass::parse(q.text(9)).unwrap();
-                let meter = Meter {
-                    external_id: String::new(),
-                    account: String::new(),
-                    ct_ratio: q.int(5) as u32,
-                    pt_ratio: 1,
-                    multiplier: q.int(5) as u32,
-                    register_digits: q.int(6) as u8,
-                    installed_on: raw::date(q.text(8)),
-                    capacity_kva: q.int(7) as u32,
-                    prepaid_mode: false,
-                };
-                current = Some((id.unwrap(), meter, class));
-            }
-        }
-        if !more {
-            break;
-        }
-        let on = raw::date(q.text(1));
-        if !q.is_null(2) && !q.is_null(4) {
-            history.push(PeriodUse {
-                from: raw::date(q.text(2)),
-                to: on,
-                kwh: q.int(4) as u64,
-            });
-        }
-        last = Some(Read {
-            read_on: on,
-            value: q.int(3) as u64,
-        });
-    }
-    drop(q);
-    let read_vee_bill = started.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let rates = PenaltyRates::default();
-    let mut penalties = Fen::ZERO;
-    let a = St::prepare(
-        wdb,
-        "SELECT a.class, b.due_on, b.total_fen - b.paid_principal_fen FROM billing_bills b \
-         JOIN billing_accounts a ON a.id = b.account_id WHERE b.total_fen > b.paid_principal_fen AND b.period < '2026-10'",
-    );
-    while a.next() {
-        let class = CustomerClass::parse(a.text(0)).unwrap();
-        let due = raw::date(a.text(1));
-        let owed = Fen(a.int(2));
-        penalties = penalties + exact_penalty(&rates, class, owed, due, today).settle(&rates);
-        ageing[class as usize].add_bill(due, owed, today);
-    }
-    drop(a);
-    std::hint::black_box(penalties);
-    drop((bill, line, read));
-    St::prepare(wdb, "COMMIT").exec(&[]);
-    CycleTimes {
-        total: started.elapsed().as_secs_f64(),
-        read_vee_bill,
-        penalty_ageing: t.elapsed().as_secs_f64(),
-        bills,
-        review,
-        ageing: CustomerClass::ALL
-            .iter()
-            .map(|c| (c.code().to_string(), ageing[*c as usize]))
-            .collect(),
-    }
-}
-
-/// The same rows as `cycle_raw` writes, with fixed values: no reading, no rules.
+/// The rows the billing cycle writes (reads, bills, lines), with fixed values: no reading,
+/// no rules; into a fresh database with the same schema.
 async fn baseline_raw(p: &SqlitePool, n: i64) -> f64 {
     use raw::{St, V};
     let started = Instant::now();
@@ -849,6 +365,257 @@ fn in_memory(n: usize) {
     );
 }
 
+// ---- The product path: the store's own read intake, billing run and ageing report ----
+
+/// The register value of account `i`'s meter after period number `m` (0 = June).
+fn register_after(i: i64, m: i64) -> u64 {
+    (i as u64 * 37) % 500_000 + (1..=m).map(|k| use_of(i, k)).sum::<u64>()
+}
+
+/// October's read of account `i` as the metering system sends it; one meter in 997 reads
+/// thirty times its usual use (it goes to the review queue).
+fn october_read(i: i64) -> NewRead {
+    let used = use_of(i, 4) * if i % 997 == 0 { 30 } else { 1 };
+    NewRead {
+        external_id: None,
+        meter: format!("M{i:08}"),
+        read_on: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+        value: register_after(i, 3) + used,
+    }
+}
+
+async fn store_tariffs(store: &Store) {
+    store
+        .upsert_tariff("res", "居民阶梯电价", &Tariff::default_residential_tiered())
+        .await
+        .unwrap();
+    store
+        .upsert_tariff(
+            "biz",
+            "一般工商业",
+            &Tariff::Flat {
+                price: PricePerKwh(6_352),
+            },
+        )
+        .await
+        .unwrap();
+}
+
+struct ProductTimes {
+    intake: f64,
+    run: f64,
+    ageing: f64,
+    review: u64,
+    report: RunReport,
+    ageing_rows: Vec<AgeingRow>,
+}
+
+/// The timed cycle through the store, as `kehu billing import-reads` / `kehu billing run` /
+/// `kehu billing ageing` do it: reads in chunks of 10,000 (one transaction each), VEE on
+/// each; the run for October (the reads in review held back, the rest billed); ageing by
+/// class on 5 November.
+async fn product_cycle(store: &Store, n: i64) -> ProductTimes {
+    let mut rules = BillingRules::default();
+    rules.vee.history_periods = 3;
+    let today = NaiveDate::from_ymd_opt(2026, 11, 5).unwrap();
+    let now = Utc::now();
+    let t = Instant::now();
+    let mut review = 0u64;
+    let mut i = 1;
+    while i <= n {
+        let chunk: Vec<NewRead> = (i..=(i + 9_999).min(n)).map(october_read).collect();
+        for o in store
+            .add_reads(&chunk, &rules.vee, today, now)
+            .await
+            .unwrap()
+        {
+            review += u64::from(o.status == ReadStatus::Review);
+        }
+        i += 10_000;
+    }
+    let intake = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let report = store
+        .billing_run(Period::parse("2026-10").unwrap(), true, &rules, now)
+        .await
+        .unwrap();
+    let run = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let ageing_rows = store.ageing(today, AgeingGroup::Class).await.unwrap();
+    let ageing = t.elapsed().as_secs_f64();
+    ProductTimes {
+        intake,
+        run,
+        ageing,
+        review,
+        report,
+        ageing_rows,
+    }
+}
+
+/// PostgreSQL: the same accounts, meters, history and September bills as `setup`, written
+/// with `UNNEST` in chunks (not timed).
+async fn setup_pg(p: &sqlx::PgPool, n: i64) {
+    let mut i = 1;
+    while i <= n {
+        let ids: Vec<i64> = (i..=(i + 9_999).min(n)).collect();
+        let ext: Vec<String> = ids.iter().map(|i| format!("A{i:08}")).collect();
+        let mext: Vec<String> = ids.iter().map(|i| format!("M{i:08}")).collect();
+        let class: Vec<String> = ids
+            .iter()
+            .map(|i| class_of(*i).code().to_string())
+            .collect();
+        let area: Vec<String> = ids.iter().map(|i| format!("T{}", i % 5_000)).collect();
+        let tariff: Vec<String> = ids
+            .iter()
+            .map(|i| {
+                if class_of(*i) == CustomerClass::Residential {
+                    "res"
+                } else {
+                    "biz"
+                }
+                .to_string()
+            })
+            .collect();
+        let mut tx = p.begin().await.unwrap();
+        sqlx::query("INSERT INTO billing_accounts (id, external_id, name, class, area, tariff, opened_on) \
+                     SELECT u.i, u.e, 'x', u.c, u.a, u.t, DATE '2020-01-01' FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(i, e, c, a, t)")
+            .bind(&ids).bind(&ext).bind(&class).bind(&area).bind(&tariff).execute(&mut *tx).await.unwrap();
+        sqlx::query("INSERT INTO billing_meters (id, external_id, account_id, ct_ratio, pt_ratio, multiplier, register_digits, installed_on, capacity_kva) \
+                     SELECT u.i, u.e, u.i, 1, 1, 1, 6, DATE '2020-01-01', 50 FROM UNNEST($1::bigint[], $2::text[]) AS u(i, e)")
+            .bind(&ids).bind(&mext).execute(&mut *tx).await.unwrap();
+        let (mut r_ext, mut r_meter, mut r_on, mut r_value, mut r_prev, mut r_kwh) = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
+        let days: Vec<NaiveDate> = PERIODS
+            .iter()
+            .map(|p| Period::parse(p).unwrap().last_day())
+            .collect();
+        for id in &ids {
+            for (m, day) in days.iter().enumerate() {
+                r_ext.push(format!("M{id:08}@{day}"));
+                r_meter.push(*id);
+                r_on.push(*day);
+                r_value.push(register_after(*id, m as i64) as i64);
+                r_prev.push((m > 0).then(|| days[m - 1]));
+                r_kwh.push((m > 0).then(|| use_of(*id, m as i64) as i64));
+            }
+        }
+        sqlx::query("INSERT INTO billing_reads (external_id, meter_id, read_on, value, prev_read_on, kwh, status, created_at) \
+                     SELECT u.e, u.m, u.d, u.v, u.p, u.k, 'billed', TIMESTAMPTZ '2026-10-01 00:00:00+00' \
+                     FROM UNNEST($1::text[], $2::bigint[], $3::date[], $4::bigint[], $5::date[], $6::bigint[]) AS u(e, m, d, v, p, k)")
+            .bind(&r_ext).bind(&r_meter).bind(&r_on).bind(&r_value).bind(&r_prev).bind(&r_kwh)
+            .execute(&mut *tx).await.unwrap();
+        let kwh: Vec<i64> = ids.iter().map(|i| use_of(*i, 3) as i64).collect();
+        let total: Vec<i64> = kwh.iter().map(|k| k * 55).collect();
+        let paid: Vec<i64> = ids
+            .iter()
+            .zip(&total)
+            .map(|(i, t)| if i % 8 == 0 { 0 } else { *t })
+            .collect();
+        sqlx::query("INSERT INTO billing_bills (account_id, period, kwh, total_fen, due_on, issued_at, paid_principal_fen) \
+                     SELECT u.a, '2026-09', u.k, u.t, DATE '2026-10-15', TIMESTAMPTZ '2026-10-01 00:00:00+00', u.p \
+                     FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS u(a, k, t, p)")
+            .bind(&ids).bind(&kwh).bind(&total).bind(&paid).execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        i += 10_000;
+    }
+    sqlx::query("ANALYZE").execute(p).await.unwrap();
+}
+
+/// PostgreSQL baseline: the rows the cycle writes (N reads, N bills, their lines) with fixed
+/// values, plain `UNNEST` inserts in chunks of 10,000, in one transaction rolled back at the
+/// end (same database, same indexes and keys as the cycle).
+async fn baseline_pg(p: &sqlx::PgPool, n: i64) -> f64 {
+    let t = Instant::now();
+    let mut tx = p.begin().await.unwrap();
+    let mut i = 1;
+    while i <= n {
+        let ids: Vec<i64> = (i..=(i + 9_999).min(n)).collect();
+        let mut bill_of = std::collections::HashMap::with_capacity(ids.len());
+        for (id, acc) in sqlx::query_as::<_, (i64, i64)>(
+            "INSERT INTO billing_bills (account_id, period, kwh, total_fen, due_on, issued_at) \
+             SELECT u.a, '2026-10', 200, 10566, DATE '2026-11-15', now() FROM UNNEST($1::bigint[]) AS u(a) RETURNING id, account_id",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap()
+        {
+            bill_of.insert(acc, id);
+        }
+        let (mut l_bill, mut l_no) = (Vec::new(), Vec::new());
+        for i in &ids {
+            let two = class_of(*i) == CustomerClass::Residential && i % 3 == 0;
+            for n in 1..=(if two { 2i64 } else { 1 }) {
+                l_bill.push(bill_of[i]);
+                l_no.push(n);
+            }
+        }
+        sqlx::query("INSERT INTO billing_bill_lines (bill_id, line_no, item, label, kwh, price, amount_fen) \
+                     SELECT u.b, u.n, 'tier1', '第1档电费', 200, 5283, 10566 FROM UNNEST($1::bigint[], $2::bigint[]) AS u(b, n)")
+            .bind(&l_bill).bind(&l_no).execute(&mut *tx).await.unwrap();
+        let ext: Vec<String> = ids.iter().map(|i| format!("M{i:08}@2026-10-31")).collect();
+        let bills: Vec<i64> = ids.iter().map(|i| bill_of[i]).collect();
+        sqlx::query("INSERT INTO billing_reads (external_id, meter_id, read_on, value, prev_read_on, kwh, flags, status, bill_id, created_at) \
+                     SELECT u.e, u.m, DATE '2026-10-31', 12345, DATE '2026-09-30', 200, '', 'billed', u.b, now() \
+                     FROM UNNEST($1::text[], $2::bigint[], $3::bigint[]) AS u(e, m, b)")
+            .bind(&ext).bind(&ids).bind(&bills).execute(&mut *tx).await.unwrap();
+        i += 10_000;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    tx.rollback().await.unwrap();
+    secs
+}
+
+fn print_product(label: &str, n: i64, c: &ProductTimes, base: f64, base_what: &str) {
+    let k = n as f64;
+    let total = c.intake + c.run + c.ageing;
+    println!(
+        "   cycle total ({label})  : {total:7.2} s  {:10.0} accounts/s  (target >= 100,000)",
+        k / total
+    );
+    println!("     read intake + VEE (Store::add_reads, 10,000 a transaction): {:7.2} s  {:10.0} reads/s", c.intake, k / c.intake);
+    println!("     billing run (Store::billing_run: tariff + bills + lines + reads marked): {:7.2} s  {:10.0} accounts/s", c.run, k / c.run);
+    println!(
+        "     ageing by class (Store::ageing over every unpaid bill): {:7.2} s",
+        c.ageing
+    );
+    println!(
+        "     {} bills (¥{}, {} kWh), {} reads in review, {} accounts held back, {} already billed",
+        c.report.bills,
+        c.report.total.to_plain(),
+        c.report.kwh,
+        c.review,
+        c.report.held_for_review,
+        c.report.already_billed
+    );
+    for r in &c.ageing_rows {
+        println!(
+            "     ageing {:16}: {} bills, total ¥{} overdue ¥{}",
+            r.key,
+            r.bills,
+            r.total.to_plain(),
+            r.totals.overdue().to_plain()
+        );
+    }
+    println!(
+        "   baseline: {base_what}: {base:7.2} s  {:10.0} accounts/s",
+        k / base
+    );
+    println!(
+        "   ratio cycle/baseline: {:.2}x (billing run alone {:.2}x)   peak RSS {} MB",
+        base / total,
+        base / c.run,
+        peak_rss_mb()
+    );
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let mut args = std::env::args().skip(1);
@@ -858,67 +625,74 @@ async fn main() {
         .unwrap_or(1_000_000);
     let dir = std::path::PathBuf::from(args.next().unwrap_or_else(|| "/tmp".into()))
         .join(format!("kehu-billing-bench-{}", std::process::id()));
-    let sqlx_n: i64 = args
-        .next()
-        .map(|s| s.parse().expect("SQLX_N"))
-        .unwrap_or((n / 10).max(1));
-    for (label, count, raw_path) in [
-        ("raw prepared statements", n, true),
-        ("sqlx per row (the store's path today)", sqlx_n, false),
-    ] {
-        println!("== 1. billing cycle on SQLite, {label}: {count} accounts");
+    let backends = args.next().unwrap_or_else(|| "sqlite,postgres".into());
+
+    if backends.contains("sqlite") {
+        println!("== 1. billing cycle through the store on SQLite: {n} accounts");
         let p = open_fresh(&dir, "cycle").await;
         let t = Instant::now();
-        setup(&p, count).await;
-        println!(
-            "   setup (not timed): {:.1} s ({} reads of history, {} earlier bills)",
-            t.elapsed().as_secs_f64(),
-            count * 4,
-            count
-        );
-        let rss_before = peak_rss_mb();
-        let c = if raw_path {
-            cycle_raw(&p).await
-        } else {
-            cycle(&p).await
-        };
-        let base_p = open_fresh(&dir, "baseline").await;
-        let base = if raw_path {
-            baseline_raw(&base_p, count).await
-        } else {
-            baseline(&base_p, count).await
-        };
-        let k = count as f64;
-        println!(
-            "   cycle total            : {:7.2} s  {:10.0} accounts/s  (target >= 100,000)",
-            c.total,
-            k / c.total
-        );
-        println!(
-            "     read + VEE + bill + write: {:7.2} s; penalty + ageing pass and commit: {:.2} s",
-            c.read_vee_bill, c.penalty_ageing
-        );
-        println!("     {} bills, {} reads held for review", c.bills, c.review);
-        println!(
-            "   baseline: plain insert of the same rows: {base:7.2} s  {:10.0} accounts/s",
-            k / base
-        );
-        println!(
-            "   ratio cycle/baseline accounts/s: {:.2}x   peak RSS {} MB (after setup {} MB)",
-            base / c.total,
-            peak_rss_mb(),
-            rss_before
-        );
-        for (class, a) in &c.ageing {
-            println!(
-                "     ageing {class:16}: total ¥{} overdue ¥{}",
-                a.total().to_plain(),
-                a.overdue().to_plain()
-            );
-        }
+        setup(&p, n).await;
         p.close().await;
+        let store = Store::open(
+            &Store::sqlite_url_for_dir(&dir.join("cycle")),
+            &StoreOptions::default(),
+        )
+        .await
+        .unwrap();
+        store_tariffs(&store).await;
+        println!("   setup (not timed): {:.1} s ({} reads of history, {} earlier bills); RSS so far {} MB", t.elapsed().as_secs_f64(), n * 4, n, peak_rss_mb());
+        let c = product_cycle(&store, n).await;
+        store.close().await;
+        let base_p = open_fresh(&dir, "baseline").await;
+        let base = baseline_raw(&base_p, n).await;
         base_p.close().await;
+        print_product(
+            "SQLite",
+            n,
+            &c,
+            base,
+            "plain insert of the same reads, bills and lines (prepared statements, fresh database)",
+        );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+    if backends.contains("postgres") {
+        match std::env::var("KEHU_PG_URL") {
+            Err(_) => println!("== 1b. PostgreSQL: skipped (KEHU_PG_URL not set)"),
+            Ok(base_url) => {
+                println!("== 1b. billing cycle through the store on PostgreSQL: {n} accounts");
+                use sqlx::Connection;
+                // KEHU_BENCH_PG_DB: a database left set up by an earlier run (setup skipped).
+                let reuse = std::env::var("KEHU_BENCH_PG_DB").ok();
+                let db = reuse
+                    .clone()
+                    .unwrap_or_else(|| format!("kehu_billing_bench_{}", std::process::id()));
+                let mut admin = sqlx::PgConnection::connect(&base_url).await.unwrap();
+                if reuse.is_none() {
+                    sqlx::query(&format!("CREATE DATABASE {db}"))
+                        .execute(&mut admin)
+                        .await
+                        .unwrap();
+                }
+                let url = format!("{}/{db}", &base_url[..base_url.rfind('/').unwrap()]);
+                let store = Store::open(&url, &StoreOptions::default()).await.unwrap();
+                store_tariffs(&store).await;
+                let pg = sqlx::PgPool::connect(&url).await.unwrap();
+                if reuse.is_none() {
+                    let t = Instant::now();
+                    setup_pg(&pg, n).await;
+                    println!("   setup (not timed): {:.1} s", t.elapsed().as_secs_f64());
+                }
+                let base = baseline_pg(&pg, n).await;
+                let c = product_cycle(&store, n).await;
+                print_product("PostgreSQL", n, &c, base, "plain UNNEST insert of the same reads, bills and lines (same database, rolled back)");
+                store.close().await;
+                pg.close().await;
+                sqlx::query(&format!("DROP DATABASE {db}"))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+            }
+        }
     }
     in_memory(n as usize);
 }

@@ -497,80 +497,24 @@ impl crate::Store {
         today: NaiveDate,
         now: DateTime<Utc>,
     ) -> BResult<Vec<ReadOutcome>> {
-        let hist_sql = format!(
-            "SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = $1 AND kwh IS NOT NULL \
-             AND prev_read_on IS NOT NULL AND status IN {HISTORY} AND read_on < $2 ORDER BY read_on DESC, id DESC LIMIT $3"
-        );
-        let ly_sql = format!(
-            "SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = $1 AND kwh IS NOT NULL \
-             AND prev_read_on IS NOT NULL AND status IN {HISTORY} AND read_on >= $2 AND read_on <= $3 ORDER BY read_on LIMIT 1"
-        );
-        with_pool!(self, p => {
-            let mut tx = p.begin().await?;
-            let mut out = Vec::with_capacity(reads.len());
-            for r in reads {
-            let ext = r.external_id.clone().unwrap_or_else(|| format!("{}@{}", r.meter, r.read_on));
-            let value = i64::try_from(r.value).map_err(|_| BillingError::Invalid(format!("meter {}: register value {} too large", r.meter, r.value)))?;
-            let mrow = sqlx::query("SELECT m.*, a.external_id AS account FROM billing_meters m JOIN billing_accounts a ON a.id = m.account_id WHERE m.external_id = $1")
-                .bind(&r.meter).fetch_optional(&mut *tx).await?;
-            let Some(mrow) = mrow else {
-                return Err(BillingError::UnknownMeter { meter: r.meter.clone() });
-            };
-            let meter_id = mrow.g_i("id")?;
-            let meter = meter_from(&mrow, mrow.g_s("account")?)?;
-            if let Some(ex) = sqlx::query("SELECT id, meter_id, read_on, value, kwh, flags, status FROM billing_reads WHERE external_id = $1")
-                .bind(&ext).fetch_optional(&mut *tx).await?
-            {
-                if ex.g_i("meter_id")? == meter_id && ex.g_d("read_on")? == r.read_on && ex.g_i("value")? == value {
-                    out.push(ReadOutcome {
-                        read_id: ex.g_i("id")?,
-                        status: status(ex.g_s("status")?)?,
-                        flags: flags_from_text(&ex.g_s("flags")?),
-                        kwh: ex.g_oi("kwh")?.map(|k| k as u64),
-                    });
-                    continue;
-                }
-                return Err(BillingError::ConflictingResend {
-                    external_id: ext,
-                    before: format!("meter id {}, {} value {}", ex.g_i("meter_id")?, ex.g_d("read_on")?, ex.g_i("value")?),
-                });
+        match &self.backend {
+            crate::Backend::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                let out = {
+                    let conn: &mut sqlx::SqliteConnection = &mut tx;
+                    let mut handle = conn.lock_handle().await?;
+                    add_reads_sqlite(handle.as_raw_handle().as_ptr(), reads, rules, today, now)
+                }?;
+                tx.commit().await?;
+                Ok(out)
             }
-            let prev = sqlx::query("SELECT read_on, value FROM billing_reads WHERE meter_id = $1 AND status <> 'rejected' \
-                                    ORDER BY read_on DESC, id DESC LIMIT 1")
-                .bind(meter_id).fetch_optional(&mut *tx).await?;
-            let previous = match prev {
-                Some(p) => Some(Read { read_on: p.g_d("read_on")?, value: p.g_i("value")? as u64 }),
-                None => None,
-            };
-            if let Some(pr) = previous {
-                if r.read_on < pr.read_on {
-                    return Err(BillingError::OutOfOrder { meter: r.meter.clone(), read_on: r.read_on, latest: pr.read_on });
-                }
+            crate::Backend::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                let out = add_reads_pg(&mut tx, reads, rules, today, now).await?;
+                tx.commit().await?;
+                Ok(out)
             }
-            let mut history = Vec::new();
-            for h in sqlx::query(&hist_sql).bind(meter_id).bind(r.read_on).bind(rules.history_periods.max(1) as i64).fetch_all(&mut *tx).await? {
-                history.push(PeriodUse { from: h.g_d("prev_read_on")?, to: h.g_d("read_on")?, kwh: h.g_i("kwh")? as u64 });
-            }
-            history.reverse();
-            let ly_day = r.read_on - chrono::Duration::days(365);
-            let last_year = match sqlx::query(&ly_sql).bind(meter_id).bind(ly_day - chrono::Duration::days(15)).bind(ly_day + chrono::Duration::days(15)).fetch_optional(&mut *tx).await? {
-                Some(h) => Some(PeriodUse { from: h.g_d("prev_read_on")?, to: h.g_d("read_on")?, kwh: h.g_i("kwh")? as u64 }),
-                None => None,
-            };
-            let ctx = ReadContext { meter: &meter, previous, history: &history, last_year, today };
-            let check = vee::check_read(rules, Read { read_on: r.read_on, value: r.value }, &ctx);
-            let st = if check.clean() { ReadStatus::Clean } else { ReadStatus::Review };
-            let id: i64 = sqlx::query_scalar("INSERT INTO billing_reads (external_id, meter_id, read_on, value, prev_read_on, kwh, flags, status, created_at) \
-                                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id")
-                .bind(&ext).bind(meter_id).bind(r.read_on).bind(value)
-                .bind(previous.map(|p| p.read_on)).bind(check.kwh.map(|k| k as i64))
-                .bind(flags_to_text(&check.flags)).bind(st.code()).bind(now)
-                .fetch_one(&mut *tx).await?;
-            out.push(ReadOutcome { read_id: id, status: st, flags: check.flags, kwh: check.kwh });
-            }
-            tx.commit().await?;
-            Ok(out)
-        })
+        }
     }
 
     /// `None` for an unknown meter; otherwise the date of its latest read in force.
@@ -791,6 +735,12 @@ impl crate::Store {
     /// Refuses while reads of the period wait for review, unless `only_clean`: then the
     /// accounts with a read in review are held back and the others billed. Re-running a
     /// period bills nothing twice.
+    ///
+    /// The reads are streamed in account order and each account is priced as its last read
+    /// arrives, so memory stays flat in the number of accounts. SQLite writes through
+    /// prepared statements on the transaction's own connection; PostgreSQL reads through a
+    /// cursor and writes each batch of bills and lines with one `UNNEST` statement. On both
+    /// the reads are marked billed by one set-based statement at the end.
     pub async fn billing_run(
         &self,
         period: Period,
@@ -799,121 +749,66 @@ impl crate::Store {
         now: DateTime<Utc>,
     ) -> BResult<RunReport> {
         let tariffs = self.tariffs().await?;
+        // Checked once here rather than for every bill.
+        for (code, t) in &tariffs {
+            t.validate().map_err(|source| BillingError::Tariff {
+                code: code.clone(),
+                source,
+            })?;
+        }
         let (missing, _) = self.missing_reads(period, 0).await?;
         let (from, to) = (period.first_day(), period.last_day());
-        let review_sql = "SELECT m.external_id AS meter, r.read_on, r.flags, m.account_id FROM billing_reads r \
+        let review_count_sql = "SELECT COUNT(*) FROM billing_reads r WHERE r.status = 'review' AND r.read_on >= $1 AND r.read_on <= $2";
+        let review_first_sql = "SELECT m.external_id AS meter, r.read_on, r.flags FROM billing_reads r \
              JOIN billing_meters m ON m.id = r.meter_id WHERE r.status = 'review' AND r.read_on >= $1 AND r.read_on <= $2 \
-             ORDER BY r.read_on, r.id";
-        let reads_sql = format!(
-            "SELECT r.id, r.kwh, m.account_id, a.external_id AS account, a.class, a.tariff, a.prepaid, a.credit_fen, m.prepaid_mode \
-             FROM billing_reads r JOIN billing_meters m ON m.id = r.meter_id JOIN billing_accounts a ON a.id = m.account_id \
-             WHERE r.status IN {BILLABLE} AND r.bill_id IS NULL AND r.kwh IS NOT NULL AND r.read_on >= $1 AND r.read_on <= $2 \
-             ORDER BY m.account_id, r.id"
-        );
+             ORDER BY r.read_on, r.id LIMIT 5";
+        let held_sql = "SELECT DISTINCT m.account_id FROM billing_reads r JOIN billing_meters m ON m.id = r.meter_id \
+             WHERE r.status = 'review' AND r.read_on >= $1 AND r.read_on <= $2";
         let year_start = Period {
             year: period.year,
             month: 1,
         }
         .to_string();
+        let period_s = period.to_string();
         let mut report = RunReport {
-            period: period.to_string(),
+            period: period_s.clone(),
             meters_without_read: missing,
             ..RunReport::default()
         };
+        let ctx = RunCtx {
+            tariffs: &tariffs,
+            period,
+            rules,
+        };
         with_pool!(self, p => {
             let mut tx = p.begin().await?;
-            let mut held: std::collections::HashSet<i64> = std::collections::HashSet::new();
-            let mut first = Vec::new();
-            let mut count = 0i64;
-            for r in sqlx::query(review_sql).bind(from).bind(to).fetch_all(&mut *tx).await? {
-                count += 1;
-                held.insert(r.g_i("account_id")?);
-                if first.len() < 5 {
+            let count: i64 = sqlx::query_scalar(review_count_sql).bind(from).bind(to).fetch_one(&mut *tx).await?;
+            if count > 0 && !only_clean {
+                let mut first = Vec::new();
+                for r in sqlx::query(review_first_sql).bind(from).bind(to).fetch_all(&mut *tx).await? {
                     first.push(format!("meter {} read {} ({})", r.g_s("meter")?, r.g_d("read_on")?, r.g_s("flags")?.replace(',', ", ")));
                 }
+                return Err(BillingError::UnreviewedReads { period: period_s, count, first });
             }
-            if count > 0 && !only_clean {
-                return Err(BillingError::UnreviewedReads { period: period.to_string(), count, first });
-            }
+            let held: std::collections::HashSet<i64> = if count > 0 {
+                sqlx::query_scalar::<_, i64>(held_sql).bind(from).bind(to).fetch_all(&mut *tx).await?.into_iter().collect()
+            } else {
+                Default::default()
+            };
             report.held_for_review = held.len() as u64;
-            let billed: std::collections::HashSet<i64> = sqlx::query_scalar::<_, i64>("SELECT account_id FROM billing_bills WHERE period = $1")
-                .bind(period.to_string()).fetch_all(&mut *tx).await?.into_iter().collect();
-            report.already_billed = billed.len() as u64;
-            let mut used_before: HashMap<i64, u64> = HashMap::new();
-            for r in sqlx::query("SELECT account_id, CAST(SUM(kwh) AS BIGINT) AS kwh FROM billing_bills WHERE period >= $1 AND period < $2 GROUP BY account_id")
-                .bind(&year_start).bind(period.to_string()).fetch_all(&mut *tx).await?
-            {
-                used_before.insert(r.g_i("account_id")?, r.g_oi("kwh")?.unwrap_or(0) as u64);
-            }
-            // Group the reads by account (they come sorted by account).
-            struct Acc { id: i64, ext: String, class: String, tariff: String, kwh: u64, reads: Vec<i64>, mismatch: bool, prepaid: bool, credit: i64 }
-            let mut accounts: Vec<Acc> = Vec::new();
-            for r in sqlx::query(&reads_sql).bind(from).bind(to).fetch_all(&mut *tx).await? {
-                let id = r.g_i("account_id")?;
-                if accounts.last().map_or(true, |a| a.id != id) {
-                    accounts.push(Acc { id, ext: r.g_s("account")?, class: r.g_s("class")?, tariff: r.g_s("tariff")?, kwh: 0, reads: Vec::new(), mismatch: false, prepaid: r.g_b("prepaid")?, credit: r.g_i("credit_fen")? });
-                }
-                let a = accounts.last_mut().expect("pushed");
-                a.kwh += r.g_i("kwh")? as u64;
-                a.reads.push(r.g_i("id")?);
-                a.mismatch |= r.g_b("prepaid")? && !r.g_b("prepaid_mode")?;
-            }
-            for a in accounts {
-                if held.contains(&a.id) {
-                    continue;
-                }
-                if billed.contains(&a.id) {
-                    // Billed before: reads that came in since stay for the next period's run.
-                    continue;
-                }
-                if a.mismatch {
-                    report.prepaid_mode_mismatches.push(a.ext.clone());
-                }
-                CustomerClass::parse(&a.class).ok_or_else(|| corrupt("billing_accounts", "class", a.class.clone()))?;
-                let Some(tariff) = tariffs.get(&a.tariff) else {
-                    return Err(BillingError::UnknownTariff { account: a.ext, tariff: a.tariff });
-                };
-                let before = match tariff {
-                    Tariff::Tiered { period: TierPeriod::Annual, .. } => used_before.get(&a.id).copied().unwrap_or(0),
-                    _ => 0,
-                };
-                let draft = bill_period(tariff, period, Consumption::Total(a.kwh), before, rules.due_days_after_period_end)
-                    .map_err(|source| BillingError::Tariff { code: a.tariff.clone(), source })?;
-                let bill_id: i64 = sqlx::query_scalar("INSERT INTO billing_bills (account_id, period, kwh, total_fen, due_on, issued_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id")
-                    .bind(a.id).bind(period.to_string()).bind(draft.kwh as i64).bind(draft.total.0).bind(draft.due_on).bind(now)
-                    .fetch_one(&mut *tx).await?;
-                for (i, l) in draft.lines.iter().enumerate() {
-                    sqlx::query("INSERT INTO billing_bill_lines (bill_id, line_no, item, label, kwh, price, amount_fen) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-                        .bind(bill_id).bind(i as i64 + 1).bind(&l.item).bind(&l.label).bind(l.kwh as i64).bind(l.price.0).bind(l.amount.0)
-                        .execute(&mut *tx).await?;
-                }
-                for rid in &a.reads {
-                    sqlx::query("UPDATE billing_reads SET status = 'billed', bill_id = $1 WHERE id = $2")
-                        .bind(bill_id).bind(rid).execute(&mut *tx).await?;
-                }
-                if a.prepaid {
-                    // The bought balance pays the bill at once (an internal payment of ¥0
-                    // that uses the account's credit, so the receipt and a reversal work
-                    // as for any payment).
-                    let st = prepaid::settle(Fen(a.credit), draft.total, &rules.prepaid);
-                    if st.paid.0 > 0 {
-                        let pid: i64 = sqlx::query_scalar("INSERT INTO billing_payments (external_id, account_id, amount_fen, paid_on, channel, credit_fen, recorded_at) \
-                                                          VALUES ($1, $2, 0, $3, 'prepaid_balance', $4, $5) RETURNING id")
-                            .bind(format!("PREPAID-{}-{}", a.ext, period)).bind(a.id).bind(period.last_day()).bind(st.balance_after.0).bind(now)
-                            .fetch_one(&mut *tx).await?;
-                        sqlx::query("INSERT INTO billing_allocations (payment_id, bill_id, principal_fen, penalty_fen) VALUES ($1, $2, $3, 0)")
-                            .bind(pid).bind(bill_id).bind(st.paid.0).execute(&mut *tx).await?;
-                        sqlx::query("UPDATE billing_bills SET paid_principal_fen = $1 WHERE id = $2").bind(st.paid.0).bind(bill_id).execute(&mut *tx).await?;
-                        sqlx::query("UPDATE billing_accounts SET credit_fen = $1 WHERE id = $2").bind(st.balance_after.0).bind(a.id).execute(&mut *tx).await?;
-                    }
-                    if let Some(alert) = st.alert {
-                        report.prepaid_alerts.push(PrepaidAlertRow { account: a.ext.clone(), alert });
-                    }
-                }
-                report.bills += 1;
-                report.kwh += draft.kwh;
-                report.total = report.total + draft.total;
-            }
+            let billed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM billing_bills WHERE period = $1")
+                .bind(&period_s).fetch_one(&mut *tx).await?;
+            report.already_billed = billed as u64;
+            let max_bill: i64 = sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM billing_bills")
+                .fetch_one(&mut *tx).await?.unwrap_or(0);
+            tx.run_bulk(&ctx, &held, &year_start, now, &mut report).await?;
+            // The reads of the bills written above (ids past the largest before the run).
+            sqlx::query(&format!(
+                "UPDATE billing_reads SET status = 'billed', bill_id = b.id FROM billing_meters m JOIN billing_bills b ON b.account_id = m.account_id \
+                 WHERE m.id = billing_reads.meter_id AND b.period = $3 AND b.id > $4 AND billing_reads.status IN {BILLABLE} \
+                 AND billing_reads.bill_id IS NULL AND billing_reads.kwh IS NOT NULL AND billing_reads.read_on >= $1 AND billing_reads.read_on <= $2"
+            ))
+            .bind(from).bind(to).bind(&period_s).bind(max_bill).execute(&mut *tx).await?;
             tx.commit().await?;
         });
         Ok(report)
@@ -1380,4 +1275,888 @@ impl crate::Store {
             today,
         ))
     }
+}
+
+// ---- The billing run's bulk path (both backends) ----
+
+/// What every account's pricing needs.
+struct RunCtx<'a> {
+    tariffs: &'a HashMap<String, Tariff>,
+    period: Period,
+    rules: &'a BillingRules,
+}
+
+/// One account's billable reads of the period, summed.
+#[derive(Default)]
+struct RunAcc {
+    id: i64,
+    ext: String,
+    class: String,
+    tariff: String,
+    kwh: u64,
+    mismatch: bool,
+    prepaid: bool,
+    credit: i64,
+    /// kWh billed earlier in the tier period (the year so far).
+    before: u64,
+}
+
+/// Prices one account's bill (and settles it from a prepaid balance), adding it to the
+/// report. The rules are the domain's; nothing is written here.
+fn price_account(
+    ctx: &RunCtx<'_>,
+    a: &RunAcc,
+    report: &mut RunReport,
+) -> BResult<(
+    kehu_domain::billing::bill::BillDraft,
+    Option<prepaid::PrepaidSettlement>,
+)> {
+    if a.mismatch {
+        report.prepaid_mode_mismatches.push(a.ext.clone());
+    }
+    CustomerClass::parse(&a.class)
+        .ok_or_else(|| corrupt("billing_accounts", "class", a.class.clone()))?;
+    let Some(tariff) = ctx.tariffs.get(&a.tariff) else {
+        return Err(BillingError::UnknownTariff {
+            account: a.ext.clone(),
+            tariff: a.tariff.clone(),
+        });
+    };
+    let before = match tariff {
+        Tariff::Tiered {
+            period: TierPeriod::Annual,
+            ..
+        } => a.before,
+        _ => 0,
+    };
+    let draft = bill_period(
+        tariff,
+        ctx.period,
+        Consumption::Total(a.kwh),
+        before,
+        ctx.rules.due_days_after_period_end,
+    )
+    .map_err(|source| BillingError::Tariff {
+        code: a.tariff.clone(),
+        source,
+    })?;
+    let settled = if a.prepaid {
+        // The bought balance pays the bill at once (an internal payment of ¥0 that uses the
+        // account's credit, so the receipt and a reversal work as for any payment).
+        let st = prepaid::settle(Fen(a.credit), draft.total, &ctx.rules.prepaid);
+        if let Some(alert) = st.alert.clone() {
+            report.prepaid_alerts.push(PrepaidAlertRow {
+                account: a.ext.clone(),
+                alert,
+            });
+        }
+        Some(st)
+    } else {
+        None
+    };
+    report.bills += 1;
+    report.kwh += draft.kwh;
+    report.total = report.total + draft.total;
+    Ok((draft, settled))
+}
+
+/// The billable reads of the period not yet billed, of accounts without a bill for the
+/// period, in account order, with what each account was billed earlier in the year.
+/// `$1`/`$2`: first and last day, `$3`: the year's first period, `$4`: the period.
+fn run_reads_sql(p1: &str, p2: &str, p3: &str, p4: &str) -> String {
+    format!(
+        "SELECT m.account_id, a.external_id, a.class, a.tariff, a.prepaid, a.credit_fen, r.kwh, m.prepaid_mode, \
+         (SELECT CAST(COALESCE(SUM(b.kwh), 0) AS BIGINT) FROM billing_bills b WHERE b.account_id = m.account_id AND b.period >= {p3} AND b.period < {p4}) AS before_kwh \
+         FROM billing_reads r JOIN billing_meters m ON m.id = r.meter_id JOIN billing_accounts a ON a.id = m.account_id \
+         WHERE r.status IN {BILLABLE} AND r.bill_id IS NULL AND r.kwh IS NOT NULL AND r.read_on >= {p1} AND r.read_on <= {p2} \
+         AND NOT EXISTS (SELECT 1 FROM billing_bills b WHERE b.account_id = m.account_id AND b.period = {p4}) \
+         ORDER BY m.account_id, r.id"
+    )
+}
+
+trait RunBulk {
+    async fn run_bulk(
+        &mut self,
+        ctx: &RunCtx<'_>,
+        held: &std::collections::HashSet<i64>,
+        year_start: &str,
+        now: DateTime<Utc>,
+        report: &mut RunReport,
+    ) -> BResult<()>;
+}
+
+impl RunBulk for sqlx::Transaction<'_, sqlx::Sqlite> {
+    async fn run_bulk(
+        &mut self,
+        ctx: &RunCtx<'_>,
+        held: &std::collections::HashSet<i64>,
+        year_start: &str,
+        now: DateTime<Utc>,
+        report: &mut RunReport,
+    ) -> BResult<()> {
+        let conn: &mut sqlx::SqliteConnection = self;
+        let mut handle = conn.lock_handle().await?;
+        let db = handle.as_raw_handle().as_ptr();
+        run_sqlite(db, ctx, held, year_start, now, report)
+    }
+}
+
+/// The SQLite run on the transaction's raw connection: no await, no per-row sqlx.
+fn run_sqlite(
+    db: *mut libsqlite3_sys::sqlite3,
+    ctx: &RunCtx<'_>,
+    held: &std::collections::HashSet<i64>,
+    year_start: &str,
+    now: DateTime<Utc>,
+    report: &mut RunReport,
+) -> BResult<()> {
+    use crate::sqlite_bulk::{Stmt, V};
+    let reads = Stmt::prepare(db, &run_reads_sql("?1", "?2", "?3", "?4"))?;
+    let ins_bill = Stmt::prepare(db, "INSERT INTO billing_bills (account_id, period, kwh, total_fen, due_on, issued_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
+    let ins_line = Stmt::prepare(db, "INSERT INTO billing_bill_lines (bill_id, line_no, item, label, kwh, price, amount_fen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
+    let mut prepaid_stmts: Option<[Stmt; 4]> = None;
+    let period = ctx.period.to_string();
+    let now_s = crate::sqlite_bulk::time(now);
+    let date = |d: NaiveDate| {
+        let mut s = String::with_capacity(10);
+        crate::sqlite_bulk::push_date(&mut s, d);
+        s
+    };
+    let last_day = date(ctx.period.last_day());
+    let (from, to) = (date(ctx.period.first_day()), date(ctx.period.last_day()));
+    reads.bind(&[
+        V::Text(&from),
+        V::Text(&to),
+        V::Text(year_start),
+        V::Text(&period),
+    ])?;
+    let mut write = |a: &RunAcc, report: &mut RunReport| -> BResult<()> {
+        if held.contains(&a.id) {
+            return Ok(());
+        }
+        let (draft, settled) = price_account(ctx, a, report)?;
+        let due = date(draft.due_on);
+        let bill_id = ins_bill
+            .insert(&[
+                V::Int(a.id),
+                V::Text(&period),
+                V::Int(draft.kwh as i64),
+                V::Int(draft.total.0),
+                V::Text(&due),
+                V::Text(&now_s),
+            ])?
+            .ok_or_else(|| {
+                BillingError::Invalid(format!(
+                    "account {}: the bill of {period} was not written",
+                    a.ext
+                ))
+            })?;
+        for (i, l) in draft.lines.iter().enumerate() {
+            ins_line.row(&[
+                V::Int(bill_id),
+                V::Int(i as i64 + 1),
+                V::Text(&l.item),
+                V::Text(&l.label),
+                V::Int(l.kwh as i64),
+                V::Int(l.price.0),
+                V::Int(l.amount.0),
+            ])?;
+        }
+        if let Some(st) = settled.filter(|st| st.paid.0 > 0) {
+            if prepaid_stmts.is_none() {
+                prepaid_stmts = Some([
+                    Stmt::prepare(db, "INSERT INTO billing_payments (external_id, account_id, amount_fen, paid_on, channel, credit_fen, recorded_at) VALUES (?1, ?2, 0, ?3, 'prepaid_balance', ?4, ?5)")?,
+                    Stmt::prepare(db, "INSERT INTO billing_allocations (payment_id, bill_id, principal_fen, penalty_fen) VALUES (?1, ?2, ?3, 0)")?,
+                    Stmt::prepare(db, "UPDATE billing_bills SET paid_principal_fen = ?1 WHERE id = ?2")?,
+                    Stmt::prepare(db, "UPDATE billing_accounts SET credit_fen = ?1 WHERE id = ?2")?,
+                ]);
+            }
+            let [pay, alloc, paid, credit] = prepaid_stmts.as_ref().expect("prepared");
+            let ext = format!("PREPAID-{}-{}", a.ext, period);
+            let pid = pay
+                .insert(&[
+                    V::Text(&ext),
+                    V::Int(a.id),
+                    V::Text(&last_day),
+                    V::Int(st.balance_after.0),
+                    V::Text(&now_s),
+                ])?
+                .ok_or_else(|| BillingError::Invalid(format!("payment {ext} was not written")))?;
+            alloc.row(&[V::Int(pid), V::Int(bill_id), V::Int(st.paid.0)])?;
+            paid.row(&[V::Int(st.paid.0), V::Int(bill_id)])?;
+            credit.row(&[V::Int(st.balance_after.0), V::Int(a.id)])?;
+        }
+        Ok(())
+    };
+    let mut cur: Option<RunAcc> = None;
+    while reads.next()? {
+        let id = reads.int(0);
+        if cur.as_ref().map_or(true, |a| a.id != id) {
+            if let Some(a) = cur.take() {
+                write(&a, report)?;
+            }
+            cur = Some(RunAcc {
+                id,
+                ext: reads.text(1).to_string(),
+                class: reads.text(2).to_string(),
+                tariff: reads.text(3).to_string(),
+                prepaid: reads.int(4) != 0,
+                credit: reads.int(5),
+                before: reads.int(8).max(0) as u64,
+                ..RunAcc::default()
+            });
+        }
+        let a = cur.as_mut().expect("set above");
+        if reads.is_null(6) {
+            continue;
+        }
+        a.kwh += reads.int(6).max(0) as u64;
+        a.mismatch |= a.prepaid && reads.int(7) == 0;
+    }
+    if let Some(a) = cur.take() {
+        write(&a, report)?;
+    }
+    Ok(())
+}
+
+/// Bills written to PostgreSQL per statement.
+const PG_BATCH: usize = 5_000;
+
+#[derive(Default)]
+struct PgBatch {
+    acc: Vec<i64>,
+    kwh: Vec<i64>,
+    total: Vec<i64>,
+    due: Vec<NaiveDate>,
+    l_acc: Vec<i64>,
+    l_no: Vec<i64>,
+    l_item: Vec<String>,
+    l_label: Vec<String>,
+    l_kwh: Vec<i64>,
+    l_price: Vec<i64>,
+    l_amount: Vec<i64>,
+    prepaid: Vec<(i64, String, prepaid::PrepaidSettlement)>,
+    /// Bills written so far by this run.
+    written: usize,
+}
+
+impl PgBatch {
+    async fn flush(
+        &mut self,
+        tx: &mut sqlx::PgConnection,
+        period: &str,
+        last_day: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> BResult<()> {
+        if self.acc.is_empty() {
+            return Ok(());
+        }
+        // The new bills' ids by account: the lines and prepaid payments refer to them
+        // directly (a join on bills written in this transaction would be planned blind).
+        let mut ids: HashMap<i64, i64> = HashMap::with_capacity(self.acc.len());
+        for r in sqlx::query(
+            "INSERT INTO billing_bills (account_id, period, kwh, total_fen, due_on, issued_at) \
+             SELECT u.a, $5, u.k, u.t, u.d, $6 FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::date[]) AS u(a, k, t, d) \
+             RETURNING id, account_id",
+        )
+        .bind(&self.acc)
+        .bind(&self.kwh)
+        .bind(&self.total)
+        .bind(&self.due)
+        .bind(period)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            ids.insert(r.g_i("account_id")?, r.g_i("id")?);
+        }
+        let l_bill: Vec<i64> = self.l_acc.iter().map(|a| ids[a]).collect();
+        sqlx::query(
+            "INSERT INTO billing_bill_lines (bill_id, line_no, item, label, kwh, price, amount_fen) \
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[])",
+        )
+        .bind(&l_bill)
+        .bind(&self.l_no)
+        .bind(&self.l_item)
+        .bind(&self.l_label)
+        .bind(&self.l_kwh)
+        .bind(&self.l_price)
+        .bind(&self.l_amount)
+        .execute(&mut *tx)
+        .await?;
+        for (acc, ext, st) in &self.prepaid {
+            let bill_id = ids[acc];
+            let pid: i64 = sqlx::query_scalar(
+                "INSERT INTO billing_payments (external_id, account_id, amount_fen, paid_on, channel, credit_fen, recorded_at) \
+                 VALUES ($1, $2, 0, $3, 'prepaid_balance', $4, $5) RETURNING id",
+            )
+            .bind(format!("PREPAID-{ext}-{period}"))
+            .bind(acc)
+            .bind(last_day)
+            .bind(st.balance_after.0)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query("INSERT INTO billing_allocations (payment_id, bill_id, principal_fen, penalty_fen) VALUES ($1, $2, $3, 0)")
+                .bind(pid).bind(bill_id).bind(st.paid.0).execute(&mut *tx).await?;
+            sqlx::query("UPDATE billing_bills SET paid_principal_fen = $1 WHERE id = $2")
+                .bind(st.paid.0)
+                .bind(bill_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE billing_accounts SET credit_fen = $1 WHERE id = $2")
+                .bind(st.balance_after.0)
+                .bind(acc)
+                .execute(&mut *tx)
+                .await?;
+        }
+        self.written += self.acc.len();
+        let written = self.written;
+        *self = PgBatch::default();
+        self.written = written;
+        Ok(())
+    }
+
+    fn push(&mut self, ctx: &RunCtx<'_>, a: &RunAcc, report: &mut RunReport) -> BResult<()> {
+        let (draft, settled) = price_account(ctx, a, report)?;
+        self.acc.push(a.id);
+        self.kwh.push(draft.kwh as i64);
+        self.total.push(draft.total.0);
+        self.due.push(draft.due_on);
+        for (i, l) in draft.lines.into_iter().enumerate() {
+            self.l_acc.push(a.id);
+            self.l_no.push(i as i64 + 1);
+            self.l_item.push(l.item);
+            self.l_label.push(l.label);
+            self.l_kwh.push(l.kwh as i64);
+            self.l_price.push(l.price.0);
+            self.l_amount.push(l.amount.0);
+        }
+        if let Some(st) = settled.filter(|st| st.paid.0 > 0) {
+            self.prepaid.push((a.id, a.ext.clone(), st));
+        }
+        Ok(())
+    }
+}
+
+impl RunBulk for sqlx::Transaction<'_, sqlx::Postgres> {
+    async fn run_bulk(
+        &mut self,
+        ctx: &RunCtx<'_>,
+        held: &std::collections::HashSet<i64>,
+        year_start: &str,
+        now: DateTime<Utc>,
+        report: &mut RunReport,
+    ) -> BResult<()> {
+        let conn: &mut sqlx::PgConnection = self;
+        let period = ctx.period.to_string();
+        // Literals, not parameters, in the cursor's query: dates and periods formatted from
+        // typed values, never from input text.
+        let lit = |s: &str| format!("'{s}'");
+        let sql = run_reads_sql(
+            &format!("DATE {}", lit(&ctx.period.first_day().to_string())),
+            &format!("DATE {}", lit(&ctx.period.last_day().to_string())),
+            &lit(year_start),
+            &lit(&period),
+        );
+        sqlx::query(&format!(
+            "DECLARE billing_run_reads NO SCROLL CURSOR FOR {sql}"
+        ))
+        .execute(&mut *conn)
+        .await?;
+        let mut batch = PgBatch::default();
+        let mut cur: Option<RunAcc> = None;
+        loop {
+            let rows = sqlx::query("FETCH 10000 FROM billing_run_reads")
+                .fetch_all(&mut *conn)
+                .await?;
+            if rows.is_empty() {
+                break;
+            }
+            for r in &rows {
+                let id = r.g_i("account_id")?;
+                if cur.as_ref().map_or(true, |a| a.id != id) {
+                    if let Some(a) = cur.take() {
+                        if !held.contains(&a.id) {
+                            batch.push(ctx, &a, report)?;
+                        }
+                    }
+                    cur = Some(RunAcc {
+                        id,
+                        ext: r.g_s("external_id")?,
+                        class: r.g_s("class")?,
+                        tariff: r.g_s("tariff")?,
+                        prepaid: r.g_b("prepaid")?,
+                        credit: r.g_i("credit_fen")?,
+                        before: r.g_i("before_kwh")?.max(0) as u64,
+                        ..RunAcc::default()
+                    });
+                }
+                let a = cur.as_mut().expect("set above");
+                if let Some(k) = r.g_oi("kwh")? {
+                    a.kwh += k.max(0) as u64;
+                }
+                a.mismatch |= a.prepaid && !r.g_b("prepaid_mode")?;
+            }
+            if batch.acc.len() >= PG_BATCH {
+                batch
+                    .flush(conn, &period, ctx.period.last_day(), now)
+                    .await?;
+            }
+        }
+        if let Some(a) = cur.take() {
+            if !held.contains(&a.id) {
+                batch.push(ctx, &a, report)?;
+            }
+        }
+        batch
+            .flush(conn, &period, ctx.period.last_day(), now)
+            .await?;
+        sqlx::query("CLOSE billing_run_reads")
+            .execute(&mut *conn)
+            .await?;
+        if batch.written > 10_000 {
+            // Fresh statistics for the set-based update that marks the reads billed.
+            sqlx::query("ANALYZE billing_bills")
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+// ---- Read intake on SQLite: the same checks through prepared statements ----
+
+fn parse_date(s: &str, table: &'static str, column: &'static str) -> BResult<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| corrupt(table, column, s.to_string()))
+}
+
+/// `add_reads` on the transaction's raw SQLite connection: for each read, the meter, a
+/// resend, the previous read and the history are looked up by prepared statements, the
+/// read is checked by `vee::check_read` and inserted. Same order, same answers, same rows
+/// as the per-statement path; no await inside.
+fn add_reads_sqlite(
+    db: *mut libsqlite3_sys::sqlite3,
+    reads: &[NewRead],
+    rules: &VeeRules,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> BResult<Vec<ReadOutcome>> {
+    use crate::sqlite_bulk::{Stmt, V};
+    const M: &str = "billing_meters";
+    const R: &str = "billing_reads";
+    let meter_st = Stmt::prepare(db, "SELECT m.id, m.external_id, m.ct_ratio, m.pt_ratio, m.multiplier, m.register_digits, m.installed_on, \
+        m.capacity_kva, m.prepaid_mode, a.external_id FROM billing_meters m JOIN billing_accounts a ON a.id = m.account_id WHERE m.external_id = ?1")?;
+    let existing_st = Stmt::prepare(db, "SELECT id, meter_id, read_on, value, kwh, flags, status FROM billing_reads WHERE external_id = ?1")?;
+    let prev_st = Stmt::prepare(db, "SELECT read_on, value FROM billing_reads WHERE meter_id = ?1 AND status <> 'rejected' ORDER BY read_on DESC, id DESC LIMIT 1")?;
+    let hist_st = Stmt::prepare(db, &format!(
+        "SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = ?1 AND kwh IS NOT NULL \
+         AND prev_read_on IS NOT NULL AND status IN {HISTORY} AND read_on < ?2 ORDER BY read_on DESC, id DESC LIMIT ?3"))?;
+    let ly_st = Stmt::prepare(db, &format!(
+        "SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = ?1 AND kwh IS NOT NULL \
+         AND prev_read_on IS NOT NULL AND status IN {HISTORY} AND read_on >= ?2 AND read_on <= ?3 ORDER BY read_on LIMIT 1"))?;
+    let ins_st = Stmt::prepare(db, "INSERT INTO billing_reads (external_id, meter_id, read_on, value, prev_read_on, kwh, flags, status, created_at) \
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?;
+    let now_s = crate::sqlite_bulk::time(now);
+    let date = |d: NaiveDate| {
+        let mut s = String::with_capacity(10);
+        crate::sqlite_bulk::push_date(&mut s, d);
+        s
+    };
+    let hist_n = rules.history_periods.max(1) as i64;
+    // The last meter looked up (reads of one meter usually come together).
+    let mut last_meter: Option<(i64, Meter)> = None;
+    let mut history: Vec<PeriodUse> = Vec::with_capacity(hist_n as usize);
+    let mut out = Vec::with_capacity(reads.len());
+    for r in reads {
+        let ext = r
+            .external_id
+            .clone()
+            .unwrap_or_else(|| format!("{}@{}", r.meter, r.read_on));
+        let value = i64::try_from(r.value).map_err(|_| {
+            BillingError::Invalid(format!(
+                "meter {}: register value {} too large",
+                r.meter, r.value
+            ))
+        })?;
+        if last_meter
+            .as_ref()
+            .map_or(true, |(_, m)| m.external_id != r.meter)
+        {
+            meter_st.bind(&[V::Text(&r.meter)])?;
+            if !meter_st.next()? {
+                return Err(BillingError::UnknownMeter {
+                    meter: r.meter.clone(),
+                });
+            }
+            let m = Meter {
+                external_id: meter_st.text(1).to_string(),
+                account: meter_st.text(9).to_string(),
+                ct_ratio: meter_st.int(2) as u32,
+                pt_ratio: meter_st.int(3) as u32,
+                multiplier: meter_st.int(4) as u32,
+                register_digits: meter_st.int(5) as u8,
+                installed_on: parse_date(meter_st.text(6), M, "installed_on")?,
+                capacity_kva: meter_st.int(7) as u32,
+                prepaid_mode: meter_st.int(8) != 0,
+            };
+            last_meter = Some((meter_st.int(0), m));
+        }
+        let (meter_id, meter) = last_meter.as_ref().expect("set above");
+        let meter_id = *meter_id;
+        existing_st.bind(&[V::Text(&ext)])?;
+        if existing_st.next()? {
+            let (ex_meter, ex_on, ex_value) = (
+                existing_st.int(1),
+                parse_date(existing_st.text(2), R, "read_on")?,
+                existing_st.int(3),
+            );
+            if ex_meter == meter_id && ex_on == r.read_on && ex_value == value {
+                out.push(ReadOutcome {
+                    read_id: existing_st.int(0),
+                    status: status(existing_st.text(6).to_string())?,
+                    flags: flags_from_text(existing_st.text(5)),
+                    kwh: (!existing_st.is_null(4)).then(|| existing_st.int(4) as u64),
+                });
+                continue;
+            }
+            return Err(BillingError::ConflictingResend {
+                external_id: ext,
+                before: format!("meter id {ex_meter}, {ex_on} value {ex_value}"),
+            });
+        }
+        prev_st.bind(&[V::Int(meter_id)])?;
+        let previous = if prev_st.next()? {
+            Some(Read {
+                read_on: parse_date(prev_st.text(0), R, "read_on")?,
+                value: prev_st.int(1) as u64,
+            })
+        } else {
+            None
+        };
+        if let Some(pr) = previous {
+            if r.read_on < pr.read_on {
+                return Err(BillingError::OutOfOrder {
+                    meter: r.meter.clone(),
+                    read_on: r.read_on,
+                    latest: pr.read_on,
+                });
+            }
+        }
+        let read_on = date(r.read_on);
+        history.clear();
+        hist_st.bind(&[V::Int(meter_id), V::Text(&read_on), V::Int(hist_n)])?;
+        while hist_st.next()? {
+            history.push(PeriodUse {
+                from: parse_date(hist_st.text(0), R, "prev_read_on")?,
+                to: parse_date(hist_st.text(1), R, "read_on")?,
+                kwh: hist_st.int(2) as u64,
+            });
+        }
+        history.reverse();
+        // The same period last year is used only without history (see `vee::check_read`).
+        let last_year = if history.is_empty() {
+            let ly_day = r.read_on - chrono::Duration::days(365);
+            ly_st.bind(&[
+                V::Int(meter_id),
+                V::Text(&date(ly_day - chrono::Duration::days(15))),
+                V::Text(&date(ly_day + chrono::Duration::days(15))),
+            ])?;
+            if ly_st.next()? {
+                Some(PeriodUse {
+                    from: parse_date(ly_st.text(0), R, "prev_read_on")?,
+                    to: parse_date(ly_st.text(1), R, "read_on")?,
+                    kwh: ly_st.int(2) as u64,
+                })
+            } else {
+                None
+            }
+        } else {
+            None
+        };
+        let ctx = ReadContext {
+            meter,
+            previous,
+            history: &history,
+            last_year,
+            today,
+        };
+        let check = vee::check_read(
+            rules,
+            Read {
+                read_on: r.read_on,
+                value: r.value,
+            },
+            &ctx,
+        );
+        let st = if check.clean() {
+            ReadStatus::Clean
+        } else {
+            ReadStatus::Review
+        };
+        let prev_on = previous.map(|p| date(p.read_on));
+        let flags = flags_to_text(&check.flags);
+        let id = ins_st
+            .insert(&[
+                V::Text(&ext),
+                V::Int(meter_id),
+                V::Text(&read_on),
+                V::Int(value),
+                prev_on.as_deref().map_or(V::Null, V::Text),
+                check.kwh.map_or(V::Null, |k| V::Int(k as i64)),
+                V::Text(&flags),
+                V::Text(st.code()),
+                V::Text(&now_s),
+            ])?
+            .ok_or_else(|| BillingError::Invalid(format!("read {ext} was not written")))?;
+        out.push(ReadOutcome {
+            read_id: id,
+            status: st,
+            flags: check.flags,
+            kwh: check.kwh,
+        });
+    }
+    Ok(out)
+}
+
+// ---- Read intake on PostgreSQL: the context of a batch of reads in a few set queries ----
+
+/// Reads of one PostgreSQL batch at most (a batch also ends before a meter or a read id
+/// comes a second time, so every read is checked against what the earlier ones left).
+const PG_READ_BATCH: usize = 5_000;
+
+/// `add_reads` on PostgreSQL: per batch, the meters, resends, previous reads, history and
+/// last year's periods come from one statement each (`= ANY`, `DISTINCT ON`, `LATERAL`),
+/// the reads are checked in order by `vee::check_read` and inserted by one `UNNEST`.
+async fn add_reads_pg(
+    conn: &mut sqlx::PgConnection,
+    reads: &[NewRead],
+    rules: &VeeRules,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> BResult<Vec<ReadOutcome>> {
+    let mut out = Vec::with_capacity(reads.len());
+    let mut start = 0;
+    while start < reads.len() {
+        let mut meters_seen = std::collections::HashSet::new();
+        let mut exts_seen = std::collections::HashSet::new();
+        let mut exts = Vec::new();
+        let mut end = start;
+        while end < reads.len() && end - start < PG_READ_BATCH {
+            let r = &reads[end];
+            let ext = r
+                .external_id
+                .clone()
+                .unwrap_or_else(|| format!("{}@{}", r.meter, r.read_on));
+            if meters_seen.contains(r.meter.as_str()) || exts_seen.contains(&ext) {
+                break;
+            }
+            meters_seen.insert(r.meter.as_str());
+            exts_seen.insert(ext.clone());
+            exts.push(ext);
+            end += 1;
+        }
+        add_reads_pg_batch(conn, &reads[start..end], exts, rules, today, now, &mut out).await?;
+        start = end;
+    }
+    Ok(out)
+}
+
+async fn add_reads_pg_batch(
+    conn: &mut sqlx::PgConnection,
+    reads: &[NewRead],
+    exts: Vec<String>,
+    rules: &VeeRules,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+    out: &mut Vec<ReadOutcome>,
+) -> BResult<()> {
+    let names: Vec<&str> = reads.iter().map(|r| r.meter.as_str()).collect();
+    let mut meters: HashMap<String, (i64, Meter)> = HashMap::new();
+    for m in sqlx::query("SELECT m.*, a.external_id AS account FROM billing_meters m JOIN billing_accounts a ON a.id = m.account_id WHERE m.external_id = ANY($1)")
+        .bind(&names).fetch_all(&mut *conn).await?
+    {
+        let meter = meter_from(&m, m.g_s("account")?)?;
+        meters.insert(meter.external_id.clone(), (m.g_i("id")?, meter));
+    }
+    let mut existing: HashMap<String, sqlx::postgres::PgRow> = HashMap::new();
+    for e in sqlx::query("SELECT external_id, id, meter_id, read_on, value, kwh, flags, status FROM billing_reads WHERE external_id = ANY($1)")
+        .bind(&exts).fetch_all(&mut *conn).await?
+    {
+        existing.insert(e.g_s("external_id")?, e);
+    }
+    let ids: Vec<i64> = reads
+        .iter()
+        .filter_map(|r| meters.get(&r.meter).map(|m| m.0))
+        .collect();
+    let days: Vec<NaiveDate> = reads
+        .iter()
+        .filter(|r| meters.contains_key(&r.meter))
+        .map(|r| r.read_on)
+        .collect();
+    let mut prev: HashMap<i64, Read> = HashMap::new();
+    for p in sqlx::query("SELECT DISTINCT ON (meter_id) meter_id, read_on, value FROM billing_reads WHERE meter_id = ANY($1) AND status <> 'rejected' \
+                          ORDER BY meter_id, read_on DESC, id DESC")
+        .bind(&ids).fetch_all(&mut *conn).await?
+    {
+        prev.insert(p.g_i("meter_id")?, Read { read_on: p.g_d("read_on")?, value: p.g_i("value")? as u64 });
+    }
+    let mut history: HashMap<i64, Vec<(NaiveDate, i64, PeriodUse)>> = HashMap::new();
+    for h in sqlx::query(&format!(
+        "SELECT u.m, h.id, h.prev_read_on, h.read_on, h.kwh FROM UNNEST($1::bigint[], $2::date[]) AS u(m, d) CROSS JOIN LATERAL \
+         (SELECT id, prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = u.m AND kwh IS NOT NULL AND prev_read_on IS NOT NULL \
+          AND status IN {HISTORY} AND read_on < u.d ORDER BY read_on DESC, id DESC LIMIT $3) h"))
+        .bind(&ids).bind(&days).bind(rules.history_periods.max(1) as i64).fetch_all(&mut *conn).await?
+    {
+        let to = h.g_d("read_on")?;
+        history.entry(h.g_i("m")?).or_default().push((to, h.g_i("id")?, PeriodUse { from: h.g_d("prev_read_on")?, to, kwh: h.g_i("kwh")? as u64 }));
+    }
+    // The same period last year, used only without history (see `vee::check_read`).
+    let (mut ly_ids, mut ly_lo, mut ly_hi) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, d) in ids.iter().zip(&days) {
+        if !history.contains_key(id) {
+            let ly = *d - chrono::Duration::days(365);
+            ly_ids.push(*id);
+            ly_lo.push(ly - chrono::Duration::days(15));
+            ly_hi.push(ly + chrono::Duration::days(15));
+        }
+    }
+    let mut last_year: HashMap<i64, PeriodUse> = HashMap::new();
+    if !ly_ids.is_empty() {
+        for h in sqlx::query(&format!(
+            "SELECT u.m, h.prev_read_on, h.read_on, h.kwh FROM UNNEST($1::bigint[], $2::date[], $3::date[]) AS u(m, lo, hi) CROSS JOIN LATERAL \
+             (SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = u.m AND kwh IS NOT NULL AND prev_read_on IS NOT NULL \
+              AND status IN {HISTORY} AND read_on >= u.lo AND read_on <= u.hi ORDER BY read_on LIMIT 1) h"))
+            .bind(&ly_ids).bind(&ly_lo).bind(&ly_hi).fetch_all(&mut *conn).await?
+        {
+            last_year.insert(h.g_i("m")?, PeriodUse { from: h.g_d("prev_read_on")?, to: h.g_d("read_on")?, kwh: h.g_i("kwh")? as u64 });
+        }
+    }
+    // Check in order; new reads are collected and written at the end of the batch.
+    enum Slot {
+        Done(ReadOutcome),
+        New(usize, ReadStatus, Vec<VeeFlag>, Option<u64>),
+    }
+    let mut slots = Vec::with_capacity(reads.len());
+    let (
+        mut n_ext,
+        mut n_meter,
+        mut n_on,
+        mut n_value,
+        mut n_prev,
+        mut n_kwh,
+        mut n_flags,
+        mut n_status,
+    ) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for (r, ext) in reads.iter().zip(exts) {
+        let value = i64::try_from(r.value).map_err(|_| {
+            BillingError::Invalid(format!(
+                "meter {}: register value {} too large",
+                r.meter, r.value
+            ))
+        })?;
+        let Some((meter_id, meter)) = meters.get(&r.meter) else {
+            return Err(BillingError::UnknownMeter {
+                meter: r.meter.clone(),
+            });
+        };
+        let meter_id = *meter_id;
+        if let Some(ex) = existing.get(&ext) {
+            if ex.g_i("meter_id")? == meter_id
+                && ex.g_d("read_on")? == r.read_on
+                && ex.g_i("value")? == value
+            {
+                slots.push(Slot::Done(ReadOutcome {
+                    read_id: ex.g_i("id")?,
+                    status: status(ex.g_s("status")?)?,
+                    flags: flags_from_text(&ex.g_s("flags")?),
+                    kwh: ex.g_oi("kwh")?.map(|k| k as u64),
+                }));
+                continue;
+            }
+            return Err(BillingError::ConflictingResend {
+                external_id: ext,
+                before: format!(
+                    "meter id {}, {} value {}",
+                    ex.g_i("meter_id")?,
+                    ex.g_d("read_on")?,
+                    ex.g_i("value")?
+                ),
+            });
+        }
+        let previous = prev.get(&meter_id).copied();
+        if let Some(pr) = previous {
+            if r.read_on < pr.read_on {
+                return Err(BillingError::OutOfOrder {
+                    meter: r.meter.clone(),
+                    read_on: r.read_on,
+                    latest: pr.read_on,
+                });
+            }
+        }
+        let mut hist = history.remove(&meter_id).unwrap_or_default();
+        hist.sort_by_key(|(d, id, _)| (*d, *id));
+        let hist: Vec<PeriodUse> = hist.into_iter().map(|(_, _, p)| p).collect();
+        let ctx = ReadContext {
+            meter,
+            previous,
+            history: &hist,
+            last_year: last_year.get(&meter_id).copied(),
+            today,
+        };
+        let check = vee::check_read(
+            rules,
+            Read {
+                read_on: r.read_on,
+                value: r.value,
+            },
+            &ctx,
+        );
+        let st = if check.clean() {
+            ReadStatus::Clean
+        } else {
+            ReadStatus::Review
+        };
+        slots.push(Slot::New(n_ext.len(), st, check.flags.clone(), check.kwh));
+        n_ext.push(ext);
+        n_meter.push(meter_id);
+        n_on.push(r.read_on);
+        n_value.push(value);
+        n_prev.push(previous.map(|p| p.read_on));
+        n_kwh.push(check.kwh.map(|k| k as i64));
+        n_flags.push(flags_to_text(&check.flags));
+        n_status.push(st.code().to_string());
+    }
+    let mut new_ids: HashMap<String, i64> = HashMap::new();
+    if !n_ext.is_empty() {
+        for row in sqlx::query("INSERT INTO billing_reads (external_id, meter_id, read_on, value, prev_read_on, kwh, flags, status, created_at) \
+                                SELECT u.e, u.m, u.d, u.v, u.p, u.k, u.f, u.s, $9 FROM UNNEST($1::text[], $2::bigint[], $3::date[], $4::bigint[], $5::date[], $6::bigint[], $7::text[], $8::text[]) \
+                                AS u(e, m, d, v, p, k, f, s) RETURNING id, external_id")
+            .bind(&n_ext).bind(&n_meter).bind(&n_on).bind(&n_value).bind(&n_prev).bind(&n_kwh).bind(&n_flags).bind(&n_status).bind(now)
+            .fetch_all(&mut *conn).await?
+        {
+            new_ids.insert(row.g_s("external_id")?, row.g_i("id")?);
+        }
+    }
+    for s in slots {
+        out.push(match s {
+            Slot::Done(o) => o,
+            Slot::New(k, status, flags, kwh) => ReadOutcome {
+                read_id: new_ids[&n_ext[k]],
+                status,
+                flags,
+                kwh,
+            },
+        });
+    }
+    Ok(())
 }

@@ -40,7 +40,7 @@ fn date(d: Option<NaiveDate>) -> Option<String> {
 }
 
 /// `2026-11-28`, written digit by digit (chrono's formatter costs more than the insert).
-fn push_date(s: &mut String, d: NaiveDate) {
+pub(crate) fn push_date(s: &mut String, d: NaiveDate) {
     let y = d.year();
     if !(0..=9999).contains(&y) {
         s.push_str(&d.format("%Y-%m-%d").to_string());
@@ -63,7 +63,7 @@ fn push_digits(s: &mut String, mut v: u32, width: usize) {
 }
 
 /// As sqlx writes a UTC time: `2026-11-28T06:05:00+00:00` (fractions only when present).
-fn time(t: DateTime<Utc>) -> String {
+pub(crate) fn time(t: DateTime<Utc>) -> String {
     if t.timestamp_subsec_nanos() != 0 || !(0..=9999).contains(&t.year()) {
         return t.to_rfc3339_opts(SecondsFormat::AutoSi, false);
     }
@@ -156,6 +156,71 @@ impl Stmt {
             Ok(Some(unsafe { ffi::sqlite3_last_insert_rowid(self.db) }))
         } else {
             Ok(None)
+        }
+    }
+
+    /// Binds `vals` to ?1…?n for a query read with `next` (text bound SQLITE_TRANSIENT, so
+    /// the values need not outlive the call).
+    pub(crate) fn bind(&self, vals: &[V<'_>]) -> Result<()> {
+        // SAFETY: live statement; SQLITE_TRANSIENT makes SQLite copy the text.
+        unsafe {
+            ffi::sqlite3_reset(self.st);
+            ffi::sqlite3_clear_bindings(self.st);
+            for (i, v) in vals.iter().enumerate() {
+                let idx = (i + 1) as c_int;
+                let rc = match v {
+                    V::Null => ffi::sqlite3_bind_null(self.st, idx),
+                    V::Int(n) => ffi::sqlite3_bind_int64(self.st, idx, *n),
+                    V::Real(x) => ffi::sqlite3_bind_double(self.st, idx, *x),
+                    V::Text(s) => ffi::sqlite3_bind_text(
+                        self.st,
+                        idx,
+                        s.as_ptr() as *const c_char,
+                        s.len() as c_int,
+                        ffi::SQLITE_TRANSIENT(),
+                    ),
+                };
+                if rc != ffi::SQLITE_OK {
+                    return Err(error(self.db, "binding a value"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Steps a query: true while it yields a row.
+    pub(crate) fn next(&self) -> Result<bool> {
+        // SAFETY: live statement.
+        let rc = unsafe { ffi::sqlite3_step(self.st) };
+        match rc {
+            ffi::SQLITE_ROW => Ok(true),
+            ffi::SQLITE_DONE => Ok(false),
+            _ => Err(error(self.db, "reading a row")),
+        }
+    }
+
+    /// Column `i` of the current row as an integer (NULL reads as 0).
+    pub(crate) fn int(&self, i: c_int) -> i64 {
+        // SAFETY: called after `next` returned true.
+        unsafe { ffi::sqlite3_column_int64(self.st, i) }
+    }
+
+    pub(crate) fn is_null(&self, i: c_int) -> bool {
+        // SAFETY: called after `next` returned true.
+        unsafe { ffi::sqlite3_column_type(self.st, i) == ffi::SQLITE_NULL }
+    }
+
+    /// Column `i` of the current row as text, valid until the next step.
+    pub(crate) fn text(&self, i: c_int) -> &str {
+        // SAFETY: called after `next` returned true; SQLite returns `len` bytes of UTF-8
+        // (the text was written as UTF-8) that live until the next step or reset.
+        unsafe {
+            let p = ffi::sqlite3_column_text(self.st, i);
+            if p.is_null() {
+                return "";
+            }
+            let n = ffi::sqlite3_column_bytes(self.st, i) as usize;
+            std::str::from_utf8(std::slice::from_raw_parts(p, n)).unwrap_or("")
         }
     }
 

@@ -1,0 +1,202 @@
+//! The billing run and read intake over more accounts than one batch, on every backend
+//! this run has: the bills equal the tariff applied to each account's reads, reads of one
+//! meter in one call are checked one after the other, a refused call leaves nothing, and a
+//! re-run bills nothing twice.
+
+use chrono::{NaiveDate, Utc};
+use kehu_domain::billing::bill::{bill_period, Consumption};
+use kehu_domain::billing::tariff::{PricePerKwh, Tariff};
+use kehu_domain::billing::{BillingRules, CustomerClass, Meter, Period, SupplyAccount};
+use kehu_domain::Fen;
+use kehu_store::billing::{BillingError, NewRead, ReadStatus};
+use kehu_store::testing;
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+/// Accounts; each meter reads twice in October (one call for all reads), so the run sees
+/// two reads per account: more rows than one cursor fetch, more bills than one batch.
+const ACCOUNTS: usize = 5_200;
+
+fn used(i: usize, k: usize) -> u64 {
+    100 + (i as u64 * 7) % 300 + k as u64
+}
+
+#[tokio::test]
+async fn a_large_run_bills_each_account_its_reads_once() {
+    for t in testing::all().await {
+        let s = &t.store;
+        let rules = BillingRules::default();
+        let now = Utc::now();
+        let flat = Tariff::Flat {
+            price: PricePerKwh(5_283),
+        };
+        let tiered = Tariff::default_residential_tiered();
+        s.upsert_tariff("flat", "平价", &flat).await.unwrap();
+        s.upsert_tariff("tiered", "阶梯", &tiered).await.unwrap();
+        let tariff_of = |i: usize| {
+            if i % 2 == 0 {
+                ("flat", &flat)
+            } else {
+                ("tiered", &tiered)
+            }
+        };
+        for i in 0..ACCOUNTS {
+            s.upsert_supply_account(&SupplyAccount {
+                external_id: format!("A{i:05}"),
+                name: format!("用户{i}"),
+                class: CustomerClass::Residential,
+                area: Some("T1".into()),
+                tariff: tariff_of(i).0.into(),
+                penalty_ppm: None,
+                deposit: Fen::ZERO,
+                prepaid: false,
+                opened_on: day("2020-01-01"),
+            })
+            .await
+            .unwrap();
+            s.upsert_meter(&Meter {
+                external_id: format!("M{i:05}"),
+                account: format!("A{i:05}"),
+                ct_ratio: 1,
+                pt_ratio: 1,
+                multiplier: 1,
+                register_digits: 6,
+                installed_on: day("2020-01-01"),
+                capacity_kva: 50,
+                prepaid_mode: false,
+            })
+            .await
+            .unwrap();
+        }
+        // September's closing read, then two October reads per meter, in one call each.
+        let sept: Vec<NewRead> = (0..ACCOUNTS)
+            .map(|i| NewRead {
+                external_id: None,
+                meter: format!("M{i:05}"),
+                read_on: day("2026-09-30"),
+                value: 1_000 + i as u64,
+            })
+            .collect();
+        s.add_reads(&sept, &rules.vee, day("2026-11-05"), now)
+            .await
+            .unwrap();
+        let mut oct = Vec::new();
+        for i in 0..ACCOUNTS {
+            let v1 = 1_000 + i as u64 + used(i, 1);
+            oct.push(NewRead {
+                external_id: None,
+                meter: format!("M{i:05}"),
+                read_on: day("2026-10-15"),
+                value: v1,
+            });
+            oct.push(NewRead {
+                external_id: None,
+                meter: format!("M{i:05}"),
+                read_on: day("2026-10-31"),
+                value: v1 + used(i, 2),
+            });
+        }
+        // A batch whose last read goes back in time is refused whole.
+        let mut bad = oct.clone();
+        bad.push(NewRead {
+            external_id: None,
+            meter: "M00003".into(),
+            read_on: day("2026-10-20"),
+            value: 5_000,
+        });
+        let e = s
+            .add_reads(&bad, &rules.vee, day("2026-11-05"), now)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, BillingError::OutOfOrder { .. }),
+            "{}: {e}",
+            t.name
+        );
+        assert_eq!(
+            s.meter_latest_read("M00003").await.unwrap(),
+            Some(Some(day("2026-09-30"))),
+            "{}",
+            t.name
+        );
+        // The same batch without it: the second read of each meter is measured from the first.
+        let out = s
+            .add_reads(&oct, &rules.vee, day("2026-11-05"), now)
+            .await
+            .unwrap();
+        assert_eq!(out.len(), 2 * ACCOUNTS);
+        for (k, o) in out.iter().enumerate() {
+            let (i, half) = (k / 2, k % 2 + 1);
+            assert_eq!(o.kwh, Some(used(i, half)), "{}: read {k}", t.name);
+            assert_ne!(
+                o.status,
+                ReadStatus::Review,
+                "{}: read {k} {:?}",
+                t.name,
+                o.flags
+            );
+        }
+        // Re-sending is harmless and returns the same reads.
+        let again = s
+            .add_reads(&oct[..4], &rules.vee, day("2026-11-05"), now)
+            .await
+            .unwrap();
+        assert_eq!(
+            again.iter().map(|o| o.read_id).collect::<Vec<_>>(),
+            out[..4].iter().map(|o| o.read_id).collect::<Vec<_>>()
+        );
+
+        let period = Period::parse("2026-10").unwrap();
+        let r = s.billing_run(period, false, &rules, now).await.unwrap();
+        assert_eq!(
+            (r.bills, r.already_billed, r.held_for_review),
+            (ACCOUNTS as u64, 0, 0),
+            "{}",
+            t.name
+        );
+        let mut total = Fen::ZERO;
+        let bills = s.period_bills(period).await.unwrap();
+        assert_eq!(bills.len(), ACCOUNTS);
+        for (i, (account, _, bill_total, due)) in bills.iter().enumerate() {
+            assert_eq!(account, &format!("A{i:05}"));
+            let kwh = used(i, 1) + used(i, 2);
+            let want = bill_period(
+                tariff_of(i).1,
+                period,
+                Consumption::Total(kwh),
+                0,
+                rules.due_days_after_period_end,
+            )
+            .unwrap();
+            assert_eq!(
+                (*bill_total, *due),
+                (want.total, want.due_on),
+                "{}: account {i}",
+                t.name
+            );
+            total = total + want.total;
+        }
+        assert_eq!(r.total, total);
+        for i in [0, 1, ACCOUNTS / 2, ACCOUNTS - 1] {
+            let b = &s.account_bills(&format!("A{i:05}")).await.unwrap()[0];
+            assert_eq!(b.kwh, used(i, 1) + used(i, 2));
+            assert_eq!(
+                b.lines.iter().map(|l| l.amount.0).sum::<i64>(),
+                b.total.0,
+                "lines add up to the total"
+            );
+        }
+        assert!(s.review_queue(10).await.unwrap().is_empty());
+        // Re-running bills nothing twice.
+        let r2 = s.billing_run(period, false, &rules, now).await.unwrap();
+        assert_eq!(
+            (r2.bills, r2.already_billed),
+            (0, ACCOUNTS as u64),
+            "{}",
+            t.name
+        );
+        assert_eq!(s.period_bills(period).await.unwrap().len(), ACCOUNTS);
+    }
+}
