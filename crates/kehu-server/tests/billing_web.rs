@@ -227,7 +227,17 @@ async fn account_and_dunning(base: &str, store: &kehu_store::Store) {
         .sum();
     assert_eq!(digits_of(&p.body, "owed"), owed);
     let grade = store.credit_grade(&acct, today, &rules).await.unwrap();
-    assert!(p.body.contains(&format!("{}", grade.reason)));
+    assert!(p.body.contains(&grade.reason));
+    // The deposit the grade calls for: months of the average of the last 12 bills.
+    let last: Vec<i64> = bills.iter().rev().take(12).map(|b| b.total.0).collect();
+    let n = last.len() as i64;
+    let average = kehu_domain::Fen((last.iter().sum::<i64>() + n / 2) / n);
+    let held = store.supply_account(&acct).await.unwrap().unwrap().account.deposit;
+    let (required, missing) =
+        kehu_domain::billing::credit::deposit_required(&rules.credit, grade.grade, average, held);
+    let rule = p.body.split("id=\"deposit-rule\"").nth(1).unwrap().split("</p>").next().unwrap();
+    assert!(rule.contains(&required.to_display()), "{rule}");
+    assert!(rule.contains(&missing.to_display()), "{rule}");
     assert_eq!(c.get("/billing/accounts/NO-SUCH").await.status, 404);
     assert!(
         !p.body.contains("id=\"order-form\""),

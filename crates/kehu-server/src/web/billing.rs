@@ -450,6 +450,9 @@ struct AccountTpl {
     grade: String,
     score: String,
     grade_reason: String,
+    /// The deposit the grade calls for and what is still to be asked for.
+    deposit_rule: String,
+    deposit_short: bool,
     owed: String,
     chart: String,
     bills: Vec<BillRow>,
@@ -550,6 +553,26 @@ async fn account_page(
             &|v| group_kwh(v),
         )
     };
+    // The deposit the grade calls for: months of the average bill of the last 12 bills
+    // (rounded half up to the fen), less what is held.
+    let last12: Vec<i64> = bills.iter().rev().take(12).map(|b| b.total.0).collect();
+    let average = if last12.is_empty() {
+        Fen(0)
+    } else {
+        let n = last12.len() as i64;
+        Fen((last12.iter().sum::<i64>() + n / 2) / n)
+    };
+    let (required, missing) =
+        kehu_domain::billing::credit::deposit_required(&s.billing.credit, grade.grade, average, a.deposit);
+    let deposit_rule = t.f(
+        "account.deposit_rule",
+        &[
+            ("grade", grade.grade.code()),
+            ("required", &t.money(required)),
+            ("average", &t.money(average)),
+            ("missing", &t.money(missing)),
+        ],
+    );
     let mut facts = vec![
         ("account.class", t.label(a.class.label_zh(), a.class.label_en()).to_string()),
         ("account.area", a.area.clone().unwrap_or_default()),
@@ -612,6 +635,8 @@ async fn account_page(
         grade: grade.grade.code().to_string(),
         score: grade.score.to_string(),
         grade_reason: grade.reason.clone(),
+        deposit_rule,
+        deposit_short: missing.0 > 0,
         owed: t.money(Fen(owed)),
         chart,
         bills: rows,
