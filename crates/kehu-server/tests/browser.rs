@@ -364,6 +364,18 @@ async fn workbench_and_app_in_chromium() {
     let t = kehu_store::testing::sqlite().await;
     let server = Server::start(t.store.clone(), support::demo_web()).await;
     let base = server.base.clone();
+    // A small power supplier for the collector's pages.
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .date_naive();
+    kehu_ingest::demo_power::load(
+        &t.store,
+        &kehu_ingest::demo_power::PowerSpec::new(120, 11, today),
+        &kehu_domain::billing::BillingRules::default(),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .unwrap()
@@ -683,4 +695,27 @@ async fn app_behaviour(s: &Session<'_>, base: &str, store: &kehu_store::Store) {
     s.find("#audit-table tr.audit-row[data-staff='S001M01'][data-action='unmask']").await;
     assert!(s.find_all("#audit-table tr.audit-row[data-staff='S0001']").await.is_empty());
     s.screenshot("audit-log").await;
+    s.logout().await;
+
+    // The collector: arrears by age as a chart, then a read decided in the review queue.
+    s.login(&base, login_of("collector"), "kehu-demo").await;
+    s.wait_path("/").await;
+    s.click("a[data-nav='nav.billing']").await;
+    s.wait_path("/billing").await;
+    s.find("#ageing-chart svg").await;
+    s.screenshot("collections").await;
+    s.click("a[data-nav='nav.meter_review']").await;
+    s.wait_path("/meter-review").await;
+    let first = s.attr(&s.find("#review-table tbody tr").await, "id").await;
+    let read: i64 = first.trim_start_matches("read-").parse().unwrap();
+    s.script("document.querySelector('.review-form select[name=action]').value = 'reject'; return 1")
+        .await;
+    s.type_into(".review-form input[name=reason]", "现场核实为重复抄表").await;
+    s.click(".review-form button").await;
+    s.find("#review-done").await;
+    let edits = store.read_edits(read).await.unwrap();
+    assert_eq!(edits.len(), 1);
+    assert_eq!(edits[0].staff, login_of("collector"));
+    assert_eq!(edits[0].reason, "现场核实为重复抄表");
+    s.screenshot("meter-review").await;
 }
