@@ -9,23 +9,33 @@
 #   3. recommendations over HTTP at a fixed 5,000 requests/s on a generated bank of N
 #      customers with ~27 app events each (`kehu demo --events 27`), vs /healthz at the
 #      same rate.
-# Usage: bench/behaviour.sh [N=1000000]
+# Usage: bench/behaviour.sh [N=1000000]   (KEHU_BENCH_DIR=DIR keeps the bank of part 3 there
+# and reuses it when it exists; KEHU_BENCH_ONLY=rec runs part 3 only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000000}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/target}"
-cargo build --release -q -p kehu
+bank=${KEHU_BENCH_DIR:-}
+[ -n "$bank" ] && [ -f "$bank/kehu.db" ] || cargo build --release -q -p kehu
 cargo build --release -q -p kehu-server --example behaviour_bench
 BENCH="$CARGO_TARGET_DIR/release/examples/behaviour_bench"
 KEHU="$CARGO_TARGET_DIR/release/kehu"
 work=$(mktemp -d /tmp/kehu-behaviour.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-echo "== 1. state update, memory, decisions in process"
-"$BENCH" state --customers 1000000 --products 300 --events 20000000
-echo "== 2. ingest over HTTP"
-"$BENCH" ingest --dir "$work/ingest" --customers 10000 --events 1000000 --clients 4
+if [ "${KEHU_BENCH_ONLY:-}" != rec ]; then
+  echo "== 1. state update, memory, decisions in process"
+  "$BENCH" state --customers 1000000 --products 300 --events 20000000
+  echo "== 2. ingest over HTTP"
+  "$BENCH" ingest --dir "$work/ingest" --customers 10000 --events 1000000 --clients 4
+fi
 echo "== 3. recommendations over HTTP on $N customers"
-/usr/bin/time -f "   demo bank with events: %e s, peak RSS %M KB" \
-  "$KEHU" --data-dir "$work/bank" demo --customers "$N" --events 27 2>&1 | grep -E "demo|rebuilt|peak" || true
-"$BENCH" http-rec --dir "$work/bank" --rate 5000 --seconds 10
+bank=${bank:-$work/bank}
+if [ ! -f "$bank/kehu.db" ]; then
+  /usr/bin/time -f "   demo bank with events: %e s, peak RSS %M KB" \
+    "$KEHU" --data-dir "$bank" demo --customers "$N" --events 27 2>&1 | grep -E "demo|rebuilt|peak" || true
+fi
+echo "-- customers drawn uniformly over the whole bank"
+"$BENCH" http-rec --dir "$bank" --rate 5000 --seconds 10
+echo "-- customers drawn from an active set of 50,000"
+"$BENCH" http-rec --dir "$bank" --rate 5000 --seconds 10 --hot 50000

@@ -346,8 +346,10 @@ async fn import(
         e.file = "upload".into();
     }
     if report.committed {
-        // New products, holdings or profiles change what may be recommended.
+        // New products, holdings or profiles change what may be recommended; an import
+        // of customers or holdings reads every decision profile again.
         s.behaviour.refresh_shelf().await?;
+        s.behaviour.follow_profile_changes().await?;
     }
     let status = if report.committed {
         axum::http::StatusCode::OK

@@ -27,6 +27,8 @@ async fn start(
     allow_api(&store).await;
     let mut behaviour = kehu_server::BehaviourConfig::default();
     behaviour.max_batch = 50;
+    // The test looks for other processes' changes itself (`follow_profile_changes`).
+    behaviour.profile_cache_secs = 3600;
     let state = AppState::new(
         store,
         ServerConfig {
@@ -249,6 +251,11 @@ async fn story(c: &Client, spec: &DemoSpec, key: &str, state: &AppState, store: 
     assert!(rec["items"].as_array().unwrap().iter().all(|i| i["risk_level"] == "R1"), "{rec}");
     let (s, v) = c.send(reqwest::Method::POST, &format!("/api/v1/customers/{cust}/assessment"), json!({"answers": answers})).await;
     assert_eq!((s, v["level"].as_str()), (200, Some("C3")), "{v}");
+    // The profile held in memory has the assessment at once.
+    let cid = store.customer_id(&cust).await.unwrap().unwrap();
+    assert!(state.behaviour.known_customer(cid), "every customer's profile is loaded at start");
+    let prof = state.behaviour.profile(cid).await.unwrap().unwrap();
+    assert_eq!(prof.assessment.as_ref().map(|(l, on)| (l.as_str(), *on)), Some(("C3", today())));
     let (_, a) = c.get(&format!("/api/v1/customers/{cust}/assessment")).await;
     assert_eq!((a["current"]["valid"].as_bool(), a["must_assess"].as_bool()), (Some(true), Some(false)));
 
@@ -294,6 +301,9 @@ async fn story(c: &Client, spec: &DemoSpec, key: &str, state: &AppState, store: 
     assert!(v["error"]["message_zh"].as_str().unwrap().contains("R5"));
     let (s, v) = c.send(reqwest::Method::POST, "/api/v1/purchases", json!({"customer": cust, "product": r2, "amount": "1,000,000.00"})).await;
     assert_eq!(s, 201, "{v}");
+    // The purchase is in the profile held in memory: the product is held now.
+    let r2_id = state.behaviour.shelf().by_code[&r2] as u32;
+    assert!(state.behaviour.profile(cid).await.unwrap().unwrap().held.contains(&r2_id));
     let (_, checks) = c.get(&format!("/api/v1/customers/{cust}/suitability-checks")).await;
     let checks = checks.as_array().unwrap();
     assert_eq!(checks.len(), 2);
@@ -309,12 +319,29 @@ async fn story(c: &Client, spec: &DemoSpec, key: &str, state: &AppState, store: 
     let (_, off) = c.get(&format!("/api/v1/customers/{cust}/recommendations?n=50")).await;
     assert_eq!(off["personalized"], false);
     assert_eq!(off["notes"][0]["code"], "personalization_off");
+    assert!(!state.behaviour.profile(cid).await.unwrap().unwrap().personalization);
     assert!(off["items"].as_array().unwrap().iter().all(|i| i["reasons"].as_array().unwrap().iter().all(|r| r["code"] != "recent_views" && r["code"] != "ability")));
     assert!(off["items"].as_array().unwrap().iter().all(|i| ["R1", "R2", "R3"].contains(&i["risk_level"].as_str().unwrap())), "suitability still applies");
     // The same as a customer with no behaviour at all at the same level.
     c.send(reqwest::Method::PUT, &format!("/api/v1/customers/{cust}/personalization"), json!({"enabled": true})).await;
     let (_, on) = c.get(&format!("/api/v1/customers/{cust}/recommendations?n=3")).await;
     assert_eq!(on["personalized"], true);
+    assert!(state.behaviour.profile(cid).await.unwrap().unwrap().personalization);
+
+    // --- Changes by another process reach the profiles held in memory. ---
+    let third = store.customer_id(&demo::customer(spec, 5).external_id).await.unwrap().unwrap();
+    let was = state.behaviour.profile(third).await.unwrap().unwrap();
+    store.set_personalization(third, !was.personalization, "cli").await.unwrap();
+    store.insert_assessment(third, "cli", &json!({}), 10, "C1", today()).await.unwrap();
+    let stale = state.behaviour.profile(third).await.unwrap().unwrap();
+    assert_eq!(stale.personalization, was.personalization, "decisions read the memory, not the store");
+    state.behaviour.follow_profile_changes().await.unwrap();
+    let now = state.behaviour.profile(third).await.unwrap().unwrap();
+    assert_eq!(now.personalization, !was.personalization);
+    assert_eq!(now.assessment.as_ref().map(|(l, _)| l.as_str()), Some("C1"));
+    store.set_personalization(third, was.personalization, "cli").await.unwrap();
+    state.behaviour.follow_profile_changes().await.unwrap();
+    assert_eq!(state.behaviour.profile(third).await.unwrap().unwrap().personalization, was.personalization);
 
     // --- Tags: listed, deleted, and no longer used. ---
     let (_, tags) = c.get(&format!("/api/v1/customers/{cust}/tags")).await;

@@ -136,6 +136,60 @@ pub struct DecisionProfile {
     pub assessment: Option<(String, chrono::NaiveDate)>,
 }
 
+/// One row of [`Store::scan_decision_profiles`].
+#[derive(Debug)]
+pub enum ProfileRow<'a> {
+    Customer { id: i64, birth_date: Option<chrono::NaiveDate>, income_band: Option<&'a str>, personalization: bool },
+    /// A holding with a product or a current deposit.
+    Holding { customer_id: i64, product_id: Option<i64>, current_deposit: bool, balance_fen: i64 },
+    /// Assessments come in id order: the latest of a customer comes last.
+    Assessment { customer_id: i64, level: &'a str, assessed_on: chrono::NaiveDate },
+}
+
+/// How many of the highest ids of a change table are looked at again (ids that a
+/// concurrent transaction commits late).
+pub const PROFILE_ID_WINDOW: i64 = 256;
+
+/// How far [`Store::profile_changes`] has read one change table.
+#[derive(Clone, Debug)]
+pub struct ChangeMark {
+    /// Highest id seen (-1: not read yet; the first read only sets the mark).
+    pub last: i64,
+    /// Ids seen within the window below `last`.
+    pub recent: std::collections::HashSet<i64>,
+}
+
+impl Default for ChangeMark {
+    fn default() -> Self {
+        ChangeMark { last: -1, recent: Default::default() }
+    }
+}
+
+/// Where [`Store::profile_changes`] has read up to.
+#[derive(Clone, Debug)]
+pub struct ProfileMarks {
+    /// Committed customer and holding imports (-1: not counted yet).
+    pub imports: i64,
+    pub assessments: ChangeMark,
+    pub purchases: ChangeMark,
+    pub personalization: ChangeMark,
+}
+
+impl Default for ProfileMarks {
+    fn default() -> Self {
+        ProfileMarks { imports: -1, assessments: Default::default(), purchases: Default::default(), personalization: Default::default() }
+    }
+}
+
+/// What [`Store::profile_changes`] found.
+#[derive(Clone, Debug, Default)]
+pub struct ProfileChanges {
+    /// Customers whose profile is to be read again, sorted.
+    pub customers: Vec<i64>,
+    /// A customer or holding import was committed: read every profile again.
+    pub reload: bool,
+}
+
 /// A logged recommendation.
 #[derive(Clone, Debug)]
 pub struct DecisionLog {
@@ -539,6 +593,88 @@ impl Store {
             }
             Ok(Some(prof))
         })
+    }
+
+    /// Every customer's decision profile in three streaming reads (customers, holdings,
+    /// assessments in id order: the latest comes last), for a table kept in memory.
+    pub async fn scan_decision_profiles(&self, f: &mut (dyn FnMut(ProfileRow<'_>) + Send)) -> Result<()> {
+        use futures_util::TryStreamExt;
+        with_pool!(self, p => {
+            let mut rows = sqlx::query("SELECT id, birth_date, income_band, personalization FROM customers").fetch(p);
+            while let Some(r) = rows.try_next().await? {
+                let band: Option<String> = r.try_get(2)?;
+                f(ProfileRow::Customer {
+                    id: r.try_get(0)?,
+                    birth_date: r.try_get(1)?,
+                    income_band: band.as_deref(),
+                    personalization: r.try_get(3)?,
+                });
+            }
+            drop(rows);
+            let mut rows = sqlx::query(
+                "SELECT customer_id, product_id, asset_class = 'current_deposit', balance_fen FROM holdings \
+                 WHERE product_id IS NOT NULL OR asset_class = 'current_deposit'").fetch(p);
+            while let Some(r) = rows.try_next().await? {
+                f(ProfileRow::Holding {
+                    customer_id: r.try_get(0)?,
+                    product_id: r.try_get(1)?,
+                    current_deposit: r.try_get(2)?,
+                    balance_fen: r.try_get(3)?,
+                });
+            }
+            drop(rows);
+            let mut rows = sqlx::query("SELECT customer_id, level, assessed_on FROM risk_assessments ORDER BY id").fetch(p);
+            while let Some(r) = rows.try_next().await? {
+                let level: String = r.try_get(1)?;
+                f(ProfileRow::Assessment { customer_id: r.try_get(0)?, level: &level, assessed_on: r.try_get(2)? });
+            }
+        });
+        Ok(())
+    }
+
+    /// What changed the decision profiles since `marks` (by any process): the customers
+    /// with a new assessment, purchase or personalization switch, and whether a customer
+    /// or holding import was committed (then every profile is to be read again). Moves
+    /// the marks on. Rows are found by id; on PostgreSQL a transaction may commit an id
+    /// below one already seen, so the last `PROFILE_ID_WINDOW` ids are looked at again.
+    pub async fn profile_changes(&self, marks: &mut ProfileMarks) -> Result<ProfileChanges> {
+        let mut out = ProfileChanges::default();
+        let imports: i64 = with_pool!(self, p => sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM import_runs WHERE status = 'committed' AND kind IN ('customers', 'holdings')")
+            .fetch_one(p).await?);
+        if marks.imports >= 0 && imports != marks.imports {
+            out.reload = true;
+        }
+        marks.imports = imports;
+        for (table, mark) in [
+            ("risk_assessments", &mut marks.assessments),
+            ("purchases", &mut marks.purchases),
+            ("personalization_changes", &mut marks.personalization),
+        ] {
+            let fresh = mark.last < 0;
+            if fresh {
+                // The first read only sets the mark.
+                let max_sql = format!("SELECT COALESCE(MAX(id), 0) FROM {table}");
+                mark.last = with_pool!(self, p => sqlx::query_scalar::<_, i64>(&max_sql).fetch_one(p).await?);
+            }
+            let sql = format!("SELECT id, customer_id FROM {table} WHERE id > $1 ORDER BY id");
+            let from = mark.last - PROFILE_ID_WINDOW;
+            let rows: Vec<(i64, i64)> = with_pool!(self, p => sqlx::query_as(&sql).bind(from).fetch_all(p).await?);
+            for (id, c) in rows {
+                if id > mark.last || !mark.recent.contains(&id) {
+                    if !fresh {
+                        out.customers.push(c);
+                    }
+                    mark.recent.insert(id);
+                }
+                mark.last = mark.last.max(id);
+            }
+            let floor = mark.last - PROFILE_ID_WINDOW;
+            mark.recent.retain(|id| *id > floor);
+        }
+        out.customers.sort_unstable();
+        out.customers.dedup();
+        Ok(out)
     }
 
     /// Per customer, the products held (for co-purchase counts), in customer order.

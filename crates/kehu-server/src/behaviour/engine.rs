@@ -10,7 +10,8 @@ use kehu_domain::decide::recommend::{
 use kehu_domain::decide::suitability::{Assessment, Questionnaire, RiskTolerance, SuitabilityConfig};
 use kehu_domain::money::Fen;
 use kehu_domain::state::{IncomeBand, ProductKind};
-use kehu_store::behaviour::{DecisionLog, DecisionProfile, Inserted, NewEvent, StoredEvent};
+use super::profiles::ProfileTable;
+use kehu_store::behaviour::{DecisionLog, DecisionProfile, Inserted, NewEvent, ProfileMarks, StoredEvent};
 use kehu_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -35,9 +36,9 @@ pub struct BehaviourConfig {
     pub detail_depth: i64,
     /// Interest from which a product becomes a tag ("my tags").
     pub tag_min_interest: f64,
-    /// How long a customer's profile, holdings and assessment are reused by decisions
-    /// (changes through kehu's own API take effect at once; imports by other processes
-    /// within this time).
+    /// Seconds between looks for changes of customers' decision profiles (profile,
+    /// holdings, assessment, personalization) made by other processes: such changes take
+    /// effect within this time; changes through this server take effect at once.
     pub profile_cache_secs: u64,
     /// A file with a questionnaire (JSON) replacing the default one.
     pub questionnaire_file: Option<std::path::PathBuf>,
@@ -101,7 +102,13 @@ pub struct Engine {
     pub questionnaire: Questionnaire,
     live: RwLock<Live>,
     shelf: RwLock<Arc<Shelf>>,
-    profiles: Mutex<HashMap<i64, (std::time::Instant, Arc<DecisionProfile>)>>,
+    /// Every customer's decision profile (see `profiles`).
+    profiles: RwLock<ProfileTable>,
+    /// While the table is read again in bulk: customers changed meanwhile, to be read
+    /// again after the swap.
+    reloading: Mutex<Option<Vec<i64>>>,
+    /// Where the look for other processes' changes has read up to.
+    profile_marks: tokio::sync::Mutex<ProfileMarks>,
     keys: Mutex<HashMap<String, (i64, std::time::Instant)>>,
     writer: mpsc::Sender<WriteJob>,
     writer_rx: Mutex<Option<mpsc::Receiver<WriteJob>>>,
@@ -199,7 +206,9 @@ impl Engine {
                 catalogue: Catalogue::default(),
                 by_code: HashMap::new(),
             })),
-            profiles: Mutex::new(HashMap::new()),
+            profiles: RwLock::new(ProfileTable::default()),
+            reloading: Mutex::new(None),
+            profile_marks: tokio::sync::Mutex::new(ProfileMarks::default()),
             keys: Mutex::new(HashMap::new()),
             writer,
             writer_rx: Mutex::new(Some(rx)),
@@ -224,6 +233,9 @@ impl Engine {
         *self.web_key.lock().expect("lock") = Some(web_key);
         self.refresh_shelf().await?;
         self.refresh_model().await?;
+        // Marks first: what other processes change during the bulk read is found later.
+        self.store.profile_changes(&mut *self.profile_marks.lock().await).await?;
+        self.reload_profiles().await?;
         let (mut state, watermark) = self.store.load_behaviour(self.state_cfg).await?;
         let deletions = load_deletions(&self.store).await?;
         let shelf = self.shelf();
@@ -261,6 +273,18 @@ impl Engine {
                 }
             });
         }
+        let me = self.clone();
+        let every = std::time::Duration::from_secs(self.cfg.profile_cache_secs.max(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = me.follow_profile_changes().await {
+                    tracing::error!(error = %e, "reading changes of decision profiles");
+                }
+            }
+        });
         let me = self.clone();
         let every = std::time::Duration::from_secs(self.cfg.snapshot_secs.max(1));
         tokio::spawn(async move {
@@ -332,7 +356,6 @@ impl Engine {
         let baskets = self.store.baskets().await?;
         let catalogue = Catalogue::new(offers, baskets);
         *self.shelf.write().expect("lock") = Arc::new(Shelf { catalogue, by_code });
-        self.profiles.lock().expect("lock").clear();
         Ok(())
     }
 
@@ -510,26 +533,82 @@ impl Engine {
         self.web_key.lock().expect("lock").clone()
     }
 
-    pub fn invalidate_profile(&self, customer: i64) {
-        self.profiles.lock().expect("lock").remove(&customer);
+    /// Reads a customer's profile again from the store into the table: every write of
+    /// this server that changes a profile (purchase, assessment, personalization) calls
+    /// it after its commit.
+    pub async fn refresh_profile(&self, customer: i64) -> Result<(), StoreError> {
+        if let Some(touched) = self.reloading.lock().expect("lock").as_mut() {
+            touched.push(customer);
+        }
+        let p = self.store.decision_profile(customer).await?;
+        self.profiles.write().expect("lock").set(customer, p.as_ref());
+        Ok(())
     }
 
-    pub async fn profile(&self, customer: i64) -> Result<Option<Arc<DecisionProfile>>, StoreError> {
-        let ttl = std::time::Duration::from_secs(self.cfg.profile_cache_secs);
-        if let Some((at, p)) = self.profiles.lock().expect("lock").get(&customer) {
-            if at.elapsed() < ttl {
-                return Ok(Some(p.clone()));
+    /// Reads every customer's profile again in bulk (at start and after an import of
+    /// customers or holdings); decisions meanwhile use the old table.
+    pub async fn reload_profiles(&self) -> Result<(), StoreError> {
+        *self.reloading.lock().expect("lock") = Some(Vec::new());
+        let t = std::time::Instant::now();
+        let table = ProfileTable::load(&self.store).await;
+        let table = match table {
+            Ok(table) => table,
+            Err(e) => {
+                *self.reloading.lock().expect("lock") = None;
+                return Err(e);
             }
+        };
+        let (n, bytes) = (table.len(), table.bytes());
+        *self.profiles.write().expect("lock") = table;
+        let touched = self.reloading.lock().expect("lock").take().unwrap_or_default();
+        for c in touched {
+            self.refresh_profile(c).await?;
+        }
+        tracing::info!(customers = n, bytes, secs = t.elapsed().as_secs_f64(), "decision profiles loaded");
+        Ok(())
+    }
+
+    /// Customers in the profile table and the bytes it holds.
+    pub fn profile_stats(&self) -> (usize, usize) {
+        let t = self.profiles.read().expect("lock");
+        (t.len(), t.bytes())
+    }
+
+    /// Picks up profile changes made by other processes (or other servers on the same
+    /// database): new assessments, purchases and personalization switches by id, and
+    /// committed customer or holding imports (then everything is read again).
+    pub async fn follow_profile_changes(&self) -> Result<(), StoreError> {
+        let changes = {
+            let mut marks = self.profile_marks.lock().await;
+            self.store.profile_changes(&mut marks).await?
+        };
+        if changes.reload {
+            self.refresh_shelf().await?;
+            self.reload_profiles().await?;
+        } else {
+            for c in changes.customers {
+                self.refresh_profile(c).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A customer's decision profile, from memory; a customer not in the table yet (added
+    /// by another process since the last bulk read) is read from the store and kept.
+    pub async fn profile(&self, customer: i64) -> Result<Option<Arc<DecisionProfile>>, StoreError> {
+        if let Some(p) = self.profiles.read().expect("lock").get(customer) {
+            return Ok(Some(Arc::new(p)));
         }
         let Some(p) = self.store.decision_profile(customer).await? else {
             return Ok(None);
         };
-        let p = Arc::new(p);
-        self.profiles
-            .lock()
-            .expect("lock")
-            .insert(customer, (std::time::Instant::now(), p.clone()));
-        Ok(Some(p))
+        self.profiles.write().expect("lock").set(customer, Some(&p));
+        Ok(Some(Arc::new(p)))
+    }
+
+    /// Whether the customer id is one the profile table knows (no store read).
+    pub fn known_customer(&self, customer: i64) -> bool {
+        self.profiles.read().expect("lock").contains(customer)
     }
 
     /// One decision: ranks, explains and logs.

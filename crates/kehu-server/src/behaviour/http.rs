@@ -242,6 +242,13 @@ async fn collect_inner(st: &AppState, q: KeyParam, headers: &HeaderMap, body: &[
 }
 
 async fn customer_id(st: &AppState, key: &str) -> Result<i64, ApiError> {
+    // A kehu id the profile table knows needs no store read (an id wins over an
+    // external id that looks like one, as in the store's lookup).
+    if let Ok(id) = key.parse::<i64>() {
+        if st.behaviour.known_customer(id) {
+            return Ok(id);
+        }
+    }
     st.store
         .customer_id(key)
         .await?
@@ -326,7 +333,7 @@ pub async fn submit_assessment(
         .store
         .insert_assessment(cid, &q.version, &Value::Object(raw), scored.score as i64, scored.level.code(), today)
         .await?;
-    st.behaviour.invalidate_profile(cid);
+    st.behaviour.refresh_profile(cid).await?;
     let a = suitability::Assessment { level: scored.level, assessed_on: today };
     Ok(Ok(Assessed {
         id,
@@ -470,7 +477,7 @@ pub async fn buy(
         .store
         .record_purchase(cid, product.id, asset_class_for(product.product.kind), amount.0, quantity, &check, elderly_confirmed, today)
         .await?;
-    st.behaviour.invalidate_profile(cid);
+    st.behaviour.refresh_profile(cid).await?;
     if let Some(pid) = purchase_id {
         // The purchase is behaviour too: one event through the same log and state.
         let app = *st.behaviour.self_app.lock().expect("lock");
@@ -585,7 +592,7 @@ pub async fn get_personalization(State(st): State<AppState>, Path(id): Path<Stri
 pub async fn set_personalization(State(st): State<AppState>, Path(id): Path<String>, Json(b): Json<PersonalizationBody>) -> Result<Json<PersonalizationBody>, ApiError> {
     let cid = customer_id(&st, &id).await?;
     st.store.set_personalization(cid, b.enabled, "api").await?;
-    st.behaviour.invalidate_profile(cid);
+    st.behaviour.refresh_profile(cid).await?;
     Ok(Json(b))
 }
 

@@ -4,5 +4,6 @@
 
 pub mod engine;
 pub mod http;
+pub mod profiles;
 
 pub use engine::{rebuild, rebuild_until, BehaviourConfig, Engine, PROPENSITY_PURPOSE};

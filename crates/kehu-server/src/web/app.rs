@@ -836,7 +836,7 @@ pub async fn set_personalization(
         }
     };
     s.store.set_personalization(ctx.id, enabled, "app").await?;
-    s.behaviour.invalidate_profile(ctx.id);
+    s.behaviour.refresh_profile(ctx.id).await?;
     Ok(Redirect::to("/app/me").into_response())
 }
 
