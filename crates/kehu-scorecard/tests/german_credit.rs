@@ -6,7 +6,7 @@ use kehu_scorecard::{report_html, train, validate, Dataset, Model, TrainConfig};
 use std::path::PathBuf;
 
 fn datasets_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets");
+    let dir = std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())).join("../../../shared/datasets");
     assert!(
         dir.join("germancredit.csv").is_file() && dir.join("germancredit_split.csv").is_file(),
         "German credit fixtures not found at {} (expected shared/datasets next to the repository clone)",

@@ -287,6 +287,13 @@ async fn http_rec(args: &[String]) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let rss0 = rss_kib();
+    // The API wants a token; the load generator sends it like an integration would.
+    store.ensure_api_token("bench", "kehu_bench_api_token").await.unwrap();
+    let api_client = || {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(reqwest::header::AUTHORIZATION, "Bearer kehu_bench_api_token".parse().unwrap());
+        reqwest::Client::builder().default_headers(h).pool_max_idle_per_host(256).build().unwrap()
+    };
     let t = Instant::now();
     let state = kehu_server::AppState::new(store.clone(), kehu_server::ServerConfig {
         mask_personal_data: true,
@@ -308,7 +315,7 @@ async fn http_rec(args: &[String]) {
     tokio::spawn(kehu_server::serve(listener, state, std::future::pending()));
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let run = |path: fn(i64) -> String| async move {
-        let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
+        let http = api_client();
         let lat = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let start = Instant::now();
         let n = rate * seconds;
@@ -344,7 +351,7 @@ async fn http_rec(args: &[String]) {
     };
     if hot > 0 {
         eprintln!("warming the profiles of {hot} customers…");
-        let http = reqwest::Client::new();
+        let http = api_client();
         for c in 1..=hot {
             let _ = http.get(format!("http://{addr}/api/v1/customers/{c}/recommendations?n=1")).send().await.unwrap().bytes().await;
         }

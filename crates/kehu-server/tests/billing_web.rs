@@ -43,12 +43,12 @@ fn digits_of(html: &str, id: &str) -> i64 {
 #[tokio::test]
 async fn collections_pages_on_every_backend() {
     for t in testing::all().await {
-        let server = Server::start(t.store.clone(), support::demo_web()).await;
         let rules = BillingRules::default();
         let spec = PowerSpec::new(120, 11, business_today());
         demo_power::load(&t.store, &spec, &rules, Utc::now())
             .await
             .unwrap();
+        let server = Server::start(t.store.clone(), support::demo_web()).await;
         overview(&server.base, &t.store).await;
         review(&server.base, &t.store).await;
         account_and_dunning(&server.base, &t.store).await;

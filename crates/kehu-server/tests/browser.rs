@@ -362,9 +362,8 @@ async fn workbench_and_app_in_chromium() {
         );
     };
     let t = kehu_store::testing::sqlite().await;
-    let server = Server::start(t.store.clone(), support::demo_web()).await;
-    let base = server.base.clone();
-    // A small power supplier for the collector's pages.
+    // A small power supplier for the collector's pages (loaded before the server starts:
+    // the loader's transactions read before they write).
     let today = chrono::Utc::now()
         .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
         .date_naive();
@@ -376,6 +375,8 @@ async fn workbench_and_app_in_chromium() {
     )
     .await
     .unwrap();
+    let server = Server::start(t.store.clone(), support::demo_web()).await;
+    let base = server.base.clone();
     let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .unwrap()

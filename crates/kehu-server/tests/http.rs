@@ -238,7 +238,7 @@ async fn story(base: &str, spec: &DemoSpec, backend: &str) {
 
 /// Registry → active model → scoring over HTTP, with the reasons.
 async fn models(base: &str, store: &kehu_store::Store) {
-    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+    let data = std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()))
         .join("../../../shared/datasets/germancredit.csv");
     assert!(
         data.exists(),

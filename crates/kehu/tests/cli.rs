@@ -97,7 +97,7 @@ fn demo_import_export_and_errors_from_the_command_line() {
 
 #[test]
 fn model_train_score_and_psi_on_german_credit() {
-    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets");
+    let shared = std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())).join("../../../shared/datasets");
     let data = std::fs::read_to_string(shared.join("germancredit.csv")).unwrap_or_else(|e| {
         panic!(
             "{}: {e} (the shared datasets sit beside the repository)",
