@@ -3,6 +3,7 @@
 //! attribution of a device's earlier anonymous events, and snapshots of the behaviour
 //! state with the event sequence they cover.
 
+use crate::BeginWrite;
 use crate::rows::{self, RowExt};
 use crate::sqlite_bulk::{Stmt, V};
 use crate::{with_pool, Backend, Result, Store, StoreError};
@@ -557,7 +558,7 @@ impl Store {
     /// Switches personalization and records the change.
     pub async fn set_personalization(&self, customer_id: i64, on: bool, source: &str) -> Result<()> {
         with_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             sqlx::query("UPDATE customers SET personalization = $1 WHERE id = $2").bind(on).bind(customer_id).execute(&mut *tx).await?;
             sqlx::query("INSERT INTO personalization_changes (customer_id, enabled, changed_at, source) VALUES ($1, $2, $3, $4)")
                 .bind(customer_id).bind(on).bind(Utc::now()).bind(source).execute(&mut *tx).await?;
@@ -701,7 +702,7 @@ impl Store {
         }
         let sql = "INSERT INTO recommendation_log (customer_id, decided_at, placement, personalized, model, inputs, items) VALUES ($1, $2, $3, $4, $5, $6, $7)";
         with_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             for l in logs {
                 sqlx::query(sql).bind(l.customer_id).bind(l.decided_at).bind(&l.placement).bind(l.personalized)
                     .bind(&l.model).bind(&l.inputs).bind(&l.items).execute(&mut *tx).await?;
@@ -754,7 +755,7 @@ impl Store {
                    SELECT $1, 'demo', '{}', $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM risk_assessments WHERE customer_id = $1)";
         let mut n = 0;
         with_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             for (c, level, on) in rows {
                 let rank = level.rank() as i64;
                 n += sqlx::query(sql).bind(*c).bind(20 + 16 * rank).bind(format!("C{rank}")).bind(*on).bind(Utc::now())
@@ -793,7 +794,7 @@ impl Store {
     ) -> Result<(i64, Option<i64>)> {
         let now = Utc::now();
         with_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let check_id: i64 = sqlx::query_scalar(
                 "INSERT INTO suitability_checks (customer_id, product_id, amount_fen, allowed, refusal, customer_level, product_level, elderly_rule, elderly_confirmed, reason, checked_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id")

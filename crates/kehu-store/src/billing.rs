@@ -4,6 +4,7 @@
 //! they need, calls them, and writes the result in one transaction per operation, so
 //! nothing is ever half-applied.
 
+use crate::BeginWrite;
 use crate::{with_pool, StoreError};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use kehu_domain::billing::allocation::{self, OpenBill};
@@ -418,7 +419,7 @@ impl crate::Store {
     /// Creates or updates a supply account (its tariff must exist).
     pub async fn upsert_supply_account(&self, a: &SupplyAccount) -> BResult<()> {
         with_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let t: Option<i64> = sqlx::query_scalar("SELECT id FROM billing_tariffs WHERE code = $1")
                 .bind(&a.tariff).fetch_optional(&mut *tx).await?;
             if t.is_none() {
@@ -453,7 +454,7 @@ impl crate::Store {
 
     pub async fn upsert_meter(&self, m: &Meter) -> BResult<()> {
         with_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let acc: Option<i64> = sqlx::query_scalar("SELECT id FROM billing_accounts WHERE external_id = $1")
                 .bind(&m.account).fetch_optional(&mut *tx).await?;
             let Some(acc) = acc else {
@@ -499,7 +500,7 @@ impl crate::Store {
     ) -> BResult<Vec<ReadOutcome>> {
         match &self.backend {
             crate::Backend::Sqlite(p) => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write().await?;
                 let out = {
                     let conn: &mut sqlx::SqliteConnection = &mut tx;
                     let mut handle = conn.lock_handle().await?;
@@ -509,7 +510,7 @@ impl crate::Store {
                 Ok(out)
             }
             crate::Backend::Postgres(p) => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write().await?;
                 let out = add_reads_pg(&mut tx, reads, rules, today, now).await?;
                 tx.commit().await?;
                 Ok(out)
@@ -563,7 +564,7 @@ impl crate::Store {
              AND prev_read_on IS NOT NULL AND status IN {HISTORY} AND read_on < $2 ORDER BY read_on DESC, id DESC LIMIT $3"
         );
         with_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let Some(m) = sqlx::query("SELECT m.id, m.multiplier, a.external_id AS account FROM billing_meters m JOIN billing_accounts a ON a.id = m.account_id WHERE m.external_id = $1")
                 .bind(meter).fetch_optional(&mut *tx).await? else {
                 return Err(BillingError::UnknownMeter { meter: meter.into() });
@@ -651,7 +652,7 @@ impl crate::Store {
              AND prev_read_on IS NOT NULL AND status IN {HISTORY} AND read_on < $2 ORDER BY read_on DESC, id DESC LIMIT $3"
         );
         with_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let Some(row) = sqlx::query(&one).bind(read_id).fetch_optional(&mut *tx).await? else {
                 return Err(BillingError::BadResolution { read_id, reason: "no such read".into() });
             };
@@ -781,7 +782,7 @@ impl crate::Store {
             rules,
         };
         with_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let count: i64 = sqlx::query_scalar(review_count_sql).bind(from).bind(to).fetch_one(&mut *tx).await?;
             if count > 0 && !only_clean {
                 let mut first = Vec::new();
@@ -882,7 +883,7 @@ impl crate::Store {
             return Ok(r);
         }
         with_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let Some(acc) = sqlx::query("SELECT id, class, penalty_ppm, credit_fen FROM billing_accounts WHERE external_id = $1")
                 .bind(&pay.account).fetch_optional(&mut *tx).await? else {
                 return Err(BillingError::UnknownAccount { account: pay.account.clone() });
@@ -973,7 +974,7 @@ impl crate::Store {
         now: DateTime<Utc>,
     ) -> BResult<()> {
         with_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let Some(r) = sqlx::query("SELECT id, account_id, amount_fen, credit_fen, reversed_at FROM billing_payments WHERE external_id = $1")
                 .bind(payment).fetch_optional(&mut *tx).await? else {
                 return Err(BillingError::UnknownPayment { payment: payment.into() });

@@ -80,6 +80,29 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
+/// Write transactions take SQLite's write lock when they begin (`BEGIN IMMEDIATE`). A
+/// deferred transaction that reads before it writes cannot upgrade once another connection
+/// has committed after its first read (SQLITE_BUSY_SNAPSHOT, which no busy timeout cures);
+/// taking the lock first makes it wait its turn instead. PostgreSQL begins as usual.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    async fn begin_write(&self) -> std::result::Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_write(&self) -> std::result::Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(&self) -> std::result::Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
 /// Open options that are not part of the URL.
 #[derive(Clone, Debug)]
 pub struct StoreOptions {

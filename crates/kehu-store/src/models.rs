@@ -3,6 +3,7 @@
 //! purpose, which is what scoring uses. The store keeps the model as text; reading it is
 //! the model toolkit's business.
 
+use crate::BeginWrite;
 use crate::rows::RowExt;
 use crate::{with_pool, Result, Store, StoreError};
 use chrono::{DateTime, Utc};
@@ -74,7 +75,7 @@ impl Store {
              VALUES ($1, (SELECT COALESCE(MAX(version), 0) + 1 FROM models WHERE purpose = $1), $2, $3, $4, $5, $6, $7) \
              RETURNING version";
         let version: i64 = with_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let v: i64 = sqlx::query_scalar(insert)
                 .bind(m.purpose)
                 .bind(m.name)
@@ -97,7 +98,7 @@ impl Store {
     /// Makes `version` the active one of its purpose; false if there is no such version.
     pub async fn activate_model(&self, purpose: &str, version: i64) -> Result<bool> {
         with_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM models WHERE purpose = $1 AND version = $2")
                 .bind(purpose)
                 .bind(version)
