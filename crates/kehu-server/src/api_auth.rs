@@ -38,6 +38,11 @@ impl Default for ApiAuth {
 }
 
 impl ApiAuth {
+    /// Forgets every lookup: a token revoked on this server is refused from the next call.
+    pub fn forget(&self) {
+        self.cache.lock().expect("lock").clear();
+    }
+
     pub fn open() -> Self {
         ApiAuth {
             required: false,

@@ -22,6 +22,10 @@ pub enum AuditAction {
     AppKeyCreate,
     /// An app key revoked (`detail`: the app name).
     AppKeyRevoke,
+    /// An API token created (`detail`: its name).
+    ApiTokenCreate,
+    /// An API token revoked (`detail`: its name).
+    ApiTokenRevoke,
 }
 
 impl AuditAction {
@@ -33,6 +37,8 @@ impl AuditAction {
         AuditAction::Unmask,
         AuditAction::AppKeyCreate,
         AuditAction::AppKeyRevoke,
+        AuditAction::ApiTokenCreate,
+        AuditAction::ApiTokenRevoke,
     ];
 
     pub fn code(self) -> &'static str {
@@ -44,6 +50,8 @@ impl AuditAction {
             AuditAction::Unmask => "unmask",
             AuditAction::AppKeyCreate => "app_key_create",
             AuditAction::AppKeyRevoke => "app_key_revoke",
+            AuditAction::ApiTokenCreate => "api_token_create",
+            AuditAction::ApiTokenRevoke => "api_token_revoke",
         }
     }
 

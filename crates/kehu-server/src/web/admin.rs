@@ -249,37 +249,99 @@ pub struct AppKeyLine {
     pub own: bool,
 }
 
+/// The two kinds of credential an administrator hands out on one page shape: app keys
+/// (write behaviour events only) and API tokens (call `/api/v1/*`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    AppKey,
+    ApiToken,
+}
+
+impl Credential {
+    pub fn path(self) -> &'static str {
+        match self {
+            Credential::AppKey => "/admin/app-keys",
+            Credential::ApiToken => "/admin/api-tokens",
+        }
+    }
+    /// The prefix of the page's element ids.
+    pub fn id(self) -> &'static str {
+        match self {
+            Credential::AppKey => "app-key",
+            Credential::ApiToken => "api-token",
+        }
+    }
+    fn tab(self) -> &'static str {
+        match self {
+            Credential::AppKey => "app_keys",
+            Credential::ApiToken => "api_tokens",
+        }
+    }
+    /// The catalog key of one of the strings that differ between the two pages.
+    pub fn key(self, word: &str) -> &'static str {
+        match (self, word) {
+            (Credential::AppKey, "title") => "app_keys.title",
+            (Credential::AppKey, "hint") => "app_keys.hint",
+            (Credential::AppKey, "created") => "app_keys.created",
+            (Credential::AppKey, "name") => "app_keys.name",
+            (Credential::AppKey, _) => "app_keys.create",
+            (Credential::ApiToken, "title") => "api_tokens.title",
+            (Credential::ApiToken, "hint") => "api_tokens.hint",
+            (Credential::ApiToken, "created") => "api_tokens.created",
+            (Credential::ApiToken, "name") => "api_tokens.name",
+            (Credential::ApiToken, _) => "api_tokens.create",
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "app_keys.html")]
 struct AppKeysTpl {
     c: Chrome,
     tab: &'static str,
+    kind: Credential,
     rows: Vec<AppKeyLine>,
-    /// A key just created: (app name, key), shown this once.
+    /// A credential just created: (name, secret), shown this once.
     created: Option<(String, String)>,
 }
 
 async fn app_keys_page(
     s: &AppState,
     ctx: &StaffCtx,
+    kind: Credential,
     created: Option<(String, String)>,
 ) -> Result<Response, PageError> {
     let t = ctx.t;
-    let rows = s
-        .store
-        .list_app_keys()
-        .await?
-        .into_iter()
-        .map(|k| AppKeyLine {
-            own: k.name == crate::behaviour::engine::WEB_APP,
-            created: t.datetime(k.created_at),
-            revoked: k.revoked,
-            name: k.name,
-        })
-        .collect();
+    let rows = match kind {
+        Credential::AppKey => s
+            .store
+            .list_app_keys()
+            .await?
+            .into_iter()
+            .map(|k| AppKeyLine {
+                own: k.name == crate::behaviour::engine::WEB_APP,
+                created: t.datetime(k.created_at),
+                revoked: k.revoked,
+                name: k.name,
+            })
+            .collect(),
+        Credential::ApiToken => s
+            .store
+            .list_api_tokens()
+            .await?
+            .into_iter()
+            .map(|k| AppKeyLine {
+                own: false,
+                created: t.datetime(k.created_at),
+                revoked: k.revoked,
+                name: k.name,
+            })
+            .collect(),
+    };
     Ok(render(&AppKeysTpl {
         c: ctx.chrome(),
-        tab: "app_keys",
+        tab: kind.tab(),
+        kind,
         rows,
         created,
     }))
@@ -287,7 +349,12 @@ async fn app_keys_page(
 
 pub async fn app_keys(State(s): State<AppState>, ctx: StaffCtx) -> Result<Response, PageError> {
     ctx.require(Perm::AppKeys)?;
-    app_keys_page(&s, &ctx, None).await
+    app_keys_page(&s, &ctx, Credential::AppKey, None).await
+}
+
+pub async fn api_tokens(State(s): State<AppState>, ctx: StaffCtx) -> Result<Response, PageError> {
+    ctx.require(Perm::AppKeys)?;
+    app_keys_page(&s, &ctx, Credential::ApiToken, None).await
 }
 
 #[derive(Deserialize)]
@@ -298,7 +365,7 @@ pub struct AppKeyForm {
     name: String,
 }
 
-/// An app name: 1–64 letters, digits, `-`, `_` or `.`.
+/// An app or token name: 1–64 letters, digits, `-`, `_` or `.`.
 fn app_name(name: &str) -> Result<String, PageError> {
     let n = name.trim();
     let ok = !n.is_empty()
@@ -313,7 +380,7 @@ fn app_name(name: &str) -> Result<String, PageError> {
     }
 }
 
-/// The checks of both app-key forms: the role, the token, the name.
+/// The checks of every credential form: the role, the token, the name.
 fn app_key_form(ctx: &StaffCtx, f: &AppKeyForm) -> Result<String, PageError> {
     ctx.require(Perm::AppKeys)?;
     ctx.check_csrf(&f.csrf)?;
@@ -340,7 +407,29 @@ pub async fn create_app_key(
     }
     .record(&s, &client)
     .await?;
-    app_keys_page(&s, &ctx, Some((name, key))).await
+    app_keys_page(&s, &ctx, Credential::AppKey, Some((name, key))).await
+}
+
+/// Makes an API token and shows it once, like an app key.
+pub async fn create_api_token(
+    State(s): State<AppState>,
+    client: Client,
+    ctx: StaffCtx,
+    Form(f): Form<AppKeyForm>,
+) -> Result<Response, PageError> {
+    let name = app_key_form(&ctx, &f)?;
+    let token = match s.store.create_api_token(&name).await {
+        Ok(k) => k,
+        Err(kehu_store::StoreError::Conflict(_)) => return Err(bad("error.app_key_exists", &name)),
+        Err(e) => return Err(e.into()),
+    };
+    Audit {
+        detail: Some(name.clone()),
+        ..ctx.audit(AuditAction::ApiTokenCreate)
+    }
+    .record(&s, &client)
+    .await?;
+    app_keys_page(&s, &ctx, Credential::ApiToken, Some((name, token))).await
 }
 
 pub async fn revoke_app_key(
@@ -364,7 +453,28 @@ pub async fn revoke_app_key(
     }
     .record(&s, &client)
     .await?;
-    Ok(Redirect::to("/admin/app-keys").into_response())
+    Ok(Redirect::to(Credential::AppKey.path()).into_response())
+}
+
+pub async fn revoke_api_token(
+    State(s): State<AppState>,
+    client: Client,
+    ctx: StaffCtx,
+    Form(f): Form<AppKeyForm>,
+) -> Result<Response, PageError> {
+    let name = app_key_form(&ctx, &f)?;
+    if !s.store.revoke_api_token(&name).await? {
+        return Err(PageError::NotFound);
+    }
+    // Refused from the next call on this server (other servers: within the lookup's 10 s).
+    s.api_auth.forget();
+    Audit {
+        detail: Some(name),
+        ..ctx.audit(AuditAction::ApiTokenRevoke)
+    }
+    .record(&s, &client)
+    .await?;
+    Ok(Redirect::to(Credential::ApiToken.path()).into_response())
 }
 
 // ---------------------------------------------------------------- behaviour settings

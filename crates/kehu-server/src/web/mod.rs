@@ -115,6 +115,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/audit", get(admin::audit_log))
         .route("/admin/app-keys", get(admin::app_keys).post(admin::create_app_key))
         .route("/admin/app-keys/revoke", post(admin::revoke_app_key))
+        .route("/admin/api-tokens", get(admin::api_tokens).post(admin::create_api_token))
+        .route("/admin/api-tokens/revoke", post(admin::revoke_api_token))
         .route("/behaviour/settings", get(admin::behaviour_settings))
         .route("/static/kehu.css", get(stylesheet))
         .route("/app", get(app::home))
