@@ -387,49 +387,92 @@ fn app_key_form(ctx: &StaffCtx, f: &AppKeyForm) -> Result<String, PageError> {
     app_name(&f.name)
 }
 
-/// Creates a key and shows it once (the answer is the page itself, so the key is in no
-/// address and no redirect).
+/// Creates a credential and shows it once (the answer is the page itself, so the secret is
+/// in no address and no redirect).
+async fn create(
+    s: AppState,
+    client: Client,
+    ctx: StaffCtx,
+    f: AppKeyForm,
+    kind: Credential,
+) -> Result<Response, PageError> {
+    let name = app_key_form(&ctx, &f)?;
+    let made = match kind {
+        Credential::AppKey => s.store.create_app_key(&name).await.map(|(_, key)| key),
+        Credential::ApiToken => s.store.create_api_token(&name).await,
+    };
+    let secret = match made {
+        Ok(k) => k,
+        Err(kehu_store::StoreError::Conflict(_)) => return Err(bad("error.app_key_exists", &name)),
+        Err(e) => return Err(e.into()),
+    };
+    let action = match kind {
+        Credential::AppKey => AuditAction::AppKeyCreate,
+        Credential::ApiToken => AuditAction::ApiTokenCreate,
+    };
+    Audit {
+        detail: Some(name.clone()),
+        ..ctx.audit(action)
+    }
+    .record(&s, &client)
+    .await?;
+    app_keys_page(&s, &ctx, kind, Some((name, secret))).await
+}
+
+/// Revokes a credential; it is refused from the next request on this server.
+async fn revoke(
+    s: AppState,
+    client: Client,
+    ctx: StaffCtx,
+    f: AppKeyForm,
+    kind: Credential,
+) -> Result<Response, PageError> {
+    let name = app_key_form(&ctx, &f)?;
+    let (revoked, action) = match kind {
+        Credential::AppKey => {
+            if name == crate::behaviour::engine::WEB_APP {
+                return Err(bad("error.own_app_key", &name));
+            }
+            let r = s.store.revoke_app_key(&name).await?;
+            // Not after the key cache's minute.
+            s.behaviour.forget_app_keys();
+            (r, AuditAction::AppKeyRevoke)
+        }
+        Credential::ApiToken => {
+            let r = s.store.revoke_api_token(&name).await?;
+            // Other servers sharing the database: within the lookup's 10 s.
+            s.api_auth.forget();
+            (r, AuditAction::ApiTokenRevoke)
+        }
+    };
+    if !revoked {
+        return Err(PageError::NotFound);
+    }
+    Audit {
+        detail: Some(name),
+        ..ctx.audit(action)
+    }
+    .record(&s, &client)
+    .await?;
+    Ok(Redirect::to(kind.path()).into_response())
+}
+
 pub async fn create_app_key(
     State(s): State<AppState>,
     client: Client,
     ctx: StaffCtx,
     Form(f): Form<AppKeyForm>,
 ) -> Result<Response, PageError> {
-    let name = app_key_form(&ctx, &f)?;
-    let (_, key) = match s.store.create_app_key(&name).await {
-        Ok(k) => k,
-        Err(kehu_store::StoreError::Conflict(_)) => return Err(bad("error.app_key_exists", &name)),
-        Err(e) => return Err(e.into()),
-    };
-    Audit {
-        detail: Some(name.clone()),
-        ..ctx.audit(AuditAction::AppKeyCreate)
-    }
-    .record(&s, &client)
-    .await?;
-    app_keys_page(&s, &ctx, Credential::AppKey, Some((name, key))).await
+    create(s, client, ctx, f, Credential::AppKey).await
 }
 
-/// Makes an API token and shows it once, like an app key.
 pub async fn create_api_token(
     State(s): State<AppState>,
     client: Client,
     ctx: StaffCtx,
     Form(f): Form<AppKeyForm>,
 ) -> Result<Response, PageError> {
-    let name = app_key_form(&ctx, &f)?;
-    let token = match s.store.create_api_token(&name).await {
-        Ok(k) => k,
-        Err(kehu_store::StoreError::Conflict(_)) => return Err(bad("error.app_key_exists", &name)),
-        Err(e) => return Err(e.into()),
-    };
-    Audit {
-        detail: Some(name.clone()),
-        ..ctx.audit(AuditAction::ApiTokenCreate)
-    }
-    .record(&s, &client)
-    .await?;
-    app_keys_page(&s, &ctx, Credential::ApiToken, Some((name, token))).await
+    create(s, client, ctx, f, Credential::ApiToken).await
 }
 
 pub async fn revoke_app_key(
@@ -438,22 +481,7 @@ pub async fn revoke_app_key(
     ctx: StaffCtx,
     Form(f): Form<AppKeyForm>,
 ) -> Result<Response, PageError> {
-    let name = app_key_form(&ctx, &f)?;
-    if name == crate::behaviour::engine::WEB_APP {
-        return Err(bad("error.own_app_key", &name));
-    }
-    if !s.store.revoke_app_key(&name).await? {
-        return Err(PageError::NotFound);
-    }
-    // Refused from the next event on, not after the key cache's minute.
-    s.behaviour.forget_app_keys();
-    Audit {
-        detail: Some(name),
-        ..ctx.audit(AuditAction::AppKeyRevoke)
-    }
-    .record(&s, &client)
-    .await?;
-    Ok(Redirect::to(Credential::AppKey.path()).into_response())
+    revoke(s, client, ctx, f, Credential::AppKey).await
 }
 
 pub async fn revoke_api_token(
@@ -462,19 +490,7 @@ pub async fn revoke_api_token(
     ctx: StaffCtx,
     Form(f): Form<AppKeyForm>,
 ) -> Result<Response, PageError> {
-    let name = app_key_form(&ctx, &f)?;
-    if !s.store.revoke_api_token(&name).await? {
-        return Err(PageError::NotFound);
-    }
-    // Refused from the next call on this server (other servers: within the lookup's 10 s).
-    s.api_auth.forget();
-    Audit {
-        detail: Some(name),
-        ..ctx.audit(AuditAction::ApiTokenRevoke)
-    }
-    .record(&s, &client)
-    .await?;
-    Ok(Redirect::to(Credential::ApiToken.path()).into_response())
+    revoke(s, client, ctx, f, Credential::ApiToken).await
 }
 
 // ---------------------------------------------------------------- behaviour settings
