@@ -339,6 +339,24 @@ fn flags_from_text(s: &str) -> Vec<VeeFlag> {
     s.split(',').filter_map(VeeFlag::parse).collect()
 }
 
+/// VEE on an arriving read, and the status it enters with: clean, or waiting for review.
+fn check_new_read(rules: &VeeRules, r: &NewRead, ctx: &ReadContext<'_>) -> (vee::ReadCheck, ReadStatus) {
+    let check = vee::check_read(
+        rules,
+        Read {
+            read_on: r.read_on,
+            value: r.value,
+        },
+        ctx,
+    );
+    let st = if check.clean() {
+        ReadStatus::Clean
+    } else {
+        ReadStatus::Review
+    };
+    (check, st)
+}
+
 fn status(s: String) -> BResult<ReadStatus> {
     ReadStatus::parse(&s).ok_or_else(|| corrupt("billing_reads", "status", s))
 }
@@ -1882,19 +1900,7 @@ fn add_reads_sqlite(
             last_year,
             today,
         };
-        let check = vee::check_read(
-            rules,
-            Read {
-                read_on: r.read_on,
-                value: r.value,
-            },
-            &ctx,
-        );
-        let st = if check.clean() {
-            ReadStatus::Clean
-        } else {
-            ReadStatus::Review
-        };
+        let (check, st) = check_new_read(rules, r, &ctx);
         let prev_on = previous.map(|p| date(p.read_on));
         let flags = flags_to_text(&check.flags);
         let id = ins_st
@@ -2114,19 +2120,7 @@ async fn add_reads_pg_batch(
             last_year: last_year.get(&meter_id).copied(),
             today,
         };
-        let check = vee::check_read(
-            rules,
-            Read {
-                read_on: r.read_on,
-                value: r.value,
-            },
-            &ctx,
-        );
-        let st = if check.clean() {
-            ReadStatus::Clean
-        } else {
-            ReadStatus::Review
-        };
+        let (check, st) = check_new_read(rules, r, &ctx);
         slots.push(Slot::New(n_ext.len(), st, check.flags.clone(), check.kwh));
         n_ext.push(ext);
         n_meter.push(meter_id);
