@@ -5,10 +5,10 @@
 
 use chrono::FixedOffset;
 use kehu_ingest::demo::{self, DemoSpec};
-use kehu_server::{AppState, ServerConfig};
+use kehu_server::AppState;
 use kehu_store::testing;
 use serde_json::{json, Value};
-use support::{allow_api, api_client};
+use support::api_client;
 
 mod support;
 
@@ -21,33 +21,12 @@ fn today() -> chrono::NaiveDate {
 async fn start(
     store: kehu_store::Store,
 ) -> (String, AppState, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    allow_api(&store).await;
-    let mut behaviour = kehu_server::BehaviourConfig::default();
-    behaviour.max_batch = 50;
+    let mut cfg = support::config(std::env::temp_dir(), 5);
+    cfg.behaviour.max_batch = 50;
     // The test looks for other processes' changes itself (`follow_profile_changes`).
-    behaviour.profile_cache_secs = 3600;
-    let state = AppState::new(
-        store,
-        ServerConfig {
-            mask_personal_data: true,
-            recent_transactions: 5,
-            spool_dir: std::env::temp_dir(),
-            import_max_errors: 100,
-            offset: FixedOffset::east_opt(8 * 3600).unwrap(),
-            behaviour,
-        },
-    );
-    let s2 = state.clone();
-    let h = tokio::spawn(async move {
-        kehu_server::serve(listener, s2, async {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
-    });
+    cfg.behaviour.profile_cache_secs = 3600;
+    let state = AppState::new(store, cfg);
+    let (base, tx, h) = support::serve(state.clone()).await;
     // Ready when it answers.
     for _ in 0..100 {
         if reqwest::get(format!("{base}/healthz")).await.is_ok() {

@@ -1,13 +1,13 @@
 //! Billing and collections over HTTP: the real server on 127.0.0.1:0 with a small demo
 //! power supplier, on every backend.
 
-use chrono::{FixedOffset, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use kehu_domain::billing::BillingRules;
 use kehu_ingest::demo_power::{self, PowerSpec};
-use kehu_server::{AppState, ServerConfig};
+use kehu_server::AppState;
 use kehu_store::testing;
 use serde_json::{json, Value};
-use support::{allow_api, api_client};
+use support::api_client;
 
 mod support;
 
@@ -18,31 +18,10 @@ async fn start(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 ) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    allow_api(&store).await;
-    let state = AppState::new(
-        store,
-        ServerConfig {
-            mask_personal_data: true,
-            recent_transactions: 5,
-            spool_dir: std::env::temp_dir()
-                .join(format!("kehu-billing-spool-{}", std::process::id())),
-            import_max_errors: 100,
-            offset: FixedOffset::east_opt(8 * 3600).unwrap(),
-            behaviour: Default::default(),
-        },
-    )
-    .with_billing_rules(BillingRules::default());
-    let h = tokio::spawn(async move {
-        kehu_server::serve(listener, state, async {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
-    });
-    (base, tx, h)
+    let spool = std::env::temp_dir().join(format!("kehu-billing-spool-{}", std::process::id()));
+    let state = AppState::new(store, support::config(spool, 5))
+        .with_billing_rules(BillingRules::default());
+    support::serve(state).await
 }
 
 async fn get(url: &str) -> (u16, Value) {

@@ -1,11 +1,11 @@
 //! The real server on 127.0.0.1:0, driven over HTTP as a client would, on every backend.
 
-use chrono::{FixedOffset, NaiveDate};
+use chrono::NaiveDate;
 use kehu_ingest::demo::{self, DemoSpec};
-use kehu_server::{AppState, ServerConfig};
+use kehu_server::AppState;
 use kehu_store::testing;
 use serde_json::Value;
-use support::{allow_api, api_client};
+use support::api_client;
 
 mod support;
 
@@ -17,29 +17,7 @@ async fn start(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 ) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    allow_api(&store).await;
-    let state = AppState::new(
-        store,
-        ServerConfig {
-            mask_personal_data: true,
-            recent_transactions: 5,
-            spool_dir: spool,
-            import_max_errors: 100,
-            offset: FixedOffset::east_opt(8 * 3600).unwrap(),
-            behaviour: Default::default(),
-        },
-    );
-    let h = tokio::spawn(async move {
-        kehu_server::serve(listener, state, async {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
-    });
-    (base, tx, h)
+    support::serve(AppState::new(store, support::config(spool, 5))).await
 }
 
 #[tokio::test]

@@ -27,6 +27,41 @@ pub fn api_client() -> reqwest::Client {
     reqwest::Client::builder().default_headers(h).build().unwrap()
 }
 
+/// The server settings the suites share: masking on, Beijing time, `spool` for uploads.
+pub fn config(spool: std::path::PathBuf, recent_transactions: i64) -> ServerConfig {
+    ServerConfig {
+        mask_personal_data: true,
+        recent_transactions,
+        spool_dir: spool,
+        import_max_errors: 100,
+        offset: FixedOffset::east_opt(8 * 3600).unwrap(),
+        behaviour: Default::default(),
+    }
+}
+
+/// A running server on 127.0.0.1:0: its base URL, the sender that stops it gracefully and
+/// the task to wait for. It registers `API_TOKEN` first.
+pub async fn serve(
+    state: AppState,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    allow_api(&state.store).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        kehu_server::serve(listener, state, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    (base, tx, handle)
+}
+
 pub struct Server {
     pub base: String,
     pub spec: DemoSpec,
@@ -38,33 +73,13 @@ impl Server {
     pub async fn start(store: kehu_store::Store, web: WebConfig) -> Server {
         let spec = DemoSpec::new(300, 7, NaiveDate::from_ymd_opt(2026, 11, 28).unwrap());
         demo::load(&store, &spec, None).await.unwrap();
-        allow_api(&store).await;
         let staff = demo::staff(&spec);
         kehu_server::web::ensure_demo_logins(&store, &staff, kehu_server::web::DEMO_PASSWORD)
             .await
             .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let state = AppState::new(
-            store,
-            ServerConfig {
-                mask_personal_data: true,
-                recent_transactions: 10,
-                spool_dir: std::env::temp_dir().join("kehu-web-spool"),
-                import_max_errors: 100,
-                offset: FixedOffset::east_opt(8 * 3600).unwrap(),
-                behaviour: Default::default(),
-            },
-        )
-        .with_web(web);
-        let handle = tokio::spawn(async move {
-            kehu_server::serve(listener, state, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        });
+        let state = AppState::new(store, config(std::env::temp_dir().join("kehu-web-spool"), 10))
+            .with_web(web);
+        let (base, tx, handle) = serve(state).await;
         Server {
             base,
             spec,
