@@ -140,10 +140,6 @@ impl IntoResponse for BillingApiError {
 
 type R<T> = Result<Json<T>, BillingApiError>;
 
-fn today(s: &AppState) -> NaiveDate {
-    Utc::now().with_timezone(&s.cfg.offset).date_naive()
-}
-
 fn day(name: &str, v: &str) -> Result<NaiveDate, BillingApiError> {
     NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
         .map_err(|_| bad(format!("{name} {v:?}: expected a date like 2026-10-15")))
@@ -204,7 +200,7 @@ async fn penalty(State(s): State<AppState>, Query(p): Query<PenaltyParams>) -> R
 async fn add_read(State(s): State<AppState>, Json(r): Json<NewRead>) -> R<ReadOutcome> {
     Ok(Json(
         s.store
-            .add_read(&r, &s.billing.vee, today(&s), Utc::now())
+            .add_read(&r, &s.billing.vee, s.today(), Utc::now())
             .await?,
     ))
 }
@@ -393,7 +389,7 @@ async fn ageing(State(s): State<AppState>, Query(p): Query<AgeingParams>) -> R<V
         .ok_or_else(|| bad(format!("by {by:?}: expected {}", AgeingGroup::expected())))?;
     let d = match &p.as_of {
         Some(v) => day("as_of", v)?,
-        None => today(&s),
+        None => s.today(),
     };
     Ok(Json(s.store.ageing(d, group).await?))
 }
@@ -408,7 +404,7 @@ struct AsOfParams {
 async fn worklist(State(s): State<AppState>, Query(p): Query<AsOfParams>) -> R<Vec<WorkItem>> {
     let d = match &p.as_of {
         Some(v) => day("as_of", v)?,
-        None => today(&s),
+        None => s.today(),
     };
     Ok(Json(s.store.dunning_worklist(d, &s.billing).await?))
 }
@@ -443,7 +439,7 @@ async fn credit(
 ) -> R<CreditResult> {
     let d = match &p.as_of {
         Some(v) => day("as_of", v)?,
-        None => today(&s),
+        None => s.today(),
     };
     Ok(Json(s.store.credit_grade(&account, d, &s.billing).await?))
 }

@@ -70,6 +70,11 @@ impl AppState {
         })
     }
 
+    /// Today in the business time zone (`cfg.offset`).
+    pub fn today(&self) -> chrono::NaiveDate {
+        chrono::Utc::now().with_timezone(&self.cfg.offset).date_naive()
+    }
+
     /// The same state with these web UI settings.
     pub fn with_web(mut self, cfg: web::WebConfig) -> Self {
         self.web = std::sync::Arc::new(web::WebState::new(cfg));

@@ -255,10 +255,6 @@ async fn customer_id(st: &AppState, key: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| ApiError::NotFound { what: "customer", key: key.to_string() })
 }
 
-pub fn today(st: &AppState) -> chrono::NaiveDate {
-    chrono::Utc::now().with_timezone(&st.cfg.offset).date_naive()
-}
-
 /// The risk questionnaire (option scores are not shown to the app).
 #[utoipa::path(get, path = "/api/v1/questionnaire", tag = "suitability", responses((status = 200, body = Object)))]
 pub async fn questionnaire(State(st): State<AppState>) -> Json<Value> {
@@ -327,7 +323,7 @@ pub async fn submit_assessment(
         Ok(s) => s,
         Err(e) => return Ok(Err(e)),
     };
-    let today = today(st);
+    let today = st.today();
     let raw: serde_json::Map<String, Value> = answers.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
     let id = st
         .store
@@ -352,7 +348,7 @@ pub async fn get_assessment(State(st): State<AppState>, Path(id): Path<String>) 
     let cid = customer_id(&st, &id).await?;
     let all = st.store.assessments(cid).await?;
     let cfg = &st.behaviour.cfg.suitability;
-    let today = today(&st);
+    let today = st.today();
     let current = all.first().and_then(|r| {
         let level = suitability::RiskTolerance::parse(&r.level)?;
         let a = suitability::Assessment { level, assessed_on: r.assessed_on };
@@ -463,7 +459,7 @@ pub async fn buy(
     if quantity < 1 {
         return Err(BuyError::Quantity);
     }
-    let today = today(st);
+    let today = st.today();
     if !product.product.on_sale(today) {
         return Err(BuyError::NotOnSale { today });
     }
@@ -505,7 +501,7 @@ pub async fn buy(
 /// Whether the elderly customer's extra confirmation applies to this customer and product.
 pub async fn elderly_rule(st: &AppState, cid: i64, level: kehu_domain::state::RiskLevel) -> Result<bool, kehu_store::StoreError> {
     let cfg = &st.behaviour.cfg.suitability;
-    let today = today(st);
+    let today = st.today();
     let Some(prof) = st.behaviour.profile(cid).await? else { return Ok(false) };
     let age = prof.birth_date.and_then(|d| today.years_since(d));
     Ok(age.is_some_and(|a| a >= cfg.elderly_age) && level.rank() > cfg.elderly_confirm_above.rank())
@@ -714,7 +710,7 @@ pub async fn funnel(State(st): State<AppState>, Query(q): Query<FunnelParams>) -
             .map(|v| kehu_domain::ingest::fields::parse_date(v).ok_or_else(|| ApiError::BadRequest(format!("{name}={v:?}: expected a date like 2026-11-01"))))
             .transpose()
     };
-    let to = day(&q.to, "to")?.unwrap_or_else(|| today(&st));
+    let to = day(&q.to, "to")?.unwrap_or_else(|| st.today());
     let from = day(&q.from, "from")?.unwrap_or(to - chrono::Days::new(30));
     if from > to {
         return Err(ApiError::BadRequest(format!("from {from} is after to {to}")));

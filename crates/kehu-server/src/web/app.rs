@@ -144,7 +144,7 @@ pub async fn home(
         .filter(|x| !x.asset_class.is_liability())
         .map(|x| x.total)
         .sum();
-    let today = Utc::now().with_timezone(&s.cfg.offset).date_naive();
+    let today = s.today();
     // Investment products on sale, highest expected yield first (the recommendation
     // capability replaces this shelf with ranked, explained picks).
     use kehu_domain::state::ProductKind;
@@ -335,7 +335,7 @@ struct ProductsTpl {
 }
 
 pub async fn products(State(s): State<AppState>, ctx: AppCtx) -> Result<Response, PageError> {
-    let today = Utc::now().with_timezone(&s.cfg.offset).date_naive();
+    let today = s.today();
     let products = s
         .store
         .list_products(None)
@@ -512,7 +512,7 @@ async fn product_page(
     code: &str,
     buy: BuyState,
 ) -> Result<Response, PageError> {
-    let today = Utc::now().with_timezone(&s.cfg.offset).date_naive();
+    let today = s.today();
     let p = s.store.product(code).await?.ok_or(PageError::NotFound)?;
     let t = &ctx.t;
     let mut panels = Vec::new();
@@ -672,7 +672,7 @@ struct RiskTpl {
 
 async fn current_assessment(s: &AppState, t: &Tr, cid: i64) -> Result<String, PageError> {
     let cfg = &s.behaviour.cfg.suitability;
-    let today = bh::today(s);
+    let today = s.today();
     let all = s.store.assessments(cid).await?;
     Ok(match all.first().and_then(|r| {
         let level = kehu_domain::decide::suitability::RiskTolerance::parse(&r.level)?;

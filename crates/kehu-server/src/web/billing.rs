@@ -43,10 +43,6 @@ fn store_err(e: BillingError) -> PageError {
     }
 }
 
-fn today(s: &AppState) -> chrono::NaiveDate {
-    Utc::now().with_timezone(&s.cfg.offset).date_naive()
-}
-
 fn step_label(t: &Tr, s: DunningStep) -> &'static str {
     t.label(s.label_zh(), s.label_en())
 }
@@ -125,7 +121,7 @@ async fn overview(
             value: v.chars().take(32).collect(),
         })?),
     };
-    let today = today(&s);
+    let today = s.today();
     let ageing = s.store.ageing(today, group).await.map_err(store_err)?;
     let mut all = AgeingTotals::default();
     for r in &ageing {
@@ -494,7 +490,7 @@ async fn account_page(
     gates: Vec<String>,
 ) -> Result<Response, PageError> {
     let t = ctx.t;
-    let today = today(s);
+    let today = s.today();
     let view = s
         .store
         .supply_account(number)
@@ -550,7 +546,7 @@ async fn account_page(
                 t.s("account.kwh").to_string(),
                 recent.iter().map(|b| b.kwh as i64).collect(),
             )],
-            &|v| group_kwh(v),
+            &super::i18n::group,
         )
     };
     // The deposit the grade calls for: months of the average bill of the last 12 bills
@@ -648,10 +644,6 @@ async fn account_page(
         c: ctx.chrome(),
     });
     Ok((status, page).into_response())
-}
-
-fn group_kwh(v: i64) -> String {
-    super::i18n::group(v)
 }
 
 /// Who may approve a disconnection order: the approver is the logged-in staff member, so

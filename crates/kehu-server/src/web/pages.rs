@@ -625,7 +625,7 @@ pub async fn customers(
         .then(|| rows.last().map(|r| format!("{base}&after={}", r.id)))
         .flatten();
     let first_href = after.is_some().then(|| base.clone());
-    let today = Utc::now().with_timezone(&s.cfg.offset).date_naive();
+    let today = s.today();
     let lines = rows
         .into_iter()
         .map(|r| {
@@ -1001,7 +1001,7 @@ pub async fn products(
             value: k.chars().take(32).collect(),
         })?),
     };
-    let today = Utc::now().with_timezone(&s.cfg.offset).date_naive();
+    let today = s.today();
     let rows = s
         .store
         .list_products(kind)
@@ -1036,7 +1036,7 @@ pub async fn product(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     ctx.require(Perm::Products)?;
-    let today = Utc::now().with_timezone(&s.cfg.offset).date_naive();
+    let today = s.today();
     let ask = super::admin::funnel_ask(&q, today)?;
     let p = s.store.product(&code).await?.ok_or(PageError::NotFound)?;
     Ok(render(&ProductTpl {
@@ -1107,7 +1107,7 @@ async fn behaviour_panels(s: &AppState, t: &Tr, cid: i64) -> Result<Vec<Panel>, 
     use kehu_domain::decide::suitability::{Assessment, RiskTolerance};
     let mut panels = Vec::new();
     let cfg = &s.behaviour.cfg.suitability;
-    let today = crate::behaviour::http::today(s);
+    let today = s.today();
     let risk = match s.store.assessments(cid).await?.first() {
         Some(r) => match RiskTolerance::parse(&r.level) {
             Some(level) => {
