@@ -100,6 +100,8 @@ code_enum!(
 /// Statuses whose consumption can be billed (and counts as history).
 const BILLABLE: &str = "('clean', 'accepted', 'corrected', 'estimated')";
 const HISTORY: &str = "('clean', 'accepted', 'corrected', 'estimated', 'billed')";
+/// The statuses of `HISTORY`, for checks made outside SQL.
+const HISTORY_STATUSES: [&str; 5] = ["clean", "accepted", "corrected", "estimated", "billed"];
 
 /// A transformer area (台区).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -818,16 +820,7 @@ impl crate::Store {
             let billed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM billing_bills WHERE period = $1")
                 .bind(&period_s).fetch_one(&mut *tx).await?;
             report.already_billed = billed as u64;
-            let max_bill: i64 = sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM billing_bills")
-                .fetch_one(&mut *tx).await?.unwrap_or(0);
             tx.run_bulk(&ctx, &held, &year_start, now, &mut report).await?;
-            // The reads of the bills written above (ids past the largest before the run).
-            sqlx::query(&format!(
-                "UPDATE billing_reads SET status = 'billed', bill_id = b.id FROM billing_meters m JOIN billing_bills b ON b.account_id = m.account_id \
-                 WHERE m.id = billing_reads.meter_id AND b.period = $3 AND b.id > $4 AND billing_reads.status IN {BILLABLE} \
-                 AND billing_reads.bill_id IS NULL AND billing_reads.kwh IS NOT NULL AND billing_reads.read_on >= $1 AND billing_reads.read_on <= $2"
-            ))
-            .bind(from).bind(to).bind(&period_s).bind(max_bill).execute(&mut *tx).await?;
             tx.commit().await?;
         });
         Ok(report)
@@ -1041,16 +1034,19 @@ impl crate::Store {
             AgeingGroup::Class => "a.class",
         };
         let sql = format!(
-            "SELECT {key} AS k, b.due_on, b.total_fen - b.paid_principal_fen AS owed FROM billing_bills b \
-             JOIN billing_accounts a ON a.id = b.account_id WHERE b.total_fen > b.paid_principal_fen"
+            "SELECT {key} AS k, b.due_on, COUNT(*) AS n, CAST(SUM(b.total_fen - b.paid_principal_fen) AS BIGINT) AS owed \
+             FROM billing_bills b JOIN billing_accounts a ON a.id = b.account_id WHERE b.total_fen > b.paid_principal_fen \
+             GROUP BY {key}, b.due_on"
         );
         let mut map: BTreeMap<String, (u64, AgeingTotals)> = BTreeMap::new();
         with_pool!(self, p => {
             let mut rows = sqlx::query(&sql).fetch(p);
             use futures_util::TryStreamExt;
             while let Some(r) = rows.try_next().await? {
+                // A bill's bucket depends on its due date only, so the sum per due date
+                // falls in one bucket exactly.
                 let e = map.entry(r.g_s("k")?).or_default();
-                e.0 += 1;
+                e.0 += r.g_i("n")? as u64;
                 e.1.add_bill(r.g_d("due_on")?, Fen(r.g_i("owed")?), today);
             }
         });
@@ -1318,6 +1314,8 @@ struct RunAcc {
     credit: i64,
     /// kWh billed earlier in the tier period (the year so far).
     before: u64,
+    /// The reads summed (SQLite marks them billed by id).
+    read_ids: Vec<i64>,
 }
 
 /// Prices one account's bill (and settles it from a prepaid balance), adding it to the
@@ -1420,7 +1418,23 @@ impl RunBulk for sqlx::Transaction<'_, sqlx::Sqlite> {
     }
 }
 
-/// The SQLite run on the transaction's raw connection: no await, no per-row sqlx.
+/// Accounts read per step of the SQLite run: their billable reads are collected with the
+/// statement open, then the statement is reset and their bills written (so no statement
+/// reads a table while it is written to, and memory stays flat).
+const SQLITE_RUN_CHUNK: i64 = 10_000;
+
+/// The billable reads of the period not yet billed, for accounts `?3 <= id < ?4`, walked
+/// from the accounts (rowid range) through their meters to the meter's reads of the period
+/// (`?1`/`?2`), in account order without a sort.
+const SQLITE_RUN_READS: &str = "SELECT a.id, a.external_id, a.class, a.tariff, a.prepaid, a.credit_fen, r.id, r.kwh, m.prepaid_mode \
+    FROM billing_accounts a CROSS JOIN billing_meters m CROSS JOIN billing_reads r \
+    WHERE a.id >= ?3 AND a.id < ?4 AND m.account_id = a.id AND r.meter_id = m.id AND r.read_on >= ?1 AND r.read_on <= ?2 \
+    AND r.status IN ('clean', 'accepted', 'corrected', 'estimated') AND r.bill_id IS NULL AND r.kwh IS NOT NULL \
+    ORDER BY a.id";
+
+/// The SQLite run on the transaction's raw connection: no await, no per-row sqlx. Accounts
+/// are taken `SQLITE_RUN_CHUNK` at a time in id order; for each, the bill is written with
+/// its lines and its reads are marked billed by id.
 fn run_sqlite(
     db: *mut libsqlite3_sys::sqlite3,
     ctx: &RunCtx<'_>,
@@ -1430,9 +1444,15 @@ fn run_sqlite(
     report: &mut RunReport,
 ) -> BResult<()> {
     use crate::sqlite_bulk::{Stmt, V};
-    let reads = Stmt::prepare(db, &run_reads_sql("?1", "?2", "?3", "?4"))?;
+    debug_assert!(SQLITE_RUN_READS.contains(BILLABLE));
+    let max_acc = Stmt::prepare(db, "SELECT COALESCE(MAX(id), 0) FROM billing_accounts")?;
+    let reads = Stmt::prepare(db, SQLITE_RUN_READS)?;
+    // The account's bills from ?2 to the period ?3: whether the period is billed already,
+    // and the kWh billed before it in the tier year (one walk of the unique key).
+    let bills_st = Stmt::prepare(db, "SELECT period, kwh FROM billing_bills WHERE account_id = ?1 AND period >= ?2 AND period <= ?3")?;
     let ins_bill = Stmt::prepare(db, "INSERT INTO billing_bills (account_id, period, kwh, total_fen, due_on, issued_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
     let ins_line = Stmt::prepare(db, "INSERT INTO billing_bill_lines (bill_id, line_no, item, label, kwh, price, amount_fen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
+    let mark = Stmt::prepare(db, "UPDATE billing_reads SET status = 'billed', bill_id = ?1 WHERE id = ?2")?;
     let mut prepaid_stmts: Option<[Stmt; 4]> = None;
     let period = ctx.period.to_string();
     let now_s = crate::sqlite_bulk::time(now);
@@ -1443,16 +1463,32 @@ fn run_sqlite(
     };
     let last_day = date(ctx.period.last_day());
     let (from, to) = (date(ctx.period.first_day()), date(ctx.period.last_day()));
-    reads.bind(&[
-        V::Text(&from),
-        V::Text(&to),
-        V::Text(year_start),
-        V::Text(&period),
-    ])?;
-    let mut write = |a: &RunAcc, report: &mut RunReport| -> BResult<()> {
+    max_acc.bind(&[])?;
+    let last_acc = if max_acc.next()? { max_acc.int(0) } else { 0 };
+    let annual = |tariff: &str| {
+        matches!(
+            ctx.tariffs.get(tariff),
+            Some(Tariff::Tiered {
+                period: TierPeriod::Annual,
+                ..
+            })
+        )
+    };
+    let mut write = |a: &mut RunAcc, report: &mut RunReport| -> BResult<()> {
         if held.contains(&a.id) {
             return Ok(());
         }
+        let annual = annual(&a.tariff);
+        let from = if annual { year_start } else { period.as_str() };
+        bills_st.bind(&[V::Int(a.id), V::Text(from), V::Text(&period)])?;
+        let mut before = 0u64;
+        while bills_st.next()? {
+            if bills_st.text(0) == period {
+                return Ok(());
+            }
+            before += bills_st.int(1).max(0) as u64;
+        }
+        a.before = before;
         let (draft, settled) = price_account(ctx, a, report)?;
         let due = date(draft.due_on);
         let bill_id = ins_bill
@@ -1481,6 +1517,9 @@ fn run_sqlite(
                 V::Int(l.amount.0),
             ])?;
         }
+        for &r in &a.read_ids {
+            mark.row(&[V::Int(bill_id), V::Int(r)])?;
+        }
         if let Some(st) = settled.filter(|st| st.paid.0 > 0) {
             if prepaid_stmts.is_none() {
                 prepaid_stmts = Some([
@@ -1507,33 +1546,36 @@ fn run_sqlite(
         }
         Ok(())
     };
-    let mut cur: Option<RunAcc> = None;
-    while reads.next()? {
-        let id = reads.int(0);
-        if cur.as_ref().map_or(true, |a| a.id != id) {
-            if let Some(a) = cur.take() {
-                write(&a, report)?;
+    let mut chunk: Vec<RunAcc> = Vec::new();
+    let mut lo = 1;
+    while lo <= last_acc {
+        let hi = lo + SQLITE_RUN_CHUNK;
+        chunk.clear();
+        reads.bind(&[V::Text(&from), V::Text(&to), V::Int(lo), V::Int(hi)])?;
+        while reads.next()? {
+            let id = reads.int(0);
+            if chunk.last().map_or(true, |a| a.id != id) {
+                chunk.push(RunAcc {
+                    id,
+                    ext: reads.text(1).to_string(),
+                    class: reads.text(2).to_string(),
+                    tariff: reads.text(3).to_string(),
+                    prepaid: reads.int(4) != 0,
+                    credit: reads.int(5),
+                    ..RunAcc::default()
+                });
             }
-            cur = Some(RunAcc {
-                id,
-                ext: reads.text(1).to_string(),
-                class: reads.text(2).to_string(),
-                tariff: reads.text(3).to_string(),
-                prepaid: reads.int(4) != 0,
-                credit: reads.int(5),
-                before: reads.int(8).max(0) as u64,
-                ..RunAcc::default()
-            });
+            let a = chunk.last_mut().expect("pushed above");
+            a.read_ids.push(reads.int(6));
+            a.kwh += reads.int(7).max(0) as u64;
+            a.mismatch |= a.prepaid && reads.int(8) == 0;
         }
-        let a = cur.as_mut().expect("set above");
-        if reads.is_null(6) {
-            continue;
+        // Reset before writing: the bills and reads below are the tables it read.
+        reads.bind(&[])?;
+        for a in &mut chunk {
+            write(a, report)?;
         }
-        a.kwh += reads.int(6).max(0) as u64;
-        a.mismatch |= a.prepaid && reads.int(7) == 0;
-    }
-    if let Some(a) = cur.take() {
-        write(&a, report)?;
+        lo = hi;
     }
     Ok(())
 }
@@ -1668,6 +1710,10 @@ impl RunBulk for sqlx::Transaction<'_, sqlx::Postgres> {
         report: &mut RunReport,
     ) -> BResult<()> {
         let conn: &mut sqlx::PgConnection = self;
+        let max_bill: i64 = sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM billing_bills")
+            .fetch_one(&mut *conn)
+            .await?
+            .unwrap_or(0);
         let period = ctx.period.to_string();
         // Literals, not parameters, in the cursor's query: dates and periods formatted from
         // typed values, never from input text.
@@ -1740,14 +1786,35 @@ impl RunBulk for sqlx::Transaction<'_, sqlx::Postgres> {
                 .execute(&mut *conn)
                 .await?;
         }
+        // The reads of the bills written above (ids past the largest before the run).
+        sqlx::query(&format!(
+            "UPDATE billing_reads SET status = 'billed', bill_id = b.id FROM billing_meters m JOIN billing_bills b ON b.account_id = m.account_id \
+             WHERE m.id = billing_reads.meter_id AND b.period = $3 AND b.id > $4 AND billing_reads.status IN {BILLABLE} \
+             AND billing_reads.bill_id IS NULL AND billing_reads.kwh IS NOT NULL AND billing_reads.read_on >= $1 AND billing_reads.read_on <= $2"
+        ))
+        .bind(ctx.period.first_day())
+        .bind(ctx.period.last_day())
+        .bind(&period)
+        .bind(max_bill)
+        .execute(&mut *conn)
+        .await?;
         Ok(())
     }
 }
 
 // ---- Read intake on SQLite: the same checks through prepared statements ----
 
+/// A stored `YYYY-MM-DD` date, read digit by digit (chrono's parser cost more than the
+/// statement that fetched it).
 fn parse_date(s: &str, table: &'static str, column: &'static str) -> BResult<NaiveDate> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| corrupt(table, column, s.to_string()))
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |n, &c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')))
+    };
+    (b.len() == 10 && b[4] == b'-' && b[7] == b'-')
+        .then(|| NaiveDate::from_ymd_opt(digits(0..4)? as i32, digits(5..7)?, digits(8..10)?))
+        .flatten()
+        .ok_or_else(|| corrupt(table, column, s.to_string()))
 }
 
 /// `add_reads` on the transaction's raw SQLite connection: for each read, the meter, a
@@ -1767,15 +1834,16 @@ fn add_reads_sqlite(
     let meter_st = Stmt::prepare(db, "SELECT m.id, m.external_id, m.ct_ratio, m.pt_ratio, m.multiplier, m.register_digits, m.installed_on, \
         m.capacity_kva, m.prepaid_mode, a.external_id FROM billing_meters m JOIN billing_accounts a ON a.id = m.account_id WHERE m.external_id = ?1")?;
     let existing_st = Stmt::prepare(db, "SELECT id, meter_id, read_on, value, kwh, flags, status FROM billing_reads WHERE external_id = ?1")?;
-    let prev_st = Stmt::prepare(db, "SELECT read_on, value FROM billing_reads WHERE meter_id = ?1 AND status <> 'rejected' ORDER BY read_on DESC, id DESC LIMIT 1")?;
-    let hist_st = Stmt::prepare(db, &format!(
-        "SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = ?1 AND kwh IS NOT NULL \
-         AND prev_read_on IS NOT NULL AND status IN {HISTORY} AND read_on < ?2 ORDER BY read_on DESC, id DESC LIMIT ?3"))?;
+    // The meter's reads, latest first: the first is the previous read, the history is
+    // taken from the following ones (one walk of the meter's index for both).
+    let recent_st = Stmt::prepare(db, "SELECT read_on, value, prev_read_on, kwh, status FROM billing_reads \
+        WHERE meter_id = ?1 AND status <> 'rejected' ORDER BY read_on DESC, id DESC")?;
     let ly_st = Stmt::prepare(db, &format!(
         "SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = ?1 AND kwh IS NOT NULL \
          AND prev_read_on IS NOT NULL AND status IN {HISTORY} AND read_on >= ?2 AND read_on <= ?3 ORDER BY read_on LIMIT 1"))?;
+    // A resent read id is found by the insert itself (the unique key) and only then looked up.
     let ins_st = Stmt::prepare(db, "INSERT INTO billing_reads (external_id, meter_id, read_on, value, prev_read_on, kwh, flags, status, created_at) \
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?;
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (external_id) DO NOTHING")?;
     let now_s = crate::sqlite_bulk::time(now);
     let date = |d: NaiveDate| {
         let mut s = String::with_capacity(10);
@@ -1823,8 +1891,13 @@ fn add_reads_sqlite(
         }
         let (meter_id, meter) = last_meter.as_ref().expect("set above");
         let meter_id = *meter_id;
-        existing_st.bind(&[V::Text(&ext)])?;
-        if existing_st.next()? {
+        // A read already stored under this id: the same read again is answered as it was
+        // stored, a different one is refused.
+        let resent = |out: &mut Vec<ReadOutcome>| -> BResult<bool> {
+            existing_st.bind(&[V::Text(&ext)])?;
+            if !existing_st.next()? {
+                return Ok(false);
+            }
             let (ex_meter, ex_on, ex_value) = (
                 existing_st.int(1),
                 parse_date(existing_st.text(2), R, "read_on")?,
@@ -1837,40 +1910,48 @@ fn add_reads_sqlite(
                     flags: flags_from_text(existing_st.text(5)),
                     kwh: (!existing_st.is_null(4)).then(|| existing_st.int(4) as u64),
                 });
-                continue;
+                return Ok(true);
             }
-            return Err(BillingError::ConflictingResend {
-                external_id: ext,
+            Err(BillingError::ConflictingResend {
+                external_id: ext.clone(),
                 before: format!("meter id {ex_meter}, {ex_on} value {ex_value}"),
-            });
-        }
-        prev_st.bind(&[V::Int(meter_id)])?;
-        let previous = if prev_st.next()? {
-            Some(Read {
-                read_on: parse_date(prev_st.text(0), R, "read_on")?,
-                value: prev_st.int(1) as u64,
             })
-        } else {
-            None
         };
+        let read_on = date(r.read_on);
+        history.clear();
+        recent_st.bind(&[V::Int(meter_id)])?;
+        let mut previous = None;
+        while history.len() < hist_n as usize && recent_st.next()? {
+            let on = parse_date(recent_st.text(0), R, "read_on")?;
+            if previous.is_none() {
+                previous = Some(Read {
+                    read_on: on,
+                    value: recent_st.int(1) as u64,
+                });
+            }
+            if on < r.read_on
+                && !recent_st.is_null(2)
+                && !recent_st.is_null(3)
+                && HISTORY_STATUSES.contains(&recent_st.text(4))
+            {
+                history.push(PeriodUse {
+                    from: parse_date(recent_st.text(2), R, "prev_read_on")?,
+                    to: on,
+                    kwh: recent_st.int(3) as u64,
+                });
+            }
+        }
         if let Some(pr) = previous {
             if r.read_on < pr.read_on {
+                if resent(&mut out)? {
+                    continue;
+                }
                 return Err(BillingError::OutOfOrder {
                     meter: r.meter.clone(),
                     read_on: r.read_on,
                     latest: pr.read_on,
                 });
             }
-        }
-        let read_on = date(r.read_on);
-        history.clear();
-        hist_st.bind(&[V::Int(meter_id), V::Text(&read_on), V::Int(hist_n)])?;
-        while hist_st.next()? {
-            history.push(PeriodUse {
-                from: parse_date(hist_st.text(0), R, "prev_read_on")?,
-                to: parse_date(hist_st.text(1), R, "read_on")?,
-                kwh: hist_st.int(2) as u64,
-            });
         }
         history.reverse();
         // The same period last year is used only without history (see `vee::check_read`).
@@ -1914,8 +1995,13 @@ fn add_reads_sqlite(
                 V::Text(&flags),
                 V::Text(st.code()),
                 V::Text(&now_s),
-            ])?
-            .ok_or_else(|| BillingError::Invalid(format!("read {ext} was not written")))?;
+            ])?;
+        let Some(id) = id else {
+            if resent(&mut out)? {
+                continue;
+            }
+            return Err(BillingError::Invalid(format!("read {ext} was not written")));
+        };
         out.push(ReadOutcome {
             read_id: id,
             status: st,
@@ -2154,4 +2240,23 @@ async fn add_reads_pg_batch(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_dates_are_read_digit_by_digit_and_checked() {
+        for d in ["2026-10-31", "2000-01-01", "2024-02-29", "9999-12-31"] {
+            assert_eq!(
+                parse_date(d, "t", "c").unwrap(),
+                NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap()
+            );
+        }
+        for bad in ["2026-02-30", "2026-13-01", "2026-1-01", "2026/10/31", "20261031xx", "", "2026-10-3a"] {
+            let e = parse_date(bad, "billing_reads", "read_on").unwrap_err().to_string();
+            assert!(e.contains("billing_reads") && e.contains(bad), "{bad}: {e}");
+        }
+    }
 }

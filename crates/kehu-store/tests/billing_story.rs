@@ -207,6 +207,14 @@ async fn story(s: &Store) {
     );
     let again = read(s, "M-R1", "2026-10-31", 16_000).await.unwrap();
     assert_eq!(again.kwh, Some(1_500));
+    // An earlier read sent again (behind the latest) is answered as stored, not refused as
+    // out of order; changed, it is refused as a conflicting re-send.
+    let old = read(s, "M-R1", "2026-08-31", 13_000).await.unwrap();
+    assert_eq!((old.status, old.kwh), (ReadStatus::Clean, Some(1_500)));
+    assert!(matches!(
+        read(s, "M-R1", "2026-08-31", 13_001).await.unwrap_err(),
+        BillingError::ConflictingResend { .. }
+    ));
     assert!(matches!(
         read(s, "M-R1", "2026-10-31", 16_001).await.unwrap_err(),
         BillingError::ConflictingResend { .. }
