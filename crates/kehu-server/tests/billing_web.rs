@@ -192,6 +192,15 @@ async fn review(base: &str, store: &kehu_store::Store) {
     assert!(after.iter().all(|r| r.read_id != first.read_id));
     let done = c.get(r.location.as_deref().unwrap()).await;
     assert!(done.body.contains("id=\"review-done\""));
+    // The notice also says what became of the meter's next read (see `FollowUp`).
+    let next = c
+        .get("/meter-review?done=7&next=8&on=2026-11-30&before=150&after=50&status=review&rebill=false")
+        .await;
+    assert!(next.body.contains("150 → 50 kWh, status: waiting for review"), "{}", next.body);
+    let rebill = c
+        .get("/meter-review?done=7&next=8&on=2026-11-30&before=150&after=100&status=billed&rebill=true")
+        .await;
+    assert!(rebill.body.contains("billed with 150 kWh") && rebill.body.contains("it is 100 kWh: its bill needs an adjustment"), "{}", rebill.body);
     // Deciding it again: it is no longer in review.
     let again = c
         .post(

@@ -141,6 +141,42 @@ pub struct ReviewItem {
     pub kwh: Option<u64>,
     pub flags: Vec<VeeFlag>,
     pub status: ReadStatus,
+    /// After a resolution that changed the read's register or took it out of force: what
+    /// became of the meter's next read, whose consumption is measured from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<FollowUp>,
+}
+
+/// The meter's next read after an earlier one was corrected, estimated or rejected: its
+/// consumption is measured again from the read now before it and checked again (VEE).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FollowUp {
+    pub read_id: i64,
+    pub read_on: NaiveDate,
+    pub kwh_before: Option<u64>,
+    pub kwh_after: Option<u64>,
+    pub flags: Vec<VeeFlag>,
+    /// The next read's status now: `clean` or `review` as its new check says; a read a
+    /// reviewer had already decided goes back to `review` when its consumption changed;
+    /// a billed read keeps its bill and status (see `rebill`).
+    pub status: ReadStatus,
+    /// The next read was billed already with `kwh_before` kWh: its bill needs an
+    /// adjustment (recorded in the read's audit trail as `needs_rebill`).
+    pub rebill: bool,
+}
+
+/// What happens to the meter's next read when the consumption measured from the changed
+/// earlier read comes out as `check` (pure; see `FollowUp`). `None` leaves it as it is.
+fn follow_up_status(current: ReadStatus, kwh_before: Option<u64>, check: &vee::ReadCheck) -> Option<ReadStatus> {
+    let checked = if check.clean() { ReadStatus::Clean } else { ReadStatus::Review };
+    match current {
+        ReadStatus::Billed | ReadStatus::Rejected => None,
+        ReadStatus::Clean | ReadStatus::Review => Some(checked),
+        // A reviewer's decision stands only for the consumption it was made on.
+        ReadStatus::Accepted | ReadStatus::Corrected | ReadStatus::Estimated => {
+            (check.kwh != kwh_before).then_some(ReadStatus::Review)
+        }
+    }
 }
 
 /// What a reviewer decides about a read.
@@ -388,6 +424,7 @@ fn review_item(r: &impl BRow) -> BResult<ReviewItem> {
         kwh: r.g_oi("kwh")?.map(|k| k as u64),
         flags: flags_from_text(&r.g_s("flags")?),
         status: status(r.g_s("status")?)?,
+        follow_up: None,
     })
 }
 
@@ -629,7 +666,7 @@ impl crate::Store {
             tx.commit().await?;
             Ok(ReviewItem {
                 read_id: id, meter: meter.into(), account: m.g_s("account")?, read_on, value, prev_read_on: Some(prev_on),
-                kwh: Some(raw * mult), flags: flags.to_vec(), status: ReadStatus::Estimated,
+                kwh: Some(raw * mult), flags: flags.to_vec(), status: ReadStatus::Estimated, follow_up: None,
             })
         })
     }
@@ -735,8 +772,71 @@ impl crate::Store {
             sqlx::query("INSERT INTO billing_read_edits (read_id, staff, at, action, before, after, reason) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(read_id).bind(staff.trim()).bind(now).bind(action).bind(&before).bind(&after).bind(reason.trim())
                 .execute(&mut *tx).await?;
+            // The next read of the meter is measured from this one: when its register
+            // changed or it left force, measure and check the next one again.
+            let mut follow_up = None;
+            if value != item.value || st == ReadStatus::Rejected {
+                let next = sqlx::query("SELECT id, read_on, value, kwh, flags, status, bill_id FROM billing_reads WHERE meter_id = $1 \
+                     AND status <> 'rejected' AND (read_on > $2 OR (read_on = $2 AND id > $3)) ORDER BY read_on, id LIMIT 1")
+                    .bind(meter_id).bind(item.read_on).bind(read_id).fetch_optional(&mut *tx).await?;
+                if let Some(n) = next {
+                    let (n_id, n_on, n_value) = (n.g_i("id")?, n.g_d("read_on")?, n.g_i("value")? as u64);
+                    let n_kwh = n.g_oi("kwh")?.map(|k| k as u64);
+                    let n_status = status(n.g_s("status")?)?;
+                    let n_flags = flags_from_text(&n.g_s("flags")?);
+                    let billed = n.g_oi("bill_id")?.is_some() || n_status == ReadStatus::Billed;
+                    let m = sqlx::query("SELECT m.*, a.external_id AS account FROM billing_meters m JOIN billing_accounts a ON a.id = m.account_id WHERE m.id = $1")
+                        .bind(meter_id).fetch_one(&mut *tx).await?;
+                    let meter = meter_from(&m, m.g_s("account")?)?;
+                    let previous = sqlx::query("SELECT read_on, value FROM billing_reads WHERE meter_id = $1 AND status <> 'rejected' \
+                         AND (read_on < $2 OR (read_on = $2 AND id < $3)) ORDER BY read_on DESC, id DESC LIMIT 1")
+                        .bind(meter_id).bind(n_on).bind(n_id).fetch_optional(&mut *tx).await?
+                        .map(|r| Ok::<_, BillingError>(Read { read_on: r.g_d("read_on")?, value: r.g_i("value")? as u64 }))
+                        .transpose()?;
+                    let mut n_history = Vec::new();
+                    for h in sqlx::query(&hist_sql).bind(meter_id).bind(n_on).bind(rules.history_periods.max(1) as i64).fetch_all(&mut *tx).await? {
+                        n_history.push(PeriodUse { from: h.g_d("prev_read_on")?, to: h.g_d("read_on")?, kwh: h.g_i("kwh")? as u64 });
+                    }
+                    n_history.reverse();
+                    // As at intake: the same period last year only without history.
+                    let last_year = if n_history.is_empty() {
+                        let ly = n_on - chrono::Duration::days(365);
+                        sqlx::query(&format!("SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = $1 AND kwh IS NOT NULL \
+                             AND prev_read_on IS NOT NULL AND status IN {HISTORY} AND read_on >= $2 AND read_on <= $3 ORDER BY read_on LIMIT 1"))
+                            .bind(meter_id).bind(ly - chrono::Duration::days(15)).bind(ly + chrono::Duration::days(15))
+                            .fetch_optional(&mut *tx).await?
+                            .map(|h| Ok::<_, BillingError>(PeriodUse { from: h.g_d("prev_read_on")?, to: h.g_d("read_on")?, kwh: h.g_i("kwh")? as u64 }))
+                            .transpose()?
+                    } else {
+                        None
+                    };
+                    let ctx = ReadContext { meter: &meter, previous, history: &n_history, last_year, today: now.date_naive() };
+                    let (check, _) = check_new_read(rules, &NewRead { external_id: None, meter: meter.external_id.clone(), read_on: n_on, value: n_value }, &ctx);
+                    let why = format!("the previous read {read_id} of {} was changed ({action}): {}", item.read_on, reason.trim());
+                    let n_before = snapshot(n_value, n_kwh, n_status, &n_flags);
+                    let new_status = if billed { None } else { follow_up_status(n_status, n_kwh, &check) };
+                    if billed {
+                        if check.kwh != n_kwh {
+                            let n_after = snapshot(n_value, check.kwh, n_status, &check.flags);
+                            sqlx::query("INSERT INTO billing_read_edits (read_id, staff, at, action, before, after, reason) VALUES ($1, $2, $3, 'needs_rebill', $4, $5, $6)")
+                                .bind(n_id).bind(staff.trim()).bind(now).bind(&n_before).bind(&n_after).bind(&why)
+                                .execute(&mut *tx).await?;
+                            follow_up = Some(FollowUp { read_id: n_id, read_on: n_on, kwh_before: n_kwh, kwh_after: check.kwh, flags: check.flags, status: n_status, rebill: true });
+                        }
+                    } else if let Some(ns) = new_status.filter(|ns| *ns != n_status || check.kwh != n_kwh || check.flags != n_flags) {
+                        sqlx::query("UPDATE billing_reads SET prev_read_on = $1, kwh = $2, flags = $3, status = $4 WHERE id = $5")
+                            .bind(previous.map(|p| p.read_on)).bind(check.kwh.map(|k| k as i64)).bind(flags_to_text(&check.flags)).bind(ns.code()).bind(n_id)
+                            .execute(&mut *tx).await?;
+                        let n_after = snapshot(n_value, check.kwh, ns, &check.flags);
+                        sqlx::query("INSERT INTO billing_read_edits (read_id, staff, at, action, before, after, reason) VALUES ($1, $2, $3, 'recompute', $4, $5, $6)")
+                            .bind(n_id).bind(staff.trim()).bind(now).bind(&n_before).bind(&n_after).bind(&why)
+                            .execute(&mut *tx).await?;
+                        follow_up = Some(FollowUp { read_id: n_id, read_on: n_on, kwh_before: n_kwh, kwh_after: check.kwh, flags: check.flags, status: ns, rebill: false });
+                    }
+                }
+            }
             tx.commit().await?;
-            Ok(ReviewItem { value, kwh, status: st, ..item })
+            Ok(ReviewItem { value, kwh, status: st, follow_up, ..item })
         })
     }
 
@@ -1421,7 +1521,7 @@ impl RunBulk for sqlx::Transaction<'_, sqlx::Sqlite> {
 /// Accounts read per step of the SQLite run: their billable reads are collected with the
 /// statement open, then the statement is reset and their bills written (so no statement
 /// reads a table while it is written to, and memory stays flat).
-const SQLITE_RUN_CHUNK: i64 = 10_000;
+pub(crate) static SQLITE_RUN_CHUNK: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(10_000);
 
 /// The billable reads of the period not yet billed, for accounts `?3 <= id < ?4`, walked
 /// from the accounts (rowid range) through their meters to the meter's reads of the period
@@ -1549,7 +1649,7 @@ fn run_sqlite(
     let mut chunk: Vec<RunAcc> = Vec::new();
     let mut lo = 1;
     while lo <= last_acc {
-        let hi = lo + SQLITE_RUN_CHUNK;
+        let hi = lo + SQLITE_RUN_CHUNK.load(std::sync::atomic::Ordering::Relaxed).max(1);
         chunk.clear();
         reads.bind(&[V::Text(&from), V::Text(&to), V::Int(lo), V::Int(hi)])?;
         while reads.next()? {

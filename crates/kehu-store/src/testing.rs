@@ -23,6 +23,12 @@ pub mod tempfile_dir {
     }
 }
 
+/// Sets how many accounts the SQLite billing run takes per step (10,000 in the product), so
+/// a test can cross step boundaries with few accounts.
+pub fn set_billing_run_chunk(accounts: i64) {
+    crate::billing::SQLITE_RUN_CHUNK.store(accounts, std::sync::atomic::Ordering::Relaxed);
+}
+
 fn unique() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);

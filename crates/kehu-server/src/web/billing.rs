@@ -16,12 +16,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use chrono::{NaiveDateTime, Utc};
+use chrono::{NaiveDate, NaiveDateTime, Utc};
 use kehu_domain::billing::dunning::TimelineEvent;
 use kehu_domain::billing::{AgeingBucket, AgeingTotals, DunningStep};
 use kehu_domain::state::Role;
 use kehu_domain::Fen;
-use kehu_store::billing::{AgeingGroup, BillingError, Resolution, ReviewItem};
+use kehu_store::billing::{AgeingGroup, BillingError, ReadStatus, Resolution, ReviewItem};
 use serde::Deserialize;
 
 /// Most worklist lines and review-queue reads one page shows.
@@ -255,6 +255,13 @@ struct ReviewTpl {
 #[derive(Deserialize)]
 pub struct ReviewQuery {
     done: Option<i64>,
+    /// The meter's next read, measured again after the decision (see `FollowUp`).
+    next: Option<i64>,
+    on: Option<NaiveDate>,
+    before: Option<String>,
+    after: Option<String>,
+    status: Option<String>,
+    rebill: Option<bool>,
 }
 
 const ACTIONS: [&str; 5] = [
@@ -330,9 +337,30 @@ async fn review(
     Query(q): Query<ReviewQuery>,
 ) -> Result<Response, PageError> {
     ctx.require(Perm::MeterReview)?;
-    let done = q
+    let mut done = q
         .done
         .map(|id| ctx.t.f("review.done", &[("id", &id.to_string())]));
+    if let (Some(d), Some(next), Some(on)) = (done.as_mut(), q.next, q.on) {
+        let kwh = |v: &Option<String>| v.clone().filter(|v| !v.is_empty()).unwrap_or_else(|| "—".into());
+        let status = q
+            .status
+            .as_deref()
+            .and_then(ReadStatus::parse)
+            .map(|st| ctx.t.label(st.label_zh(), st.label_en()).to_string())
+            .unwrap_or_default();
+        let key = if q.rebill == Some(true) { "review.followup_rebill" } else { "review.followup" };
+        d.push(' ');
+        d.push_str(&ctx.t.f(
+            key,
+            &[
+                ("next", &next.to_string()),
+                ("on", &on.to_string()),
+                ("before", &kwh(&q.before)),
+                ("after", &kwh(&q.after)),
+                ("status", &status),
+            ],
+        ));
+    }
     review_page(&s, ctx, done, None).await
 }
 
@@ -399,9 +427,22 @@ async fn resolve(
         )
         .await
     {
-        Ok(_) => {
+        Ok(item) => {
             tracing::info!(target: "kehu::audit", staff = %ctx.staff.external_id, read, action = %f.action, "meter read reviewed");
-            Ok(Redirect::to(&format!("/meter-review?done={read}")).into_response())
+            let mut to = format!("/meter-review?done={read}");
+            if let Some(f) = item.follow_up {
+                let kwh = |k: Option<u64>| k.map(|k| k.to_string()).unwrap_or_default();
+                to.push_str(&format!(
+                    "&next={}&on={}&before={}&after={}&status={}&rebill={}",
+                    f.read_id,
+                    f.read_on,
+                    kwh(f.kwh_before),
+                    kwh(f.kwh_after),
+                    f.status.code(),
+                    f.rebill
+                ));
+            }
+            Ok(Redirect::to(&to).into_response())
         }
         Err(e @ (BillingError::BadResolution { .. } | BillingError::NotInReview { .. })) => {
             let msg = t.f(
