@@ -3,15 +3,17 @@
 //! worklist, credit grades. Rules come from the domain, storage from the store; this
 //! module only maps requests and errors.
 
-use crate::AppState;
-use axum::extract::{Path, Query, State};
+use crate::api_auth::{acting_staff, ApiCaller};
+use crate::web::nav::Perm;
+use crate::{ApiError, AppState};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{NaiveDate, Utc};
 use kehu_domain::billing::credit::CreditResult;
-use kehu_domain::billing::dunning::TimelineEvent;
+use kehu_domain::billing::dunning::{DunningStep, TimelineEvent};
 use kehu_domain::billing::penalty::{exact_penalty, overdue_days};
 use kehu_domain::billing::{CustomerClass, Period};
 use kehu_domain::Fen;
@@ -87,22 +89,36 @@ pub(crate) fn routes() -> Router<AppState> {
 
 /// A billing error as JSON: `{"error": {"code", "message", "details"?}}` with a status
 /// that says whose move it is.
-pub struct BillingApiError(BillingError);
+pub enum BillingApiError {
+    Billing(BillingError),
+    /// Refused before the billing rules were asked (who may call what).
+    Api(ApiError),
+}
 
 impl From<BillingError> for BillingApiError {
     fn from(e: BillingError) -> Self {
-        BillingApiError(e)
+        BillingApiError::Billing(e)
+    }
+}
+
+impl From<ApiError> for BillingApiError {
+    fn from(e: ApiError) -> Self {
+        BillingApiError::Api(e)
     }
 }
 
 fn bad(msg: String) -> BillingApiError {
-    BillingApiError(BillingError::Invalid(msg))
+    BillingApiError::Billing(BillingError::Invalid(msg))
 }
 
 impl IntoResponse for BillingApiError {
     fn into_response(self) -> Response {
         use BillingError as E;
-        let e = &self.0;
+        let e = match self {
+            BillingApiError::Api(a) => return a.into_response(),
+            BillingApiError::Billing(e) => e,
+        };
+        let e = &e;
         let (status, code) = match e {
             E::UnknownMeter { .. }
             | E::UnknownAccount { .. }
@@ -260,7 +276,9 @@ struct EstimateRequest {
     /// Same period last year instead of the average of the last periods.
     #[serde(default)]
     last_year: bool,
-    staff: String,
+    /// Who estimated it: with a staff member's API token, that staff member (this field may
+    /// be left out, and may not name anyone else).
+    staff: Option<String>,
     reason: String,
 }
 
@@ -268,16 +286,18 @@ struct EstimateRequest {
 #[utoipa::path(post, path = "/api/v1/billing/meters/{meter}/estimate", params(("meter" = String, Path)), request_body = EstimateRequest, responses((status = 200, body = ReviewItem)))]
 async fn estimate(
     State(s): State<AppState>,
+    caller: Option<Extension<ApiCaller>>,
     Path(meter): Path<String>,
     Json(r): Json<EstimateRequest>,
 ) -> R<ReviewItem> {
+    let staff = acting_staff(caller.as_deref(), r.staff.as_deref(), Perm::MeterReview, "estimating a missing read")?;
     Ok(Json(
         s.store
             .estimate_missing_read(
                 &meter,
                 r.read_on,
                 r.last_year,
-                &r.staff,
+                &staff,
                 &r.reason,
                 &s.billing.vee,
                 Utc::now(),
@@ -289,7 +309,9 @@ async fn estimate(
 #[derive(Deserialize, ToSchema)]
 struct ResolveRequest {
     resolution: Resolution,
-    staff: String,
+    /// Who decided: with a staff member's API token, that staff member (this field may be
+    /// left out, and may not name anyone else).
+    staff: Option<String>,
     reason: String,
 }
 
@@ -297,15 +319,17 @@ struct ResolveRequest {
 #[utoipa::path(post, path = "/api/v1/billing/review/{read_id}", params(("read_id" = i64, Path)), request_body = ResolveRequest, responses((status = 200, body = ReviewItem)))]
 async fn resolve(
     State(s): State<AppState>,
+    caller: Option<Extension<ApiCaller>>,
     Path(id): Path<i64>,
     Json(r): Json<ResolveRequest>,
 ) -> R<ReviewItem> {
+    let staff = acting_staff(caller.as_deref(), r.staff.as_deref(), Perm::MeterReview, "reviewing a read")?;
     Ok(Json(
         s.store
             .resolve_read(
                 id,
                 &r.resolution,
-                &r.staff,
+                &staff,
                 &r.reason,
                 &s.billing.vee,
                 Utc::now(),
@@ -356,7 +380,9 @@ async fn pay(State(s): State<AppState>, Json(p): Json<NewPayment>) -> R<Receipt>
 
 #[derive(Deserialize, ToSchema)]
 struct ReversalRequest {
-    staff: String,
+    /// Who reversed it: with a staff member's API token, that staff member (this field may
+    /// be left out, and may not name anyone else).
+    staff: Option<String>,
     reason: String,
 }
 
@@ -364,11 +390,13 @@ struct ReversalRequest {
 #[utoipa::path(post, path = "/api/v1/billing/payments/{payment}/reversal", params(("payment" = String, Path)), request_body = ReversalRequest, responses((status = 204)))]
 async fn reverse(
     State(s): State<AppState>,
+    caller: Option<Extension<ApiCaller>>,
     Path(payment): Path<String>,
     Json(r): Json<ReversalRequest>,
 ) -> Result<StatusCode, BillingApiError> {
+    let staff = acting_staff(caller.as_deref(), r.staff.as_deref(), Perm::Billing, "reversing a payment")?;
     s.store
-        .reverse_payment(&payment, &r.staff, &r.reason, Utc::now())
+        .reverse_payment(&payment, &staff, &r.reason, Utc::now())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -422,9 +450,20 @@ async fn timeline(State(s): State<AppState>, Path(account): Path<String>) -> R<V
     responses((status = 200, body = TimelineEvent), (status = 409, description = "a legal gate is not met")))]
 async fn add_dunning(
     State(s): State<AppState>,
+    caller: Option<Extension<ApiCaller>>,
     Path(account): Path<String>,
-    Json(e): Json<TimelineEvent>,
+    Json(mut e): Json<TimelineEvent>,
 ) -> R<TimelineEvent> {
+    if let Some(c) = caller.as_deref() {
+        if e.step == DunningStep::DisconnectionOrder {
+            // The token's staff member approves; `staff` names who asked for the order.
+            let approver = acting_staff(Some(c), e.approver.as_deref(), Perm::ApproveDisconnection, "approving a disconnection order")?;
+            e.approver = Some(approver);
+        } else {
+            let claimed = Some(e.staff.as_str()).filter(|s| !s.trim().is_empty());
+            e.staff = acting_staff(Some(c), claimed, Perm::Billing, "recording a dunning step")?;
+        }
+    }
     Ok(Json(
         s.store.record_dunning(&account, &e, &s.billing).await?,
     ))

@@ -66,6 +66,20 @@ async fn api_tokens_from_the_admin_page() {
             assert_eq!(rows[0].detail.as_deref(), Some("nightly-load"));
         }
 
+        // A token that acts for a staff member: only a known one.
+        let r = admin
+            .post("/admin/api-tokens", &[("csrf", &csrf), ("name", "desk"), ("staff", "S-NOBODY")])
+            .await;
+        assert_eq!(r.status, 400);
+        let made = admin
+            .post("/admin/api-tokens", &[("csrf", &csrf), ("name", "desk"), ("staff", login_of("collector"))])
+            .await;
+        assert_eq!(made.status, 200);
+        let listed = t.store.list_api_tokens().await.unwrap();
+        let desk = listed.iter().find(|k| k.name == "desk").expect("made");
+        assert_eq!(desk.staff.as_deref(), Some(login_of("collector")));
+        assert!(made.body.contains(&format!("<td class=\"token-staff\">{}</td>", login_of("collector"))));
+
         for role in ["branch_head", "collector", "marketer"] {
             let mut b = Browser::new(&base);
             b.login(login_of(role), kehu_server::web::DEMO_PASSWORD).await;

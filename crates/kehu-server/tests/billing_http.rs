@@ -11,6 +11,24 @@ use support::api_client;
 
 mod support;
 
+/// Tokens made in `billing_over_http_on_every_backend` for staff of the small demo bank.
+struct Tokens {
+    collector: String,
+    branch_head: String,
+}
+
+/// An API client sending `token`.
+fn client_for(token: &str) -> reqwest::Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+    reqwest::Client::builder().default_headers(h).build().unwrap()
+}
+
+async fn post_as(token: &str, url: &str, body: Value) -> (u16, Value) {
+    let r = client_for(token).post(url).json(&body).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
 async fn start(
     store: kehu_store::Store,
 ) -> (
@@ -52,15 +70,27 @@ async fn billing_over_http_on_every_backend() {
             .unwrap();
         assert_eq!(sum.accounts, 40);
         assert!(sum.bills >= 40 * 5, "{sum:?}");
+        // Staff for the tokens that act for someone (a small demo bank brings them).
+        kehu_ingest::demo::load(&t.store, &kehu_ingest::demo::DemoSpec::new(20, 3, today), None)
+            .await
+            .unwrap();
+        let tokens = Tokens {
+            collector: t.store.create_api_token("collector-desk", Some(support::login_of("collector"))).await.unwrap(),
+            branch_head: t.store.create_api_token("branch-head", Some(support::login_of("branch_head"))).await.unwrap(),
+        };
+        assert!(
+            t.store.create_api_token("ghost", Some("S-NOBODY")).await.is_err(),
+            "a token acts only for a known staff member"
+        );
         let (base, stop, handle) = start(t.store.clone()).await;
-        story(&base).await;
+        story(&base, &tokens).await;
         stop.send(()).unwrap();
         handle.await.unwrap();
         eprintln!("billing http story passed on {}", t.name);
     }
 }
 
-async fn story(base: &str) {
+async fn story(base: &str, tokens: &Tokens) {
     // The penalty calculator: a worked example from docs/billing.md.
     let (s, v) = get(&format!("{base}/api/v1/billing/penalty?class=non-residential&amount=10000&due=2025-12-25&paid=2026-01-04")).await;
     assert_eq!(s, 200, "{v}");
@@ -144,17 +174,18 @@ async fn story(base: &str) {
         allocated + v["credit"].as_i64().unwrap(),
         1_000_000 + v["credit_used"].as_i64().unwrap()
     );
-    let (s, _) = post(
-        &format!("{base}/api/v1/billing/payments/H2/reversal"),
-        json!({"staff": "s9", "reason": "bounced"}),
-    )
-    .await;
+    // A reversal records who did it: not with a token that acts for nobody, not in
+    // someone else's name, and only by a role that works the collections desk.
+    let reversal = format!("{base}/api/v1/billing/payments/H2/reversal");
+    let (s, v) = post(&reversal, json!({"staff": "s9", "reason": "bounced"})).await;
+    assert_eq!(s, 403, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("--staff"), "{v}");
+    let (s, v) = post_as(&tokens.collector, &reversal, json!({"staff": "s9", "reason": "bounced"})).await;
+    assert_eq!(s, 403, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("\"s9\""), "{v}");
+    let (s, _) = post_as(&tokens.collector, &reversal, json!({"reason": "bounced"})).await;
     assert_eq!(s, 204);
-    let (s, _) = post(
-        &format!("{base}/api/v1/billing/payments/H2/reversal"),
-        json!({"staff": "s9", "reason": "bounced"}),
-    )
-    .await;
+    let (s, _) = post_as(&tokens.collector, &reversal, json!({"staff": support::login_of("collector"), "reason": "bounced"})).await;
     assert_eq!(s, 409);
 
     // Reads: an unknown meter is 404; one out of order 409.
@@ -180,11 +211,11 @@ async fn story(base: &str) {
     .await;
     assert_eq!(s1, 200, "{v}");
     assert_eq!(v["count"].as_i64(), Some(40));
-    let (s1, v) = post(
-        &format!("{base}/api/v1/billing/meters/DB00000005/estimate"),
-        json!({"read_on": "2026-11-27", "staff": "s1", "reason": "no access"}),
-    )
-    .await;
+    let estimate = format!("{base}/api/v1/billing/meters/DB00000005/estimate");
+    let body = json!({"read_on": "2026-11-27", "reason": "no access"});
+    let (s1, v) = post_as(&tokens.branch_head, &estimate, body.clone()).await;
+    assert_eq!(s1, 403, "a branch head does not review reads: {v}");
+    let (s1, v) = post_as(&tokens.collector, &estimate, body).await;
     assert_eq!(s1, 200, "{v}");
     assert_eq!(v["status"].as_str(), Some("estimated"));
     let (_, v) = get(&format!("{base}/api/v1/billing/missing?period=2026-11")).await;
@@ -206,11 +237,21 @@ async fn story(base: &str) {
     assert_eq!(v["bills"].as_u64(), Some(0), "{v}");
 
     // Dunning: a disconnection order without its gates is refused with each gate named.
-    let (s, v) = post(
-        &format!("{base}/api/v1/billing/accounts/PA00000003/dunning"),
-        json!({"step": "disconnection_order", "at": "2027-03-31T10:00:00", "staff": "s1", "approver": "s1", "planned_at": "2027-04-02T09:00:00", "note": null}),
-    )
-    .await;
+    // The approver of a disconnection order is the staff member the token acts for: a
+    // collector cannot approve, nobody can name another approver, and a branch head asking
+    // for their own order meets the "different staff member" gate.
+    let dunning = format!("{base}/api/v1/billing/accounts/PA00000003/dunning");
+    let head = support::login_of("branch_head");
+    let order = |staff: &str, approver: Option<&str>| {
+        json!({"step": "disconnection_order", "at": "2027-03-31T10:00:00", "staff": staff, "approver": approver, "planned_at": "2027-04-02T09:00:00", "note": null})
+    };
+    let (s, v) = post(&dunning, order("s1", Some("s2"))).await;
+    assert_eq!(s, 403, "{v}");
+    let (s, v) = post_as(&tokens.collector, &dunning, order("s1", None)).await;
+    assert_eq!(s, 403, "a collector cannot approve: {v}");
+    let (s, v) = post_as(&tokens.branch_head, &dunning, order("s1", Some("s2"))).await;
+    assert_eq!(s, 403, "the approval cannot be typed in: {v}");
+    let (s, v) = post_as(&tokens.branch_head, &dunning, order(head, None)).await;
     assert_eq!(s, 409, "{v}");
     assert_eq!(v["error"]["code"].as_str(), Some("legal_gates"));
     let gates: Vec<&str> = v["error"]["details"]

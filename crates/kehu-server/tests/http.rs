@@ -55,12 +55,12 @@ async fn api_tokens(base: &str, store: &kehu_store::Store) {
         .unwrap();
     assert_eq!(r.status(), 401);
     // A token made and revoked before its first use is refused.
-    let token = store.create_api_token("short-lived").await.unwrap();
+    let token = store.create_api_token("short-lived", None).await.unwrap();
     assert!(store.revoke_api_token("short-lived").await.unwrap());
     let r = bare.get(format!("{base}/api/v1/products")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(r.status(), 401);
     // A live one works; so does the lower-case scheme.
-    let token = store.create_api_token("integration").await.unwrap();
+    let token = store.create_api_token("integration", None).await.unwrap();
     let r = bare.get(format!("{base}/api/v1/products")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let r = bare
@@ -70,7 +70,7 @@ async fn api_tokens(base: &str, store: &kehu_store::Store) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(store.create_api_token("integration").await.is_err(), "names are unique");
+    assert!(store.create_api_token("integration", None).await.is_err(), "names are unique");
     let names: Vec<_> = store.list_api_tokens().await.unwrap().into_iter().map(|t| (t.name, t.revoked)).collect();
     assert!(names.contains(&("short-lived".to_string(), true)));
     assert!(names.contains(&("integration".to_string(), false)));

@@ -13,6 +13,8 @@ use serde::Serialize;
 pub struct ApiToken {
     pub id: i64,
     pub name: String,
+    /// The staff member the token acts for, if any (see `create_api_token`).
+    pub staff: Option<String>,
     pub created_at: DateTime<Utc>,
     pub revoked: bool,
 }
@@ -45,18 +47,28 @@ fn new_token() -> String {
 }
 
 impl Store {
-    /// Makes a token named `name`; returns it (shown once: only its digest is kept).
-    pub async fn create_api_token(&self, name: &str) -> Result<String> {
+    /// Makes a token named `name`; returns it (shown once: only its digest is kept). With
+    /// `staff`, the token acts for that staff member: the API records them as the one who
+    /// did what the call does, within their role's permissions.
+    pub async fn create_api_token(&self, name: &str, staff: Option<&str>) -> Result<String> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 64 {
             return Err(StoreError::Conflict(format!(
                 "an API token needs a name of 1 to 64 characters, got {name:?}"
             )));
         }
+        let staff = staff.map(str::trim).filter(|s| !s.is_empty());
+        if let Some(id) = staff {
+            if self.staff_member(id).await?.is_none() {
+                return Err(StoreError::Conflict(format!(
+                    "no staff member {id:?}: an API token can only act for a known staff member"
+                )));
+            }
+        }
         let token = new_token();
-        let sql = "INSERT INTO api_tokens (name, token_hash, created_at) VALUES ($1, $2, $3)";
+        let sql = "INSERT INTO api_tokens (name, token_hash, created_at, staff_id) VALUES ($1, $2, $3, $4)";
         with_pool!(self, p => {
-            sqlx::query(sql).bind(name).bind(api_token_digest(&token)).bind(Utc::now()).execute(p).await.map(|_| ())
+            sqlx::query(sql).bind(name).bind(api_token_digest(&token)).bind(Utc::now()).bind(staff).execute(p).await.map(|_| ())
         })
         .map_err(|e| match e {
             sqlx::Error::Database(d) if d.is_unique_violation() => {
@@ -76,20 +88,22 @@ impl Store {
         Ok(())
     }
 
-    /// The name of the token with this digest, unless unknown or revoked.
-    pub async fn api_token_by_digest(&self, digest: &str) -> Result<Option<String>> {
-        let sql = "SELECT name FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL";
-        with_pool!(self, p => Ok(sqlx::query_scalar::<_, String>(sql).bind(digest).fetch_optional(p).await?))
+    /// The name of the token with this digest and the staff member it acts for, unless
+    /// unknown or revoked.
+    pub async fn api_token_by_digest(&self, digest: &str) -> Result<Option<(String, Option<String>)>> {
+        let sql = "SELECT name, staff_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL";
+        with_pool!(self, p => Ok(sqlx::query_as::<_, (String, Option<String>)>(sql).bind(digest).fetch_optional(p).await?))
     }
 
     pub async fn list_api_tokens(&self) -> Result<Vec<ApiToken>> {
-        let sql = "SELECT id, name, created_at, revoked_at FROM api_tokens ORDER BY id";
+        let sql = "SELECT id, name, staff_id, created_at, revoked_at FROM api_tokens ORDER BY id";
         with_pool!(self, p => {
             let rows = sqlx::query(sql).fetch_all(p).await?;
             rows.iter().map(|r| {
                 use sqlx::Row;
                 Ok(ApiToken {
-                    id: r.i("id")?, name: r.s("name")?, created_at: r.t("created_at")?,
+                    id: r.i("id")?, name: r.s("name")?, staff: r.try_get::<Option<String>, _>("staff_id")?,
+                    created_at: r.t("created_at")?,
                     revoked: r.try_get::<Option<DateTime<Utc>>, _>("revoked_at")?.is_some(),
                 })
             }).collect()

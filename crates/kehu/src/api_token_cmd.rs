@@ -5,8 +5,15 @@ use kehu_store::Store;
 
 #[derive(Subcommand)]
 pub enum ApiTokenCommand {
-    /// Make a token for an integration; prints it once (only its digest is stored).
-    Create { name: String },
+    /// Make a token; prints it once (only its digest is stored). With `--staff`, the token
+    /// acts for that staff member: the API records them as the one who reviewed a read,
+    /// recorded a dunning step or approved a disconnection order, within their role.
+    Create {
+        name: String,
+        /// The staff member (staff number) the token acts for.
+        #[arg(long)]
+        staff: Option<String>,
+    },
     /// List the tokens by name.
     List,
     /// Revoke a token (refused by the server within 10 seconds).
@@ -15,8 +22,8 @@ pub enum ApiTokenCommand {
 
 pub async fn api_token(store: &Store, cmd: ApiTokenCommand) -> anyhow::Result<()> {
     match cmd {
-        ApiTokenCommand::Create { name } => {
-            let token = store.create_api_token(&name).await?;
+        ApiTokenCommand::Create { name, staff } => {
+            let token = store.create_api_token(&name, staff.as_deref()).await?;
             eprintln!(
                 "API token {name:?} (shown once; send it as Authorization: Bearer TOKEN):"
             );
@@ -25,8 +32,9 @@ pub async fn api_token(store: &Store, cmd: ApiTokenCommand) -> anyhow::Result<()
         ApiTokenCommand::List => {
             for t in store.list_api_tokens().await? {
                 println!(
-                    "{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}",
                     t.name,
+                    t.staff.as_deref().unwrap_or("-"),
                     t.created_at.format("%Y-%m-%d %H:%M"),
                     if t.revoked { "revoked" } else { "active" }
                 );

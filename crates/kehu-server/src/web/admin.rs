@@ -247,6 +247,8 @@ pub struct AppKeyLine {
     pub revoked: bool,
     /// kehu's own web app: revoked on the command line only (the pages need it).
     pub own: bool,
+    /// API tokens: the staff member the token acts for.
+    pub staff: Option<String>,
 }
 
 /// The two kinds of credential an administrator hands out on one page shape: app keys
@@ -276,6 +278,10 @@ impl Credential {
             Credential::AppKey => "app_keys",
             Credential::ApiToken => "api_tokens",
         }
+    }
+    /// API tokens may act for a staff member; app keys never do.
+    pub fn acts_for_staff(self) -> bool {
+        self == Credential::ApiToken
     }
     /// The catalog key of one of the strings that differ between the two pages.
     pub fn key(self, word: &str) -> &'static str {
@@ -323,6 +329,7 @@ async fn app_keys_page(
                 created: t.datetime(k.created_at),
                 revoked: k.revoked,
                 name: k.name,
+                staff: None,
             })
             .collect(),
         Credential::ApiToken => s
@@ -335,6 +342,7 @@ async fn app_keys_page(
                 created: t.datetime(k.created_at),
                 revoked: k.revoked,
                 name: k.name,
+                staff: k.staff,
             })
             .collect(),
     };
@@ -363,6 +371,9 @@ pub struct AppKeyForm {
     csrf: String,
     #[serde(default)]
     name: String,
+    /// API tokens: the staff member the token acts for (empty: nobody).
+    #[serde(default)]
+    staff: String,
 }
 
 /// An app or token name: 1–64 letters, digits, `-`, `_` or `.`.
@@ -399,7 +410,13 @@ async fn create(
     let name = app_key_form(&ctx, &f)?;
     let made = match kind {
         Credential::AppKey => s.store.create_app_key(&name).await.map(|(_, key)| key),
-        Credential::ApiToken => s.store.create_api_token(&name).await,
+        Credential::ApiToken => {
+            let staff = f.staff.trim();
+            if !staff.is_empty() && s.store.staff_member(staff).await?.is_none() {
+                return Err(bad("error.unknown_staff", staff));
+            }
+            s.store.create_api_token(&name, Some(staff).filter(|st| !st.is_empty())).await
+        }
     };
     let secret = match made {
         Ok(k) => k,

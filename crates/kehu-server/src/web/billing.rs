@@ -690,7 +690,7 @@ async fn account_page(
 /// Who may approve a disconnection order: the approver is the logged-in staff member, so
 /// the approval cannot be typed in by the collector who asks for it.
 fn may_approve(role: Role) -> bool {
-    matches!(role, Role::BranchHead | Role::Admin)
+    super::nav::can(role, Perm::ApproveDisconnection)
 }
 
 #[derive(Deserialize)]

@@ -139,10 +139,14 @@ pub enum Perm {
     /// The risk questionnaire, suitability rules and recommendation weights in use
     /// (read-only).
     BehaviourSettings,
+    /// Approve a disconnection order (the legal gate "a different staff member approved"):
+    /// branch heads and the administrator.
+    ApproveDisconnection,
 }
 
 pub fn can(role: Role, perm: Perm) -> bool {
     let key = match perm {
+        Perm::ApproveDisconnection => return matches!(role, Role::BranchHead | Role::Admin),
         Perm::Customers => "nav.customers",
         Perm::Products => "nav.products",
         Perm::StaffAdmin | Perm::Audit | Perm::AppKeys => "nav.platform",
