@@ -932,22 +932,26 @@ impl crate::Store {
             let rows = sqlx::query("SELECT b.*, a.external_id AS account FROM billing_bills b JOIN billing_accounts a ON a.id = b.account_id \
                                     WHERE a.external_id = $1 ORDER BY b.period")
                 .bind(account).fetch_all(p).await?;
+            // Every line of the account's bills in one statement, by bill.
+            let mut lines: HashMap<i64, Vec<kehu_domain::billing::BillLine>> = HashMap::new();
+            for l in sqlx::query("SELECT l.bill_id, l.item, l.label, l.kwh, l.price, l.amount_fen FROM billing_bill_lines l \
+                                  JOIN billing_bills b ON b.id = l.bill_id JOIN billing_accounts a ON a.id = b.account_id \
+                                  WHERE a.external_id = $1 ORDER BY l.bill_id, l.line_no")
+                .bind(account).fetch_all(p).await?
+            {
+                lines.entry(l.g_i("bill_id")?).or_default().push(kehu_domain::billing::BillLine {
+                    item: l.g_s("item")?, label: l.g_s("label")?, kwh: l.g_i("kwh")? as u64,
+                    price: kehu_domain::billing::PricePerKwh(l.g_i("price")?), amount: Fen(l.g_i("amount_fen")?),
+                });
+            }
             let mut out = Vec::new();
             for r in rows {
                 let id = r.g_i("id")?;
-                let mut lines = Vec::new();
-                for l in sqlx::query("SELECT item, label, kwh, price, amount_fen FROM billing_bill_lines WHERE bill_id = $1 ORDER BY line_no")
-                    .bind(id).fetch_all(p).await?
-                {
-                    lines.push(kehu_domain::billing::BillLine {
-                        item: l.g_s("item")?, label: l.g_s("label")?, kwh: l.g_i("kwh")? as u64,
-                        price: kehu_domain::billing::PricePerKwh(l.g_i("price")?), amount: Fen(l.g_i("amount_fen")?),
-                    });
-                }
                 out.push(StoredBill {
                     id, account: r.g_s("account")?, period: r.g_s("period")?, kwh: r.g_i("kwh")? as u64,
                     total: Fen(r.g_i("total_fen")?), due_on: r.g_d("due_on")?,
-                    paid_principal: Fen(r.g_i("paid_principal_fen")?), paid_penalty: Fen(r.g_i("paid_penalty_fen")?), lines,
+                    paid_principal: Fen(r.g_i("paid_principal_fen")?), paid_penalty: Fen(r.g_i("paid_penalty_fen")?),
+                    lines: lines.remove(&id).unwrap_or_default(),
                 });
             }
             Ok(out)
@@ -1166,14 +1170,7 @@ impl crate::Store {
         with_pool!(self, p => {
             let rows = sqlx::query("SELECT d.* FROM billing_dunning d JOIN billing_accounts a ON a.id = d.account_id WHERE a.external_id = $1 ORDER BY d.at, d.id")
                 .bind(account).fetch_all(p).await?;
-            rows.iter().map(|r| {
-                let s = r.g_s("step")?;
-                Ok(TimelineEvent {
-                    step: DunningStep::parse(&s).ok_or_else(|| corrupt("billing_dunning", "step", s))?,
-                    at: r.g_ndt("at")?, staff: r.g_s("staff")?, approver: r.g_os("approver")?,
-                    planned_at: r.g_ondt("planned_at")?, note: r.g_os("note")?,
-                })
-            }).collect()
+            rows.iter().map(timeline_event).collect()
         })
     }
 
@@ -1267,46 +1264,7 @@ impl crate::Store {
                             WHERE b.account_id = $1 AND b.due_on >= $2 AND b.due_on <= $3 GROUP BY b.id, b.due_on, b.total_fen, b.paid_principal_fen")
                 .bind(account_id).bind(since).bind(today).fetch_all(p).await?
         });
-        let mut i = CreditInputs {
-            bills_last_12m: rows.len() as u32,
-            paid_on_time_last_12m: 0,
-            max_days_overdue_last_12m: 0,
-            arrears_episodes_last_12m: 0,
-            tenure_months: 0,
-            has_deposit: deposit > 0,
-            last_theft_on: theft,
-            arrears_months_this_year: 0,
-        };
-        let mut months = std::collections::BTreeSet::new();
-        for (due, total, paid, last_paid) in rows {
-            let settled_on = if paid >= total {
-                last_paid.unwrap_or(due)
-            } else {
-                today
-            };
-            let late = (settled_on - due).num_days().max(0);
-            if late == 0 {
-                i.paid_on_time_last_12m += 1
-            } else {
-                i.arrears_episodes_last_12m += 1
-            }
-            i.max_days_overdue_last_12m = i.max_days_overdue_last_12m.max(late as u32);
-            use chrono::Datelike;
-            let mut d = due + chrono::Duration::days(1);
-            while late > 0 && d <= settled_on {
-                if d.year() == today.year() {
-                    months.insert(d.month());
-                }
-                d += chrono::Duration::days(28);
-            }
-            if late > 0 && settled_on.year() == today.year() {
-                months.insert(chrono::Datelike::month(&settled_on));
-            }
-        }
-        i.arrears_months_this_year = months.len() as u32;
-        let t = (today - opened_on).num_days().max(0) / 30;
-        i.tenure_months = t as u32;
-        Ok(i)
+        Ok(credit_inputs_from(&rows, opened_on, deposit, theft, today))
     }
 
     /// The dunning worklist on `today`: every account in arrears (or disconnected and paid)
@@ -1331,38 +1289,95 @@ impl crate::Store {
                             CAST(COALESCE(SUM(b.total_fen - b.paid_principal_fen), 0) AS BIGINT) \
                             FROM billing_accounts a JOIN billing_bills b ON b.account_id = a.id \
                             WHERE b.total_fen > b.paid_principal_fen OR a.id IN (SELECT account_id FROM billing_dunning WHERE step = 'disconnected') \
-                            GROUP BY a.id, a.external_id, a.class, a.opened_on, a.deposit_fen, a.last_theft_on ORDER BY a.external_id")
+                            GROUP BY a.id, a.external_id, a.class, a.opened_on, a.deposit_fen, a.last_theft_on ORDER BY a.id")
                 .fetch_all(p).await?
         });
         let mut out = Vec::new();
-        for (id, ext, class, opened, deposit, theft, oldest, owed) in rows {
-            let class = CustomerClass::parse(&class)
-                .ok_or_else(|| corrupt("billing_accounts", "class", class))?;
-            let inputs = self
-                .credit_inputs(id, opened, deposit, theft, today)
-                .await?;
-            let grade = kehu_domain::billing::credit_grade(&rules.credit, &inputs, today).grade;
-            let arrears = Arrears {
-                class,
-                oldest_due: oldest.unwrap_or(today),
-                outstanding_fen: owed,
-            };
-            let timeline = self.dunning_timeline(&ext).await?;
-            if let Some(step) =
-                dunning::next_step(&rules.dunning, grade, &arrears, &timeline, today)
-            {
-                out.push(WorkItem {
-                    account: ext,
+        let since = today - chrono::Duration::days(365);
+        for chunk in rows.chunks(WORKLIST_CHUNK.load(std::sync::atomic::Ordering::Relaxed).max(1)) {
+            let ids: Vec<i64> = chunk.iter().map(|r| r.0).collect();
+            let (mut bills, mut timelines) = self.worklist_context(&ids, since, today).await?;
+            for (id, ext, class, opened, deposit, theft, oldest, owed) in chunk.iter().cloned() {
+                let class = CustomerClass::parse(&class)
+                    .ok_or_else(|| corrupt("billing_accounts", "class", class))?;
+                let inputs = credit_inputs_from(
+                    &bills.remove(&id).unwrap_or_default(),
+                    opened,
+                    deposit,
+                    theft,
+                    today,
+                );
+                let grade = kehu_domain::billing::credit_grade(&rules.credit, &inputs, today).grade;
+                let arrears = Arrears {
                     class,
-                    grade,
-                    oldest_due: arrears.oldest_due,
-                    days_overdue: (today - arrears.oldest_due).num_days().max(0),
-                    outstanding: Fen(owed),
-                    step,
-                });
+                    oldest_due: oldest.unwrap_or(today),
+                    outstanding_fen: owed,
+                };
+                let timeline = timelines.remove(&id).unwrap_or_default();
+                if let Some(step) =
+                    dunning::next_step(&rules.dunning, grade, &arrears, &timeline, today)
+                {
+                    out.push(WorkItem {
+                        account: ext,
+                        class,
+                        grade,
+                        oldest_due: arrears.oldest_due,
+                        days_overdue: (today - arrears.oldest_due).num_days().max(0),
+                        outstanding: Fen(owed),
+                        step,
+                    });
+                }
             }
         }
+        out.sort_by(|a, b| a.account.cmp(&b.account));
         Ok(out)
+    }
+
+    /// For the accounts `ids`: their bills due from `since` to `today` as the credit grade
+    /// reads them, and their dunning timelines, oldest first (two statements).
+    async fn worklist_context(
+        &self,
+        ids: &[i64],
+        since: NaiveDate,
+        today: NaiveDate,
+    ) -> BResult<(HashMap<i64, Vec<CreditRow>>, HashMap<i64, Vec<TimelineEvent>>)> {
+        let bills_sql = |set: &str| {
+            format!(
+                "SELECT b.account_id, b.due_on, b.total_fen, b.paid_principal_fen, MAX(p.paid_on) FROM billing_bills b \
+                 LEFT JOIN billing_allocations al ON al.bill_id = b.id \
+                 LEFT JOIN billing_payments p ON p.id = al.payment_id AND p.reversed_at IS NULL \
+                 WHERE b.account_id {set} AND b.due_on >= $2 AND b.due_on <= $3 \
+                 GROUP BY b.account_id, b.id, b.due_on, b.total_fen, b.paid_principal_fen"
+            )
+        };
+        let timeline_sql = |set: &str| {
+            format!("SELECT d.* FROM billing_dunning d WHERE d.account_id {set} ORDER BY d.account_id, d.at, d.id")
+        };
+        let mut bills: HashMap<i64, Vec<CreditRow>> = HashMap::new();
+        let mut timelines: HashMap<i64, Vec<TimelineEvent>> = HashMap::new();
+        let rows: Vec<(i64, NaiveDate, i64, i64, Option<NaiveDate>)>;
+        match &self.backend {
+            crate::Backend::Sqlite(p) => {
+                // The ids as a JSON array, read back as a set by `json_each`.
+                let set = serde_json::to_string(ids).map_err(|e| BillingError::Invalid(e.to_string()))?;
+                let within = "IN (SELECT value FROM json_each($1))";
+                rows = sqlx::query_as(&bills_sql(within)).bind(&set).bind(since).bind(today).fetch_all(p).await?;
+                for r in sqlx::query(&timeline_sql(within)).bind(&set).fetch_all(p).await? {
+                    timelines.entry(r.g_i("account_id")?).or_default().push(timeline_event(&r)?);
+                }
+            }
+            crate::Backend::Postgres(p) => {
+                let within = "= ANY($1)";
+                rows = sqlx::query_as(&bills_sql(within)).bind(ids).bind(since).bind(today).fetch_all(p).await?;
+                for r in sqlx::query(&timeline_sql(within)).bind(ids).fetch_all(p).await? {
+                    timelines.entry(r.g_i("account_id")?).or_default().push(timeline_event(&r)?);
+                }
+            }
+        }
+        for (account, due, total, paid, last) in rows {
+            bills.entry(account).or_default().push((due, total, paid, last));
+        }
+        Ok((bills, timelines))
     }
 
     /// The credit grade of an account on `today`, with its score and reason.
@@ -1416,6 +1431,75 @@ struct RunAcc {
     before: u64,
     /// The reads summed (SQLite marks them billed by id).
     read_ids: Vec<i64>,
+}
+
+fn timeline_event(r: &impl BRow) -> BResult<TimelineEvent> {
+    let s = r.g_s("step")?;
+    Ok(TimelineEvent {
+        step: DunningStep::parse(&s).ok_or_else(|| corrupt("billing_dunning", "step", s))?,
+        at: r.g_ndt("at")?,
+        staff: r.g_s("staff")?,
+        approver: r.g_os("approver")?,
+        planned_at: r.g_ondt("planned_at")?,
+        note: r.g_os("note")?,
+    })
+}
+
+/// Accounts whose credit rows and timelines the dunning worklist reads per statement.
+pub(crate) static WORKLIST_CHUNK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(500);
+
+/// A bill as the credit grade reads it: due date, total, principal paid, last payment.
+type CreditRow = (NaiveDate, i64, i64, Option<NaiveDate>);
+
+/// The credit-grade inputs of an account from its bills of the last 12 months (due date,
+/// total, principal paid, date of the last payment in force on it).
+fn credit_inputs_from(
+    rows: &[(NaiveDate, i64, i64, Option<NaiveDate>)],
+    opened_on: NaiveDate,
+    deposit: i64,
+    theft: Option<NaiveDate>,
+    today: NaiveDate,
+) -> CreditInputs {
+    let mut i = CreditInputs {
+        bills_last_12m: rows.len() as u32,
+        paid_on_time_last_12m: 0,
+        max_days_overdue_last_12m: 0,
+        arrears_episodes_last_12m: 0,
+        tenure_months: 0,
+        has_deposit: deposit > 0,
+        last_theft_on: theft,
+        arrears_months_this_year: 0,
+    };
+    let mut months = std::collections::BTreeSet::new();
+    for &(due, total, paid, last_paid) in rows {
+        let settled_on = if paid >= total {
+            last_paid.unwrap_or(due)
+        } else {
+            today
+        };
+        let late = (settled_on - due).num_days().max(0);
+        if late == 0 {
+            i.paid_on_time_last_12m += 1
+        } else {
+            i.arrears_episodes_last_12m += 1
+        }
+        i.max_days_overdue_last_12m = i.max_days_overdue_last_12m.max(late as u32);
+        use chrono::Datelike;
+        let mut d = due + chrono::Duration::days(1);
+        while late > 0 && d <= settled_on {
+            if d.year() == today.year() {
+                months.insert(d.month());
+            }
+            d += chrono::Duration::days(28);
+        }
+        if late > 0 && settled_on.year() == today.year() {
+            months.insert(chrono::Datelike::month(&settled_on));
+        }
+    }
+    i.arrears_months_this_year = months.len() as u32;
+    let t = (today - opened_on).num_days().max(0) / 30;
+    i.tenure_months = t as u32;
+    i
 }
 
 /// Prices one account's bill (and settles it from a prepaid balance), adding it to the

@@ -29,6 +29,11 @@ pub fn set_billing_run_chunk(accounts: i64) {
     crate::billing::SQLITE_RUN_CHUNK.store(accounts, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Sets how many accounts the dunning worklist reads per statement (500 in the product).
+pub fn set_worklist_chunk(accounts: usize) {
+    crate::billing::WORKLIST_CHUNK.store(accounts, std::sync::atomic::Ordering::Relaxed);
+}
+
 fn unique() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
