@@ -1,7 +1,8 @@
 //! The collections workbench over plain HTTP, on every backend: arrears by age and the
 //! dunning worklist (collector and branch head only), the meter-read review queue with
 //! its audited decisions, the supply account page, and dunning steps whose legal gates
-//! are checked with the logged-in approver.
+//! are checked with the logged-in approver, and payments taken at the desk with their
+//! receipt.
 
 mod support;
 
@@ -54,6 +55,7 @@ async fn collections_pages_on_every_backend() {
         overview(&server.base, &t.store).await;
         review(&server.base, &t.store).await;
         account_and_dunning(&server.base, &t.store).await;
+        desk_payment(&server.base, &t.store).await;
         server.stop().await;
         eprintln!("collections pages passed on {}", t.name);
     }
@@ -349,4 +351,97 @@ async fn account_and_dunning(base: &str, store: &kehu_store::Store) {
     let shown = head.get(r.location.as_deref().unwrap()).await;
     assert!(shown.body.contains("id=\"account-message\""));
     assert!(shown.body.contains("停电工作单"));
+}
+
+/// Unpaid principal of an account, from the store.
+async fn owed(store: &kehu_store::Store, acct: &str) -> i64 {
+    store
+        .account_bills(acct)
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| (b.total.0 - b.paid_principal.0).max(0))
+        .sum()
+}
+
+async fn desk_payment(base: &str, store: &kehu_store::Store) {
+    use kehu_store::{AuditAction, AuditQuery};
+    let today = business_today();
+    let work = store.dunning_worklist(today, &BillingRules::default()).await.unwrap();
+    let acct = work.last().expect("someone owes").account.clone();
+    let before = owed(store, &acct).await;
+    assert!(before > 100, "{acct} owes {before}");
+    let mut c = logged_in(base, "collector").await;
+    let page = c.get(&format!("/billing/accounts/{acct}")).await;
+    assert!(page.body.contains("id=\"payment-form\""));
+    let csrf = hidden(&page.body, "csrf");
+    let payment_id = hidden(&page.body, "payment_id");
+    let path = format!("/billing/accounts/{acct}/payments");
+    let today_s = today.to_string();
+    // Refused: no amount, a negative one, a date after today, a forged form, a bad channel.
+    for (amount, on) in [("", today_s.as_str()), ("-5", today_s.as_str()), ("1.234", today_s.as_str()), ("1.00", "2999-01-01")] {
+        let r = c
+            .post(&path, &[("csrf", &csrf), ("payment_id", &payment_id), ("amount", amount), ("paid_on", on), ("channel", "counter")])
+            .await;
+        assert_eq!(r.status, 422, "{amount} {on}: {}", r.body);
+        assert!(r.body.contains("id=\"gates\""), "the reason is shown");
+    }
+    let r = c
+        .post(&path, &[("csrf", "forged"), ("payment_id", &payment_id), ("amount", "1.00"), ("paid_on", &today_s), ("channel", "counter")])
+        .await;
+    assert_eq!(r.status, 403);
+    let r = c
+        .post(&path, &[("csrf", &csrf), ("payment_id", &payment_id), ("amount", "1.00"), ("paid_on", &today_s), ("channel", "cash-in-pocket")])
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(owed(store, &acct).await, before, "nothing recorded");
+    // A marketer cannot take payments.
+    let mut m = logged_in(base, "marketer").await;
+    let mp = m.get("/").await;
+    let r = m
+        .post(&path, &[("csrf", &hidden(&mp.body, "csrf")), ("payment_id", &payment_id), ("amount", "1.00"), ("paid_on", &today_s), ("channel", "counter")])
+        .await;
+    assert_eq!(r.status, 403);
+
+    // One yuan: it pays the oldest bill's late fee and principal first.
+    let form = [("csrf", csrf.as_str()), ("payment_id", payment_id.as_str()), ("amount", "1.00"), ("paid_on", today_s.as_str()), ("channel", "counter")];
+    let r = c.post(&path, &form).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let to = r.location.clone().unwrap();
+    assert!(to.ends_with(&format!("?receipt={payment_id}")), "{to}");
+    let receipt = store.receipt(&payment_id).await.unwrap().expect("stored");
+    assert_eq!(receipt.amount.0, 100);
+    let allocated: i64 = receipt.lines.iter().map(|l| l.principal.0 + l.penalty.0).sum();
+    assert_eq!(allocated + receipt.credit.0, 100 + receipt.credit_used.0, "money conserved");
+    let principal: i64 = receipt.lines.iter().map(|l| l.principal.0).sum();
+    assert_eq!(owed(store, &acct).await, before - principal);
+    let shown = c.get(&to).await;
+    assert_eq!(shown.status, 200);
+    assert!(shown.body.contains(&format!("id=\"receipt-no\">{payment_id}<")), "the receipt is shown");
+    assert_eq!(
+        shown.body.split("id=\"receipt-lines\"").nth(1).unwrap().split("<tbody>").nth(1).unwrap().split("</tbody>").next().unwrap().matches("<tr>").count(),
+        receipt.lines.len()
+    );
+    // The same form sent again records nothing more.
+    let again = c.post(&path, &form).await;
+    assert_eq!(again.status, 303);
+    assert_eq!(owed(store, &acct).await, before - principal);
+    // Another account's page does not show this receipt.
+    let other = &work.first().unwrap().account;
+    if *other != acct {
+        let p = c.get(&format!("/billing/accounts/{other}?receipt={payment_id}")).await;
+        assert!(!p.body.contains("id=\"receipt-no\""));
+    }
+    let audit = store
+        .audit_entries(&AuditQuery {
+            staff_id: Some(login_of("collector").into()),
+            action: Some(AuditAction::PaymentRecord),
+            from: None,
+            to: None,
+            before: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert!(!audit.is_empty() && audit[0].detail.as_deref().unwrap().starts_with(&payment_id));
 }

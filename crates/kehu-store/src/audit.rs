@@ -26,6 +26,8 @@ pub enum AuditAction {
     ApiTokenCreate,
     /// An API token revoked (`detail`: its name).
     ApiTokenRevoke,
+    /// A payment taken at the collections desk (`detail`: payment id, account, amount).
+    PaymentRecord,
 }
 
 impl AuditAction {
@@ -39,6 +41,7 @@ impl AuditAction {
         AuditAction::AppKeyRevoke,
         AuditAction::ApiTokenCreate,
         AuditAction::ApiTokenRevoke,
+        AuditAction::PaymentRecord,
     ];
 
     pub fn code(self) -> &'static str {
@@ -52,6 +55,7 @@ impl AuditAction {
             AuditAction::AppKeyRevoke => "app_key_revoke",
             AuditAction::ApiTokenCreate => "api_token_create",
             AuditAction::ApiTokenRevoke => "api_token_revoke",
+            AuditAction::PaymentRecord => "payment_record",
         }
     }
 

@@ -21,6 +21,7 @@ use kehu_domain::billing::dunning::TimelineEvent;
 use kehu_domain::billing::{AgeingBucket, AgeingTotals, DunningStep};
 use kehu_domain::state::Role;
 use kehu_domain::Fen;
+use kehu_store::AuditAction;
 use kehu_store::billing::{AgeingGroup, BillingError, ReadStatus, Resolution, ReviewItem};
 use serde::Deserialize;
 
@@ -32,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/billing", get(overview))
         .route("/billing/accounts/{account}", get(account))
         .route("/billing/accounts/{account}/dunning", post(add_dunning))
+        .route("/billing/accounts/{account}/payments", post(take_payment))
         .route("/meter-review", get(review))
         .route("/meter-review/{read}", post(resolve))
 }
@@ -498,11 +500,38 @@ struct AccountTpl {
     may_approve: bool,
     message: Option<String>,
     gates: Vec<String>,
+    /// The payment form: its id (a resent form records the payment once), today, channels.
+    payment_id: String,
+    today: String,
+    channels: Vec<(&'static str, &'static str)>,
+    receipt: Option<ReceiptView>,
 }
+
+/// A receipt as the desk prints it.
+struct ReceiptView {
+    no: String,
+    paid_on: String,
+    amount: String,
+    credit_used: String,
+    credit: String,
+    /// (period, principal, late fee)
+    lines: Vec<(String, String, String)>,
+}
+
+/// Payment channels the desk records (`billing_payments.channel`).
+const CHANNELS: [(&str, &str); 5] = [
+    ("counter", "account.channel_counter"),
+    ("bank", "account.channel_bank"),
+    ("wechat", "account.channel_wechat"),
+    ("alipay", "account.channel_alipay"),
+    ("app", "account.channel_app"),
+];
 
 #[derive(Deserialize)]
 pub struct AccountQuery {
     recorded: Option<String>,
+    /// A payment just taken: its receipt is shown.
+    receipt: Option<String>,
 }
 
 async fn account(
@@ -520,7 +549,16 @@ async fn account(
             ctx.t
                 .f("account.recorded", &[("step", step_label(&ctx.t, st))])
         });
-    account_page(&s, ctx, &number, message, Vec::new()).await
+    let receipt = match q.receipt.as_deref() {
+        Some(id) => s
+            .store
+            .receipt(id)
+            .await
+            .map_err(store_err)?
+            .filter(|r| r.account == number),
+        None => None,
+    };
+    account_page_with(&s, ctx, &number, message, Vec::new(), receipt).await
 }
 
 async fn account_page(
@@ -529,6 +567,17 @@ async fn account_page(
     number: &str,
     message: Option<String>,
     gates: Vec<String>,
+) -> Result<Response, PageError> {
+    account_page_with(s, ctx, number, message, gates, None).await
+}
+
+async fn account_page_with(
+    s: &AppState,
+    ctx: StaffCtx,
+    number: &str,
+    message: Option<String>,
+    gates: Vec<String>,
+    receipt: Option<kehu_store::billing::Receipt>,
 ) -> Result<Response, PageError> {
     let t = ctx.t;
     let today = s.today();
@@ -682,9 +731,117 @@ async fn account_page(
         may_approve,
         message,
         gates,
+        payment_id: new_payment_id(),
+        today: today.to_string(),
+        channels: CHANNELS.iter().map(|(code, key)| (*code, t.s(key))).collect(),
+        receipt: receipt.map(|r| ReceiptView {
+            no: r.payment.clone(),
+            paid_on: t.date(r.paid_on),
+            amount: t.money(r.amount),
+            credit_used: t.money(r.credit_used),
+            credit: t.money(r.credit),
+            lines: r
+                .lines
+                .iter()
+                .map(|l| (l.period.clone(), t.money(l.principal), t.money(l.penalty)))
+                .collect(),
+        }),
         c: ctx.chrome(),
     });
     Ok((status, page).into_response())
+}
+
+/// A fresh id for a payment form (`WB-` and 16 random hex digits): the payment takes it
+/// as its id, so a form sent twice records one payment.
+fn new_payment_id() -> String {
+    let mut b = [0u8; 8];
+    getrandom::getrandom(&mut b).expect("the operating system's random source");
+    format!("WB-{:016x}", u64::from_le_bytes(b))
+}
+
+#[derive(Deserialize)]
+pub struct PaymentForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    payment_id: String,
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    paid_on: String,
+    #[serde(default)]
+    channel: String,
+}
+
+/// Takes a payment at the desk: allocated by the billing rules (oldest bill first, late fee
+/// before principal, the rest kept as credit), audited, then the account page shows the
+/// receipt.
+async fn take_payment(
+    State(s): State<AppState>,
+    client: super::Client,
+    ctx: StaffCtx,
+    Path(number): Path<String>,
+    Form(f): Form<PaymentForm>,
+) -> Result<Response, PageError> {
+    ctx.require(Perm::Billing)?;
+    ctx.check_csrf(&f.csrf)?;
+    let t = ctx.t;
+    let id = f.payment_id.trim();
+    let id_ok = id.len() == 19
+        && id.starts_with("WB-")
+        && id[3..].bytes().all(|b| b.is_ascii_hexdigit());
+    if !id_ok {
+        return Err(PageError::BadField {
+            key: "error.bad_form",
+            value: id.chars().take(32).collect(),
+        });
+    }
+    let today = s.today();
+    let amount = Fen::parse_yuan(&f.amount).ok().filter(|a| a.0 > 0);
+    let paid_on = NaiveDate::parse_from_str(f.paid_on.trim(), "%Y-%m-%d").ok().filter(|d| *d <= today);
+    let refused = match (amount, paid_on) {
+        (None, _) => Some(t.f("account.bad_amount", &[("value", &f.amount.chars().take(32).collect::<String>())])),
+        (_, None) => Some(t.f("account.bad_paid_on", &[("value", &f.paid_on.chars().take(32).collect::<String>())])),
+        _ => None,
+    };
+    let Some(channel) = CHANNELS.iter().find(|(c, _)| *c == f.channel.trim()).map(|(c, _)| *c) else {
+        return Err(PageError::BadField {
+            key: "error.bad_channel",
+            value: f.channel.chars().take(32).collect(),
+        });
+    };
+    let (Some(amount), Some(paid_on), None) = (amount, paid_on, refused.clone()) else {
+        let msg = refused.unwrap_or_default();
+        return account_page(&s, ctx, &number, Some(t.s("account.payment_refused").to_string()), vec![msg]).await;
+    };
+    let pay = kehu_store::billing::NewPayment {
+        external_id: id.to_string(),
+        account: number.clone(),
+        amount,
+        paid_on,
+        channel: channel.to_string(),
+    };
+    match s.store.record_payment(&pay, &s.billing, Utc::now()).await {
+        Ok(r) => {
+            super::admin::Audit {
+                detail: Some(format!("{} {} {}", r.payment, r.account, r.amount.to_plain())),
+                ..ctx.audit(AuditAction::PaymentRecord)
+            }
+            .record(&s, &client)
+            .await?;
+            Ok(Redirect::to(&format!(
+                "/billing/accounts/{}?receipt={}",
+                urlencode(&number),
+                urlencode(&r.payment)
+            ))
+            .into_response())
+        }
+        Err(BillingError::UnknownAccount { .. }) => Err(PageError::NotFound),
+        Err(e @ (BillingError::NotPositive { .. } | BillingError::Invalid(_))) => {
+            account_page(&s, ctx, &number, Some(t.s("account.payment_refused").to_string()), vec![e.to_string()]).await
+        }
+        Err(e) => Err(store_err(e)),
+    }
 }
 
 /// Who may approve a disconnection order: the approver is the logged-in staff member, so
