@@ -109,6 +109,11 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// SQLite page cache per connection, in KiB.
     pub sqlite_cache_kib: u32,
+    /// SQLite: the write-ahead log is copied back into the database file once it holds
+    /// this many pages (4 KiB each). A commit is durable once it is in the log, whatever
+    /// this is; a larger log is copied back less often, and a page written by many commits
+    /// in between (an index leaf) is copied once. SQLite's own default is 1,000.
+    pub sqlite_wal_checkpoint_pages: u32,
     pub connect_timeout: Duration,
 }
 
@@ -117,6 +122,7 @@ impl Default for StoreOptions {
         StoreOptions {
             max_connections: 8,
             sqlite_cache_kib: 65_536,
+            sqlite_wal_checkpoint_pages: 10_000,
             connect_timeout: Duration::from_secs(5),
         }
     }
@@ -164,6 +170,7 @@ impl Store {
                 .pragma("journal_size_limit", "67108864")
                 // Helper threads for the sorter: index builds after a bulk load use both cores.
                 .pragma("threads", "2")
+                .pragma("wal_autocheckpoint", opts.sqlite_wal_checkpoint_pages.to_string())
                 // Index builds after a bulk load take seconds by design: only flag the
                 // truly slow.
                 .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(60));

@@ -93,6 +93,12 @@ pub struct ImportConfig {
 pub struct StoreConfig {
     pub max_connections: u32,
     pub sqlite_cache_kib: u32,
+    #[serde(default = "default_wal_checkpoint_pages")]
+    pub sqlite_wal_checkpoint_pages: u32,
+}
+
+fn default_wal_checkpoint_pages() -> u32 {
+    kehu_store::StoreOptions::default().sqlite_wal_checkpoint_pages
 }
 
 impl Default for Config {
@@ -112,6 +118,7 @@ impl Default for Config {
             store: StoreConfig {
                 max_connections: 8,
                 sqlite_cache_kib: 65_536,
+                sqlite_wal_checkpoint_pages: default_wal_checkpoint_pages(),
             },
             behaviour: kehu_server::BehaviourConfig::default(),
             web: {

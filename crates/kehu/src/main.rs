@@ -474,6 +474,7 @@ async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
     let opts = StoreOptions {
         max_connections: cfg.store.max_connections,
         sqlite_cache_kib: cfg.store.sqlite_cache_kib,
+        sqlite_wal_checkpoint_pages: cfg.store.sqlite_wal_checkpoint_pages,
         ..StoreOptions::default()
     };
     Ok(Store::open(&cfg.database_url(), &opts).await?)

@@ -220,6 +220,23 @@ impl ProductBehaviour {
     }
 }
 
+/// Cache lines of a customer's pairs fetched ahead (12 lines: 16 pairs).
+const PREFETCH_LINES: usize = 12;
+
+/// A hint to the processor to bring the line of `p` into the cache; it never faults and
+/// has no effect on results.
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it reads nothing the program sees and does not
+    // fault on any address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// Customers by kehu's internal id, which is dense (assigned in order): a slot per id up
 /// to the highest seen, no hashing. A customer without events takes an empty slot.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -249,6 +266,28 @@ impl CustomerTable {
         let now = Self::occupied(&c);
         *self.slot(id) = c;
         self.count = self.count + now as usize - was as usize;
+    }
+    /// Asks the processor to start fetching the slot of `id` (see `BehaviourState::apply_all`).
+    fn prefetch_slot(&self, id: u32) {
+        let i = id as usize;
+        if i < self.slots.len() {
+            let p = self.slots.as_ptr().wrapping_add(i) as *const u8;
+            prefetch(p);
+            prefetch(p.wrapping_add(std::mem::size_of::<CustomerBehaviour>() - 1));
+        }
+    }
+    /// Asks the processor to start fetching the pairs of `id` (its slot should be in the
+    /// cache by now): the lines a search for a product reads, up to `PREFETCH_LINES`.
+    fn prefetch_pairs(&self, id: u32) {
+        if let Some(c) = self.slots.get(id as usize) {
+            let bytes = std::mem::size_of_val(c.pairs.as_slice()).min(PREFETCH_LINES * 64);
+            let p = c.pairs.as_ptr() as *const u8;
+            let mut off = 0;
+            while off < bytes {
+                prefetch(p.wrapping_add(off));
+                off += 64;
+            }
+        }
     }
     /// Customers with behaviour.
     pub fn len(&self) -> usize {
@@ -307,6 +346,26 @@ impl BehaviourState {
 
     pub fn customer(&self, id: u32) -> Option<&CustomerBehaviour> {
         self.customers.get(&id)
+    }
+
+    /// Applies attributed events in order: the same state as `apply` one by one, faster
+    /// on a large bank. A bank's state does not fit in the processor's caches, and an
+    /// update mostly waits for two reads from memory (the customer's slot, then their
+    /// pairs); here the slot of the event `AHEAD` places on and the pairs of the event
+    /// `AHEAD / 2` places on are fetched while the current one is applied.
+    pub fn apply_all(&mut self, events: &[(u32, Touch)]) {
+        const AHEAD: usize = 16;
+        for (i, (c, t)) in events.iter().enumerate() {
+            if let Some((c2, _)) = events.get(i + AHEAD) {
+                self.customers.prefetch_slot(*c2);
+            }
+            if let Some((c1, t1)) = events.get(i + AHEAD / 2) {
+                if t1.product.is_some() {
+                    self.customers.prefetch_pairs(*c1);
+                }
+            }
+            self.apply(*c, t);
+        }
     }
 
     /// Applies one attributed event.
@@ -507,6 +566,21 @@ mod tests {
     }
 
     proptest! {
+        /// Applying a batch at once (fetching ahead) gives exactly the state of applying
+        /// its events one by one.
+        #[test]
+        fn a_batch_is_its_events_one_by_one(ts in touches(), cut in 0usize..60) {
+            let cfg = StateConfig::default();
+            let mut a = BehaviourState::new(cfg);
+            for (c, t) in &ts { a.apply(*c, t); }
+            let mut b = BehaviourState::new(cfg);
+            let (x, y) = ts.split_at(cut.min(ts.len()));
+            b.apply_all(x);
+            b.apply_all(y);
+            prop_assert_eq!(&a.customers, &b.customers);
+            prop_assert_eq!(&a.products, &b.products);
+        }
+
         /// Events arriving out of order (late batches, identify stitching) give the same
         /// state as in order, within float rounding of the interest.
         #[test]

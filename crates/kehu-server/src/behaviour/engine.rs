@@ -450,6 +450,7 @@ impl Engine {
         let shelf = self.shelf();
         let mut live = self.live.write().expect("lock");
         let live = &mut *live;
+        let mut touches = Vec::with_capacity(events.len() + ins.attributed.len());
         for (e, seq) in events.iter().zip(&ins.seqs) {
             let Some(seq) = seq else { continue };
             live.watermark = live.watermark.max(*seq);
@@ -470,16 +471,17 @@ impl Engine {
                     quantity: e.quantity,
                     amount_fen: e.amount_fen,
                 };
-                apply_stored(&mut live.state, &live.deletions, &shelf, &s);
+                touches.extend(touch_of(&live.deletions, &shelf, &s));
                 live.dirty.insert(c as u32);
             }
         }
         for s in &ins.attributed {
-            apply_stored(&mut live.state, &live.deletions, &shelf, s);
+            touches.extend(touch_of(&live.deletions, &shelf, s));
             if let Some(c) = s.customer_id {
                 live.dirty.insert(c as u32);
             }
         }
+        live.state.apply_all(&touches);
     }
 
     /// Reads the state.
@@ -704,7 +706,15 @@ async fn load_deletions(store: &Store) -> Result<HashMap<u32, Vec<Deletion>>, St
 
 /// Applies one stored event, unless the customer deleted the tag it would feed.
 fn apply_stored(state: &mut BehaviourState, deletions: &HashMap<u32, Vec<Deletion>>, shelf: &Shelf, e: &StoredEvent) {
-    let Some(c) = e.customer_id else { return };
+    if let Some((c, t)) = touch_of(deletions, shelf, e) {
+        state.apply(c, &t);
+    }
+}
+
+/// What a stored event does to the state (none: not attributed to a customer); its
+/// product left out if the customer deleted the tag it would feed.
+fn touch_of(deletions: &HashMap<u32, Vec<Deletion>>, shelf: &Shelf, e: &StoredEvent) -> Option<(u32, Touch)> {
+    let c = e.customer_id?;
     let c = c as u32;
     let mut product = e.product_id.map(|p| p as u32);
     if let (Some(p), Some(ds)) = (product, deletions.get(&c)) {
@@ -714,9 +724,9 @@ fn apply_stored(state: &mut BehaviourState, deletions: &HashMap<u32, Vec<Deletio
             }
         }
     }
-    state.apply(
+    Some((
         c,
-        &Touch {
+        Touch {
             kind: e.kind,
             ts_ms: e.ts_ms,
             product,
@@ -725,7 +735,7 @@ fn apply_stored(state: &mut BehaviourState, deletions: &HashMap<u32, Vec<Deletio
             quantity: e.quantity.unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
             amount_fen: e.amount_fen.unwrap_or(0),
         },
-    );
+    ))
 }
 
 /// Recomputes the whole state from the event log alone (`kehu features rebuild`), with
@@ -793,9 +803,12 @@ async fn replay(
         let page = store.events_after(wm, 50_000).await?;
         let Some(last) = page.last() else { break };
         wm = last.seq;
-        for e in page.iter().filter(|e| e.ts_ms <= until_ms) {
-            apply_stored(state, deletions, shelf, e);
-        }
+        let touches: Vec<(u32, Touch)> = page
+            .iter()
+            .filter(|e| e.ts_ms <= until_ms)
+            .filter_map(|e| touch_of(deletions, shelf, e))
+            .collect();
+        state.apply_all(&touches);
         progress(wm);
     }
     Ok(wm)
