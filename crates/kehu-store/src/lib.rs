@@ -162,11 +162,8 @@ impl Store {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(30))
                 .pragma("cache_size", format!("-{}", opts.sqlite_cache_kib))
-                // Checkpoint the write-ahead log every 8,192 pages (32 MiB) rather than every
-                // 1,000: each checkpoint syncs the database file, and a page written many
-                // times between two checkpoints is copied once. Durability is unchanged (a
-                // commit is in the log either way); the log is cut back to 64 MiB after.
-                .pragma("wal_autocheckpoint", "8192")
+                // After a checkpoint the write-ahead log file is cut back to 64 MiB (a large
+                // transaction can grow it far beyond the checkpoint size).
                 .pragma("journal_size_limit", "67108864")
                 // Helper threads for the sorter: index builds after a bulk load use both cores.
                 .pragma("threads", "2")
