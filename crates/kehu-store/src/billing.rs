@@ -1908,6 +1908,10 @@ impl RunBulk for sqlx::Transaction<'_, sqlx::Postgres> {
             &lit(year_start),
             &lit(&period),
         );
+        // Fresh statistics first: a run usually follows the intake of a whole period of
+        // reads, and a plan made on the counts from before it can be ruinous (a sampled
+        // ANALYZE costs well under a second).
+        sqlx::query("ANALYZE billing_reads").execute(&mut *conn).await?;
         sqlx::query(&format!(
             "DECLARE billing_run_reads NO SCROLL CURSOR FOR {sql}"
         ))
