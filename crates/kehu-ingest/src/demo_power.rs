@@ -234,7 +234,11 @@ pub fn reads(spec: &PowerSpec, i: u64, a: &DemoAccount) -> Vec<(Option<usize>, N
     let periods = spec.periods();
     let modulus = 10u64.pow(u32::from(a.meter.register_digits));
     let mut value = r.gen_range(0..modulus / 2);
-    let mut bands = [value * 35 / 100, value - value * 35 / 100 - value / 4, value / 4];
+    let mut bands = [
+        value * 35 / 100,
+        value - value * 35 / 100 - value / 4,
+        value / 4,
+    ];
     let with_bands = |mut n: NewRead, b: [u64; 3]| {
         if tou {
             (n.peak, n.flat, n.valley) = (Some(b[0]), Some(b[1]), Some(b[2]));

@@ -115,14 +115,21 @@ async fn band_registers_import_and_bad_ones_are_named() {
         assert_eq!((r.rows_read, r.rows_rejected), (4, 3), "{name}");
         let e: Vec<String> = r.errors.iter().map(|e| e.to_string()).collect();
         let has = |needle: &str| e.iter().any(|x| x.contains(needle));
-        assert!(has("bad.csv:3: column peak, value \"abc\""), "{name}: {e:?}");
+        assert!(
+            has("bad.csv:3: column peak, value \"abc\""),
+            "{name}: {e:?}"
+        );
         assert!(has("bad.csv:4: column peak, value \"-5\""), "{name}: {e:?}");
         assert!(
             has("bad.csv:5: column flat") && has("bad.csv:5: column valley"),
             "{name}: {e:?}"
         );
         assert!(has("come together"), "{name}: {e:?}");
-        assert_eq!(s.meter_latest_read("M1").await.unwrap(), Some(None), "{name}");
+        assert_eq!(
+            s.meter_latest_read("M1").await.unwrap(),
+            Some(None),
+            "{name}"
+        );
 
         // Good files: CSV with Chinese headers, then JSON Lines with English keys.
         let good = dir.write(
@@ -152,6 +159,53 @@ async fn band_registers_import_and_bad_ones_are_named() {
         assert_eq!((run.bills, run.tou_billed_at_flat), (2, 1), "{name}");
         let b = &s.account_bills("A1").await.unwrap()[0];
         let kwh: Vec<(&str, u64)> = b.lines.iter().map(|l| (l.item.as_str(), l.kwh)).collect();
-        assert_eq!(kwh, vec![("peak", 30), ("flat", 60), ("valley", 10)], "{name}");
+        assert_eq!(
+            kwh,
+            vec![("peak", 30), ("flat", 60), ("valley", 10)],
+            "{name}"
+        );
     }
+}
+
+/// The demo supplier bills some accounts by time of use: their bills have peak, flat and
+/// valley lines that add up to the bill, and the months after an estimate are billed at
+/// the flat price and counted.
+#[tokio::test]
+async fn the_demo_supplier_bills_time_of_use_accounts_by_band() {
+    use kehu_ingest::demo_power::{self, PowerSpec};
+    let t = testing::sqlite().await;
+    let spec = PowerSpec {
+        months: 3,
+        ..PowerSpec::new(400, 3, day("2026-11-15"))
+    };
+    demo_power::load(&t.store, &spec, &BillingRules::default(), Utc::now())
+        .await
+        .unwrap();
+    let (mut by_band, mut tou_accounts) = (0, 0);
+    for i in 0..spec.accounts {
+        let a = demo_power::account(&spec, i);
+        if !demo_power::is_time_of_use(&a.account.tariff) {
+            continue;
+        }
+        tou_accounts += 1;
+        for b in t.store.account_bills(&a.account.external_id).await.unwrap() {
+            let items: Vec<&str> = b.lines.iter().map(|l| l.item.as_str()).collect();
+            assert_eq!(
+                b.lines.iter().map(|l| l.amount).sum::<Fen>(),
+                b.total,
+                "{items:?}"
+            );
+            assert_eq!(b.lines.iter().map(|l| l.kwh).sum::<u64>(), b.kwh);
+            if items == ["peak", "flat", "valley"] {
+                by_band += 1;
+            }
+        }
+    }
+    assert!(tou_accounts >= 10, "{tou_accounts} time-of-use accounts");
+    // Every time-of-use meter reads its bands from the start read on, so all months but
+    // those around an anomaly are billed by band.
+    assert!(
+        by_band >= tou_accounts * 2,
+        "{by_band} bills by band for {tou_accounts} accounts over 3 months"
+    );
 }

@@ -117,7 +117,10 @@ async fn tou_story(s: &Store, name: &str) {
     ];
     let out = s.add_reads(&sept, &rules.vee, today, now).await.unwrap();
     // The first read of a meter only sets the start of its registers.
-    assert!(out.iter().all(|o| o.kwh.is_none() && o.bands.is_none()), "{name}: {out:?}");
+    assert!(
+        out.iter().all(|o| o.kwh.is_none() && o.bands.is_none()),
+        "{name}: {out:?}"
+    );
 
     // Bad band registers: some without the others is refused, naming what is missing,
     // and nothing of the call is kept (the good read before it neither).
@@ -167,7 +170,11 @@ async fn tou_story(s: &Store, name: &str) {
     assert_eq!(out[2].flags, vec![VeeFlag::Rollover], "{name}");
     assert_eq!(out[3].bands, None);
     assert_eq!(out[4].status, ReadStatus::Review, "{name}");
-    assert!(out[4].flags.contains(&VeeFlag::BandMismatch), "{name}: {:?}", out[4].flags);
+    assert!(
+        out[4].flags.contains(&VeeFlag::BandMismatch),
+        "{name}: {:?}",
+        out[4].flags
+    );
     assert_eq!((out[4].kwh, out[4].bands), (Some(200), None), "{name}");
     assert_eq!(out[5].bands, band(30, 60, 10), "{name}");
     for o in [&out[0], &out[1], &out[3], &out[5]] {
@@ -175,12 +182,21 @@ async fn tou_story(s: &Store, name: &str) {
     }
 
     // Re-sending is harmless; the same id with other band registers is refused.
-    let again = s.add_reads(&oct[..1], &rules.vee, today, now).await.unwrap();
+    let again = s
+        .add_reads(&oct[..1], &rules.vee, today, now)
+        .await
+        .unwrap();
     assert_eq!(again, out[..1].to_vec(), "{name}");
     let mut changed = oct[0].clone();
     changed.peak = Some(8_124);
-    let e = s.add_read(&changed, &rules.vee, today, now).await.unwrap_err();
-    assert!(matches!(e, BillingError::ConflictingResend { .. }), "{name}: {e}");
+    let e = s
+        .add_read(&changed, &rules.vee, today, now)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, BillingError::ConflictingResend { .. }),
+        "{name}: {e}"
+    );
 
     // The reviewer corrects the total: 300 now agrees with the bands, which are split again.
     let fixed = s
@@ -198,9 +214,17 @@ async fn tou_story(s: &Store, name: &str) {
 
     let period = Period::parse("2026-10").unwrap();
     let r = s.billing_run(period, false, &rules, now).await.unwrap();
-    assert_eq!((r.bills, r.already_billed, r.held_for_review), (6, 0, 0), "{name}");
+    assert_eq!(
+        (r.bills, r.already_billed, r.held_for_review),
+        (6, 0, 0),
+        "{name}"
+    );
     assert_eq!(r.tou_billed_at_flat, 1, "{name}");
-    assert_eq!(r.tou_billed_at_flat_first, vec!["A4-NOBANDS".to_string()], "{name}");
+    assert_eq!(
+        r.tou_billed_at_flat_first,
+        vec!["A4-NOBANDS".to_string()],
+        "{name}"
+    );
 
     let bill = |acc: &'static str| async move { s.account_bills(acc).await.unwrap().remove(0) };
     // 123 × 0.9851 = 121.1673 → 121.17; 456 × 0.6322 = 288.2832 → 288.28;
@@ -242,14 +266,25 @@ async fn tou_story(s: &Store, name: &str) {
     // The corrected read: 50 × 0.9851 = 49.255 → 49.26 (half up); 200 × 0.6322; 50 × 0.3096.
     let b = bill("A5-MISMATCH").await;
     assert_eq!(
-        lines(&b).iter().map(|l| (l.0, l.2, l.3)).collect::<Vec<_>>(),
-        vec![("peak", 50, 4_926), ("flat", 200, 12_644), ("valley", 50, 1_548)],
+        lines(&b)
+            .iter()
+            .map(|l| (l.0, l.2, l.3))
+            .collect::<Vec<_>>(),
+        vec![
+            ("peak", 50, 4_926),
+            ("flat", 200, 12_644),
+            ("valley", 50, 1_548)
+        ],
         "{name}"
     );
     assert_eq!(b.total, Fen(19_118), "{name}");
     // A flat tariff bills the total, bands or not: 100 × 0.65.
     let b = bill("A6-FLAT").await;
-    assert_eq!(lines(&b), vec![("energy", "电度电费", 100, 6_500)], "{name}");
+    assert_eq!(
+        lines(&b),
+        vec![("energy", "电度电费", 100, 6_500)],
+        "{name}"
+    );
     assert_eq!(
         r.total,
         Fen(43_360 + 282_324 + 14_822 + 18_966 + 19_118 + 6_500),
@@ -259,14 +294,21 @@ async fn tou_story(s: &Store, name: &str) {
     // Re-running bills nothing twice and changes no bill.
     let before: Vec<StoredBill> = s.account_bills("A1-TOU").await.unwrap();
     let r2 = s.billing_run(period, false, &rules, now).await.unwrap();
-    assert_eq!((r2.bills, r2.already_billed, r2.tou_billed_at_flat), (0, 6, 0), "{name}");
+    assert_eq!(
+        (r2.bills, r2.already_billed, r2.tou_billed_at_flat),
+        (0, 6, 0),
+        "{name}"
+    );
     assert_eq!(s.account_bills("A1-TOU").await.unwrap(), before, "{name}");
 
     // November: an estimate has no band registers, so the period bills at the flat price,
     // and the read after it starts the bands again.
-    let nov = vec![
-        read("M-TOU", "2026-11-30", 27_000, Some((8_246, 9_914, 3_157))),
-    ];
+    let nov = vec![read(
+        "M-TOU",
+        "2026-11-30",
+        27_000,
+        Some((8_246, 9_914, 3_157)),
+    )];
     let o = s
         .add_reads(&nov, &rules.vee, day("2026-12-05"), now)
         .await
@@ -292,7 +334,12 @@ async fn tou_story(s: &Store, name: &str) {
     assert_eq!((r3.bills, r3.tou_billed_at_flat), (1, 1), "{name}");
     let dec = s
         .add_read(
-            &read("M-TOU", "2026-12-31", est.value + 600, Some((8_400, 10_200, 3_200))),
+            &read(
+                "M-TOU",
+                "2026-12-31",
+                est.value + 600,
+                Some((8_400, 10_200, 3_200)),
+            ),
             &rules.vee,
             day("2027-01-05"),
             now,

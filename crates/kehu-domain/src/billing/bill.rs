@@ -282,7 +282,11 @@ mod tests {
         let t2 = bill_period(&t, p("2026-10"), Consumption::Total(150), 0, 10).unwrap();
         assert_eq!(t2.lines.len(), 1);
         assert_eq!(
-            (t2.lines[0].item.as_str(), t2.lines[0].label.as_str(), t2.total),
+            (
+                t2.lines[0].item.as_str(),
+                t2.lines[0].label.as_str(),
+                t2.total
+            ),
             ("flat", TOU_WITHOUT_BANDS_LABEL, Fen(9_000))
         );
         // Exact fen per band, half up per line: 123 × 0.9851 = 121.1673 → 121.17;

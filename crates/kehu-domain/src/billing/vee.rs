@@ -167,9 +167,7 @@ pub fn band_use(
         bands_raw,
         total_raw,
     };
-    if bands_raw.abs_diff(total_raw) > rules.band_tolerance_kwh
-        || p.saturating_add(v) > total_raw
-    {
+    if bands_raw.abs_diff(total_raw) > rules.band_tolerance_kwh || p.saturating_add(v) > total_raw {
         return Err(mismatch);
     }
     let (peak, valley) = (p * mult, v * mult);
@@ -588,23 +586,37 @@ mod tests {
         let prev = bands(100, 200, 50);
         assert_eq!(
             band_use(&rules, &m, prev, bands(130, 260, 60), 100),
-            Ok(BandUse { peak: 30, flat: 60, valley: 10 })
+            Ok(BandUse {
+                peak: 30,
+                flat: 60,
+                valley: 10
+            })
         );
         // The flat register 2 kWh off (whole-kWh registers): within the tolerance, and flat
         // is still total − peak − valley, so the bands add up to the total billed.
         assert_eq!(
             band_use(&rules, &m, prev, bands(130, 262, 60), 100),
-            Ok(BandUse { peak: 30, flat: 60, valley: 10 })
+            Ok(BandUse {
+                peak: 30,
+                flat: 60,
+                valley: 10
+            })
         );
         // 10 kWh off: refused, with both sums.
         assert_eq!(
             band_use(&rules, &m, prev, bands(130, 270, 60), 100),
-            Err(BandMismatch { bands_raw: 110, total_raw: 100 })
+            Err(BandMismatch {
+                bands_raw: 110,
+                total_raw: 100
+            })
         );
         // Peak and valley above the total (even within the tolerance): refused.
         assert_eq!(
             band_use(&rules, &m, prev, bands(108, 200, 54), 10),
-            Err(BandMismatch { bands_raw: 12, total_raw: 10 })
+            Err(BandMismatch {
+                bands_raw: 12,
+                total_raw: 10
+            })
         );
         // After the multiplier (CT 40): each band × 40, adding up to the total kWh.
         let mut ct = meter();
@@ -612,7 +624,11 @@ mod tests {
         ct.multiplier = 40;
         assert_eq!(
             band_use(&rules, &ct, prev, bands(130, 260, 60), 4_000),
-            Ok(BandUse { peak: 1_200, flat: 2_400, valley: 400 })
+            Ok(BandUse {
+                peak: 1_200,
+                flat: 2_400,
+                valley: 400
+            })
         );
     }
 
@@ -632,11 +648,24 @@ mod tests {
             bands(30, 1_100, 520),
             c.kwh.unwrap(),
         );
-        assert_eq!(got, Ok(BandUse { peak: 80, flat: 100, valley: 20 }));
+        assert_eq!(
+            got,
+            Ok(BandUse {
+                peak: 80,
+                flat: 100,
+                valley: 20
+            })
+        );
         // A band register that went back without rolling over is about 10^6 kWh across:
         // the bands no longer add up to the total.
-        let e = band_use(&rules, &m, bands(500, 1_000, 500), bands(400, 1_150, 550), 100)
-            .unwrap_err();
+        let e = band_use(
+            &rules,
+            &m,
+            bands(500, 1_000, 500),
+            bands(400, 1_150, 550),
+            100,
+        )
+        .unwrap_err();
         assert_eq!(e.bands_raw, 999_900 + 150 + 50);
     }
 
