@@ -501,8 +501,27 @@ const REVIEW_COLS: &str =
      r.prev_read_on, r.kwh, r.flags, r.status";
 
 fn snapshot(value: u64, kwh: Option<u64>, status: ReadStatus, flags: &[VeeFlag]) -> String {
-    serde_json::json!({ "value": value, "kwh": kwh, "status": status.code(), "flags": flags_to_text(flags) })
-        .to_string()
+    snapshot_bands(value, kwh, status, flags, None, None)
+}
+
+/// The audited state of a read; a time-of-use read's band registers and band consumption
+/// are part of it when it has them.
+fn snapshot_bands(
+    value: u64,
+    kwh: Option<u64>,
+    status: ReadStatus,
+    flags: &[VeeFlag],
+    bands: Option<BandRegisters>,
+    band_use: Option<BandUse>,
+) -> String {
+    let mut v = serde_json::json!({ "value": value, "kwh": kwh, "status": status.code(), "flags": flags_to_text(flags) });
+    if let Some(b) = bands {
+        v["bands"] = serde_json::json!(b);
+    }
+    if let Some(u) = band_use {
+        v["band_kwh"] = serde_json::json!(u);
+    }
+    v.to_string()
 }
 
 impl crate::Store {
@@ -858,8 +877,8 @@ impl crate::Store {
                 }
                 Resolution::Reject => (item.value, None, ReadStatus::Rejected, "reject"),
             };
-            let before = snapshot(item.value, item.kwh, item.status, &item.flags);
-            let after = snapshot(value, kwh, st, &item.flags);
+            let before = snapshot_bands(item.value, item.kwh, item.status, &item.flags, bands, stored_use);
+            let after = snapshot_bands(value, kwh, st, &item.flags, regs_after, use_after);
             let i = |v: Option<u64>| v.map(|x| x as i64);
             sqlx::query("UPDATE billing_reads SET value = $1, kwh = $2, status = $3, peak_value = $5, flat_value = $6, valley_value = $7, \
                          peak_kwh = $8, flat_kwh = $9, valley_kwh = $10 WHERE id = $4")

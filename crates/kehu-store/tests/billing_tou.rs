@@ -211,6 +211,19 @@ async fn tou_story(s: &Store, name: &str) {
         .await
         .unwrap();
     assert_eq!(fixed.kwh, Some(300), "{name}");
+    // The audit keeps the bands before (registers, no split) and after (the split).
+    let edit = s.read_edits(out[4].read_id).await.unwrap().remove(0);
+    assert!(
+        edit.before.contains("\"bands\"") && !edit.before.contains("band_kwh"),
+        "{name}: {}",
+        edit.before
+    );
+    assert!(
+        edit.after.contains("\"band_kwh\":{\"flat\":200,\"peak\":50,\"valley\":50}")
+            || edit.after.contains("\"band_kwh\":{\"peak\":50,\"flat\":200,\"valley\":50}"),
+        "{name}: {}",
+        edit.after
+    );
 
     let period = Period::parse("2026-10").unwrap();
     let r = s.billing_run(period, false, &rules, now).await.unwrap();
@@ -327,6 +340,9 @@ async fn tou_story(s: &Store, name: &str) {
         .await
         .unwrap();
     assert_eq!(est.status, ReadStatus::Estimated, "{name}");
+    let edit = s.read_edits(o.read_id).await.unwrap().remove(0);
+    assert!(edit.before.contains("\"bands\""), "{name}: {}", edit.before);
+    assert!(!edit.after.contains("bands"), "{name}: {}", edit.after);
     let r3 = s
         .billing_run(Period::parse("2026-11").unwrap(), false, &rules, now)
         .await
