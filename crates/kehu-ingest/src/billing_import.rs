@@ -79,6 +79,24 @@ pub const READ_COLUMNS: &[Column] = &[
         false,
         "the read's id (default METER@DATE)",
     ),
+    col(
+        "peak",
+        &["peak_value", "峰", "峰段示数", "峰示数"],
+        false,
+        "the peak (峰) register in whole kWh, like 4321; peak, flat and valley come together or not at all",
+    ),
+    col(
+        "flat",
+        &["flat_value", "平", "平段示数", "平示数"],
+        false,
+        "the flat (平) register in whole kWh, like 5678; peak, flat and valley come together or not at all",
+    ),
+    col(
+        "valley",
+        &["valley_value", "谷", "谷段示数", "谷示数"],
+        false,
+        "the valley (谷) register in whole kWh, like 2345; peak, flat and valley come together or not at all",
+    ),
 ];
 
 pub const PAYMENT_COLUMNS: &[Column] = &[
@@ -294,11 +312,31 @@ pub async fn import_billing_file(
                     f.fail(2, "", "a value (required): the register value in whole kWh");
                 }
                 let external_id = f.opt_id(3);
+                // Band registers: whole kWh, all three or none.
+                let given: Vec<bool> = (4..=6)
+                    .map(|i| refs[i].is_some_and(|v| !v.trim().is_empty()))
+                    .collect();
+                let [peak, flat, valley] =
+                    [4, 5, 6].map(|i| f.opt_int(i, 0, i64::MAX).map(|v| v as u64));
+                if given.iter().any(|g| *g) {
+                    for (k, g) in given.iter().enumerate() {
+                        if !g {
+                            f.fail(
+                                4 + k,
+                                "",
+                                "a value: peak, flat and valley registers come together (give all three, or none)",
+                            );
+                        }
+                    }
+                }
                 Row::Read(NewRead {
                     external_id,
                     meter,
                     read_on,
                     value: value.unwrap_or(0),
+                    peak,
+                    flat,
+                    valley,
                 })
             }
             BillingKind::Payments => {

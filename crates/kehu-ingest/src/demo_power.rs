@@ -146,7 +146,8 @@ pub fn account(spec: &PowerSpec, i: u64) -> DemoAccount {
             if r.gen_bool(0.5) {
                 (1, 30, r.gen_range(150..900), "commercial")
             } else {
-                (40, 200, r.gen_range(40..300), "commercial")
+                // Larger businesses on current transformers pay by time of use.
+                (40, 200, r.gen_range(40..300), "commercial-tou")
             }
         }
         CustomerClass::Important => (40, 1000, r.gen_range(300..1500), "large"),
@@ -212,22 +213,42 @@ fn season(month: u32, residential: bool) -> u64 {
     (if residential { f } else { 100 + (f - 100) / 3 }) as u64
 }
 
+/// Whether the demo tariff `code` is a time-of-use tariff (its meters read peak, flat and
+/// valley registers besides the total).
+pub fn is_time_of_use(code: &str) -> bool {
+    tariffs()
+        .iter()
+        .any(|(c, _, t)| *c == code && matches!(t, Tariff::TimeOfUse { .. }))
+}
+
 /// The reads of one account: a starting read before the first period, then one at the end
 /// of every period. `month` indexes `spec.periods()`; index `months` is the start read.
+/// Time-of-use accounts read their peak, flat and valley registers too (drawn from a
+/// stream of their own, so the totals are the same as without them): peak 30–40% of the
+/// month's use, valley 20–30%, flat the rest; a keying error or a spike is in the total
+/// register only, so the bands disagree with it.
 pub fn reads(spec: &PowerSpec, i: u64, a: &DemoAccount) -> Vec<(Option<usize>, NewRead)> {
     let mut r = rng(spec, i, 1);
+    let mut band_rng = rng(spec, i, 2);
+    let tou = is_time_of_use(&a.account.tariff);
     let periods = spec.periods();
     let modulus = 10u64.pow(u32::from(a.meter.register_digits));
     let mut value = r.gen_range(0..modulus / 2);
+    let mut bands = [
+        value * 35 / 100,
+        value - value * 35 / 100 - value / 4,
+        value / 4,
+    ];
+    let with_bands = |mut n: NewRead, b: [u64; 3]| {
+        if tou {
+            (n.peak, n.flat, n.valley) = (Some(b[0]), Some(b[1]), Some(b[2]));
+        }
+        n
+    };
     let start = periods[0].first_day().pred_opt().expect("date");
     let mut out = vec![(
         None,
-        NewRead {
-            external_id: None,
-            meter: a.meter.external_id.clone(),
-            read_on: start,
-            value,
-        },
+        with_bands(NewRead::total(&a.meter.external_id, start, value), bands),
     )];
     let residential = a.account.class == CustomerClass::Residential;
     for (m, p) in periods.iter().enumerate() {
@@ -248,14 +269,19 @@ pub fn reads(spec: &PowerSpec, i: u64, a: &DemoAccount) -> Vec<(Option<usize>, N
             recorded = value - 1_000;
         }
         value = (value + kwh) % modulus;
+        if tou {
+            let peak = kwh * band_rng.gen_range(30..=40) / 100;
+            let valley = kwh * band_rng.gen_range(20..=30) / 100;
+            for (b, k) in bands.iter_mut().zip([peak, kwh - peak - valley, valley]) {
+                *b = (*b + k) % modulus;
+            }
+        }
         out.push((
             Some(m),
-            NewRead {
-                external_id: None,
-                meter: a.meter.external_id.clone(),
-                read_on: p.last_day(),
-                value: recorded,
-            },
+            with_bands(
+                NewRead::total(&a.meter.external_id, p.last_day(), recorded),
+                bands,
+            ),
         ));
     }
     out
@@ -277,8 +303,17 @@ pub fn tariffs() -> Vec<(&'static str, &'static str, Tariff)> {
             },
         ),
         (
+            "commercial-tou",
+            "一般工商业(分时)",
+            Tariff::TimeOfUse {
+                peak: PricePerKwh(9_528),
+                flat: PricePerKwh(6_352),
+                valley: PricePerKwh(3_176),
+            },
+        ),
+        (
             "large",
-            "大工业(分时,按平段)",
+            "大工业(分时)",
             Tariff::TimeOfUse {
                 peak: PricePerKwh(9_851),
                 flat: PricePerKwh(6_322),
@@ -447,6 +482,31 @@ mod tests {
             a.iter().any(|x| x.payer == Payer::Late) && a.iter().any(|x| x.payer == Payer::Stops)
         );
         assert!(a.iter().any(|x| x.meter.prepaid_mode_mismatch(&x.account)));
+        // Time-of-use accounts read peak, flat and valley, adding up to the total's use;
+        // the others read the total only, the same totals as without bands.
+        let tou = a
+            .iter()
+            .position(|x| is_time_of_use(&x.account.tariff))
+            .expect("some accounts pay by time of use");
+        let rs = reads(&spec, tou as u64, &a[tou]);
+        let modulus = 10u64.pow(u32::from(a[tou].meter.register_digits));
+        let diff = |x: u64, y: u64| (y + modulus - x) % modulus;
+        let mut consistent = 0;
+        for w in rs.windows(2) {
+            let (p, c) = (&w[0].1, &w[1].1);
+            let band_sum = diff(p.peak.unwrap(), c.peak.unwrap())
+                + diff(p.flat.unwrap(), c.flat.unwrap())
+                + diff(p.valley.unwrap(), c.valley.unwrap());
+            consistent += usize::from(band_sum == diff(p.value, c.value));
+        }
+        assert!(consistent >= 20, "{consistent} of 24 months add up");
+        let res = a
+            .iter()
+            .position(|x| !is_time_of_use(&x.account.tariff))
+            .unwrap();
+        assert!(reads(&spec, res as u64, &a[res])
+            .iter()
+            .all(|(_, r)| r.peak.is_none() && r.flat.is_none() && r.valley.is_none()));
         let other = PowerSpec {
             seed: 8,
             ..spec.clone()

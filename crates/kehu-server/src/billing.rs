@@ -15,7 +15,7 @@ use chrono::{NaiveDate, Utc};
 use kehu_domain::billing::credit::CreditResult;
 use kehu_domain::billing::dunning::{DunningStep, TimelineEvent};
 use kehu_domain::billing::penalty::{exact_penalty, overdue_days};
-use kehu_domain::billing::{CustomerClass, Period};
+use kehu_domain::billing::{BandUse, CustomerClass, Period};
 use kehu_domain::Fen;
 use kehu_store::billing::{
     AgeingGroup, AgeingRow, BillingError, NewPayment, NewRead, ReadOutcome, Receipt, Resolution,
@@ -47,6 +47,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
         PenaltyResponse,
         NewRead,
         ReadOutcome,
+        BandUse,
         ReviewItem,
         ResolveRequest,
         MissingResponse,
@@ -212,6 +213,13 @@ async fn penalty(State(s): State<AppState>, Query(p): Query<PenaltyParams>) -> R
 }
 
 /// Receive one meter read; it is checked (VEE) and stored clean or into the review queue.
+///
+/// A time-of-use meter sends its peak, flat and valley registers (`peak`, `flat`,
+/// `valley`, whole kWh) beside the total `value`: all three or none (some without the
+/// others is refused with 400, naming them). When the previous read has them too, the
+/// answer's `bands` is the consumption by band (peak and valley from their registers, flat
+/// the rest of the total); bands that do not add up to the total within
+/// `vee.band_tolerance_kwh` send the read to review with the flag `band_mismatch`.
 #[utoipa::path(post, path = "/api/v1/billing/reads", request_body = NewRead, responses((status = 200, body = ReadOutcome)))]
 async fn add_read(State(s): State<AppState>, Json(r): Json<NewRead>) -> R<ReadOutcome> {
     Ok(Json(

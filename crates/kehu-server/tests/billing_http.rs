@@ -221,6 +221,47 @@ async fn story(base: &str, tokens: &Tokens) {
     let (_, v) = get(&format!("{base}/api/v1/billing/missing?period=2026-11")).await;
     assert_eq!(v["count"].as_i64(), Some(39));
 
+    // Time-of-use registers: all three or none; a lone band or a negative one is refused
+    // and nothing is stored; with the previous read's bands the answer splits the use.
+    let url = format!("{base}/api/v1/billing/reads");
+    let (s, v) = post(
+        &url,
+        json!({"meter": "DB00000006", "read_on": "2026-11-27", "value": 999_000, "peak": 120}),
+    )
+    .await;
+    assert_eq!(s, 400, "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("peak 120") && msg.contains("flat missing") && msg.contains("valley missing"),
+        "{msg}"
+    );
+    let (s, v) = post(
+        &url,
+        json!({"meter": "DB00000006", "read_on": "2026-11-27", "value": 999_000, "peak": -1, "flat": 1, "valley": 1}),
+    )
+    .await;
+    assert!((400..500).contains(&s), "{s} {v}");
+    let (_, v) = get(&format!("{base}/api/v1/billing/missing?period=2026-11&limit=100")).await;
+    assert!(
+        v["meters"].as_array().unwrap().iter().any(|m| m == "DB00000006"),
+        "nothing stored: {v}"
+    );
+    let (s, v) = post(
+        &url,
+        json!({"meter": "DB00000006", "read_on": "2026-11-27", "value": 0, "peak": 100, "flat": 200, "valley": 50}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = post(
+        &url,
+        json!({"meter": "DB00000006", "read_on": "2026-11-28", "value": 0, "peak": 100, "flat": 200, "valley": 50}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    // Nothing used since the day before, by band too.
+    assert_eq!(v["kwh"].as_u64(), Some(0), "{v}");
+    assert_eq!(v["bands"], json!({"peak": 0, "flat": 0, "valley": 0}), "{v}");
+
     // Billing run: a bad period is 400; re-running the last period bills nothing.
     let (s, _) = post(
         &format!("{base}/api/v1/billing/runs"),
@@ -280,5 +321,13 @@ async fn story(base: &str, tokens: &Tokens) {
     // OpenAPI describes the billing routes.
     let (_, v) = get(&format!("{base}/api/openapi.json")).await;
     assert!(v["paths"]["/api/v1/billing/runs"].is_object());
+    for band in ["peak", "flat", "valley"] {
+        assert!(
+            v["components"]["schemas"]["NewRead"]["properties"][band].is_object(),
+            "{band}: {}",
+            v["components"]["schemas"]["NewRead"]
+        );
+    }
+    assert!(v["components"]["schemas"]["BandUse"].is_object());
     assert!(v["paths"]["/api/v1/customers"].is_object());
 }

@@ -396,6 +396,9 @@ fn october_read(i: i64) -> NewRead {
         meter: format!("M{i:08}"),
         read_on: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
         value: register_after(i, 3) + used,
+        peak: None,
+        flat: None,
+        valley: None,
     }
 }
 

@@ -13,7 +13,9 @@ use kehu_domain::billing::dunning::{self, Arrears, DunningStep, Gate, TimelineEv
 use kehu_domain::billing::penalty::accrued_penalty;
 use kehu_domain::billing::prepaid;
 use kehu_domain::billing::tariff::{Tariff, TariffError, TierPeriod};
-use kehu_domain::billing::vee::{self, PeriodUse, Read, ReadContext, VeeFlag, VeeRules};
+use kehu_domain::billing::vee::{
+    self, BandRegisters, BandUse, PeriodUse, Read, ReadContext, VeeFlag, VeeRules,
+};
 use kehu_domain::billing::{
     AgeingTotals, BillingRules, CreditGrade, CreditInputs, CustomerClass, Meter, SupplyAccount,
 };
@@ -117,8 +119,66 @@ pub struct NewRead {
     pub external_id: Option<String>,
     pub meter: String,
     pub read_on: NaiveDate,
-    /// Register value in whole kWh.
+    /// Register value in whole kWh (the total register).
     pub value: u64,
+    /// Time-of-use peak register (峰) in whole kWh. `peak`, `flat` and `valley` come
+    /// together or not at all.
+    #[serde(default)]
+    pub peak: Option<u64>,
+    /// Time-of-use flat register (平) in whole kWh.
+    #[serde(default)]
+    pub flat: Option<u64>,
+    /// Time-of-use valley register (谷) in whole kWh.
+    #[serde(default)]
+    pub valley: Option<u64>,
+}
+
+impl NewRead {
+    /// A read of the total register only.
+    pub fn total(meter: &str, read_on: NaiveDate, value: u64) -> NewRead {
+        NewRead {
+            external_id: None,
+            meter: meter.into(),
+            read_on,
+            value,
+            peak: None,
+            flat: None,
+            valley: None,
+        }
+    }
+
+    /// The band registers: all three, or none; some without the others is refused,
+    /// naming the read and what is missing.
+    pub fn bands(&self) -> BResult<Option<BandRegisters>> {
+        match (self.peak, self.flat, self.valley) {
+            (Some(peak), Some(flat), Some(valley)) => {
+                for (name, v) in [("peak", peak), ("flat", flat), ("valley", valley)] {
+                    if i64::try_from(v).is_err() {
+                        return Err(BillingError::Invalid(format!(
+                            "meter {} read of {}: {name} register {v} too large",
+                            self.meter, self.read_on
+                        )));
+                    }
+                }
+                Ok(Some(BandRegisters { peak, flat, valley }))
+            }
+            (None, None, None) => Ok(None),
+            (p, f, v) => {
+                let part = |name: &str, x: Option<u64>| match x {
+                    Some(x) => format!("{name} {x}"),
+                    None => format!("{name} missing"),
+                };
+                Err(BillingError::Invalid(format!(
+                    "meter {} read of {}: band registers come all three or none ({}, {}, {}): give peak, flat and valley, or leave all three out",
+                    self.meter,
+                    self.read_on,
+                    part("peak", p),
+                    part("flat", f),
+                    part("valley", v)
+                )))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -127,6 +187,9 @@ pub struct ReadOutcome {
     pub status: ReadStatus,
     pub flags: Vec<VeeFlag>,
     pub kwh: Option<u64>,
+    /// Consumption by time-of-use band (after the multiplier), when the read and the
+    /// previous read both carry band registers that agree with the total.
+    pub bands: Option<BandUse>,
 }
 
 /// A read in the review queue.
@@ -224,6 +287,12 @@ pub struct RunReport {
     pub prepaid_alerts: Vec<PrepaidAlertRow>,
     /// Meters without a read in the period (see `missing_reads`; estimate them to bill).
     pub meters_without_read: i64,
+    /// Time-of-use accounts billed at the flat price because a read of the period had no
+    /// band consumption (no band registers, the first read with them, an estimate, or
+    /// bands that did not add up to the total).
+    pub tou_billed_at_flat: u64,
+    /// The first of those accounts (at most 5).
+    pub tou_billed_at_flat_first: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -378,8 +447,16 @@ fn flags_from_text(s: &str) -> Vec<VeeFlag> {
 }
 
 /// VEE on an arriving read, and the status it enters with: clean, or waiting for review.
-fn check_new_read(rules: &VeeRules, r: &NewRead, ctx: &ReadContext<'_>) -> (vee::ReadCheck, ReadStatus) {
-    let check = vee::check_read(
+/// With band registers on this read and the previous one (`prev_bands`), the consumption
+/// by band too; bands that do not agree with the total raise `band_mismatch`.
+fn check_new_read(
+    rules: &VeeRules,
+    r: &NewRead,
+    bands: Option<BandRegisters>,
+    prev_bands: Option<BandRegisters>,
+    ctx: &ReadContext<'_>,
+) -> (vee::ReadCheck, ReadStatus, Option<BandUse>) {
+    let mut check = vee::check_read(
         rules,
         Read {
             read_on: r.read_on,
@@ -387,12 +464,40 @@ fn check_new_read(rules: &VeeRules, r: &NewRead, ctx: &ReadContext<'_>) -> (vee:
         },
         ctx,
     );
+    let band_use = match (prev_bands, bands, check.kwh) {
+        (Some(prev), Some(cur), Some(kwh)) => match vee::band_use(rules, ctx.meter, prev, cur, kwh) {
+            Ok(u) => Some(u),
+            Err(_) => {
+                check.flags.push(VeeFlag::BandMismatch);
+                None
+            }
+        },
+        _ => None,
+    };
     let st = if check.clean() {
         ReadStatus::Clean
     } else {
         ReadStatus::Review
     };
-    (check, st)
+    (check, st, band_use)
+}
+
+/// Band registers from three stored columns (all set, or none).
+fn bands_from(peak: Option<i64>, flat: Option<i64>, valley: Option<i64>) -> Option<BandRegisters> {
+    Some(BandRegisters {
+        peak: peak? as u64,
+        flat: flat? as u64,
+        valley: valley? as u64,
+    })
+}
+
+/// Band consumption from three stored columns (all set, or none).
+fn band_use_from(peak: Option<i64>, flat: Option<i64>, valley: Option<i64>) -> Option<BandUse> {
+    Some(BandUse {
+        peak: peak? as u64,
+        flat: flat? as u64,
+        valley: valley? as u64,
+    })
 }
 
 fn status(s: String) -> BResult<ReadStatus> {
@@ -433,8 +538,27 @@ const REVIEW_COLS: &str =
      r.prev_read_on, r.kwh, r.flags, r.status";
 
 fn snapshot(value: u64, kwh: Option<u64>, status: ReadStatus, flags: &[VeeFlag]) -> String {
-    serde_json::json!({ "value": value, "kwh": kwh, "status": status.code(), "flags": flags_to_text(flags) })
-        .to_string()
+    snapshot_bands(value, kwh, status, flags, None, None)
+}
+
+/// The audited state of a read; a time-of-use read's band registers and band consumption
+/// are part of it when it has them.
+fn snapshot_bands(
+    value: u64,
+    kwh: Option<u64>,
+    status: ReadStatus,
+    flags: &[VeeFlag],
+    bands: Option<BandRegisters>,
+    band_use: Option<BandUse>,
+) -> String {
+    let mut v = serde_json::json!({ "value": value, "kwh": kwh, "status": status.code(), "flags": flags_to_text(flags) });
+    if let Some(b) = bands {
+        v["bands"] = serde_json::json!(b);
+    }
+    if let Some(u) = band_use {
+        v["band_kwh"] = serde_json::json!(u);
+    }
+    v.to_string()
 }
 
 impl crate::Store {
@@ -555,6 +679,10 @@ impl crate::Store {
         today: NaiveDate,
         now: DateTime<Utc>,
     ) -> BResult<Vec<ReadOutcome>> {
+        // Band registers all three or none, before anything is written.
+        for r in reads {
+            r.bands()?;
+        }
         match &self.backend {
             crate::Backend::Sqlite(p) => {
                 let mut tx = p.begin_write().await?;
@@ -701,7 +829,8 @@ impl crate::Store {
             });
         }
         let one = format!(
-            "SELECT {REVIEW_COLS}, r.meter_id, m.multiplier FROM billing_reads r JOIN billing_meters m ON m.id = r.meter_id \
+            "SELECT {REVIEW_COLS}, r.meter_id, m.multiplier, m.register_digits, r.peak_value, r.flat_value, r.valley_value, \
+             r.peak_kwh, r.flat_kwh, r.valley_kwh FROM billing_reads r JOIN billing_meters m ON m.id = r.meter_id \
              JOIN billing_accounts a ON a.id = m.account_id WHERE r.id = $1"
         );
         let hist_sql = format!(
@@ -719,10 +848,21 @@ impl crate::Store {
             }
             let meter_id = row.g_i("meter_id")?;
             let mult = row.g_i("multiplier")?.max(1) as u64;
-            let prev_value: Option<u64> = match item.prev_read_on {
-                Some(d) => sqlx::query_scalar::<_, i64>("SELECT value FROM billing_reads WHERE meter_id = $1 AND read_on = $2 AND id <> $3 AND status <> 'rejected' ORDER BY id DESC LIMIT 1")
-                    .bind(meter_id).bind(d).bind(read_id).fetch_optional(&mut *tx).await?.map(|v| v as u64),
-                None => None,
+            let (prev_value, prev_bands) = match item.prev_read_on {
+                Some(d) => match sqlx::query("SELECT value, peak_value, flat_value, valley_value FROM billing_reads WHERE meter_id = $1 AND read_on = $2 AND id <> $3 AND status <> 'rejected' ORDER BY id DESC LIMIT 1")
+                    .bind(meter_id).bind(d).bind(read_id).fetch_optional(&mut *tx).await? {
+                    Some(pr) => (Some(pr.g_i("value")? as u64), bands_from(pr.g_oi("peak_value")?, pr.g_oi("flat_value")?, pr.g_oi("valley_value")?)),
+                    None => (None, None),
+                },
+                None => (None, None),
+            };
+            let bands = bands_from(row.g_oi("peak_value")?, row.g_oi("flat_value")?, row.g_oi("valley_value")?);
+            let stored_use = band_use_from(row.g_oi("peak_kwh")?, row.g_oi("flat_kwh")?, row.g_oi("valley_kwh")?);
+            // Only the multiplier and the register digits count for the band split.
+            let band_meter = Meter {
+                external_id: item.meter.clone(), account: item.account.clone(), ct_ratio: mult as u32, pt_ratio: 1,
+                multiplier: mult as u32, register_digits: row.g_i("register_digits")? as u8, installed_on: item.read_on,
+                capacity_kva: 0, prepaid_mode: false,
             };
             let days = item.prev_read_on.map(|d| (item.read_on - d).num_days());
             let mut history = Vec::new();
@@ -731,6 +871,11 @@ impl crate::Store {
             }
             history.reverse();
             let bad = |reason: String| BillingError::BadResolution { read_id, reason };
+            // Band registers and consumption after the decision: accepted and rejected reads
+            // keep theirs; a correction splits its new total by the same registers (none when
+            // they no longer agree); an estimate has no band registers, so the next read
+            // starts the bands again.
+            let (mut regs_after, mut use_after) = (bands, stored_use);
             let (value, kwh, st, action) = match resolution {
                 Resolution::Accept => {
                     if item.kwh.is_none() && item.prev_read_on.is_some() {
@@ -743,6 +888,10 @@ impl crate::Store {
                         Some(pv) if *value < pv => return Err(bad(format!("corrected value {value} is below the previous read {pv}"))),
                         Some(pv) => Some((value - pv) * mult),
                         None => None,
+                    };
+                    use_after = match (prev_bands, bands, kwh) {
+                        (Some(pb), Some(b), Some(k)) => vee::band_use(rules, &band_meter, pb, b, k).ok(),
+                        _ => None,
                     };
                     (*value, kwh, ReadStatus::Corrected, "correct")
                 }
@@ -760,14 +909,19 @@ impl crate::Store {
                         return Err(bad("no history to estimate from".into()));
                     };
                     // The register is set so the next actual read reconciles the estimate.
+                    (regs_after, use_after) = (None, None);
                     (pv + kwh / mult, Some(kwh / mult * mult), ReadStatus::Estimated, "estimate")
                 }
                 Resolution::Reject => (item.value, None, ReadStatus::Rejected, "reject"),
             };
-            let before = snapshot(item.value, item.kwh, item.status, &item.flags);
-            let after = snapshot(value, kwh, st, &item.flags);
-            sqlx::query("UPDATE billing_reads SET value = $1, kwh = $2, status = $3 WHERE id = $4")
+            let before = snapshot_bands(item.value, item.kwh, item.status, &item.flags, bands, stored_use);
+            let after = snapshot_bands(value, kwh, st, &item.flags, regs_after, use_after);
+            let i = |v: Option<u64>| v.map(|x| x as i64);
+            sqlx::query("UPDATE billing_reads SET value = $1, kwh = $2, status = $3, peak_value = $5, flat_value = $6, valley_value = $7, \
+                         peak_kwh = $8, flat_kwh = $9, valley_kwh = $10 WHERE id = $4")
                 .bind(value as i64).bind(kwh.map(|k| k as i64)).bind(st.code()).bind(read_id)
+                .bind(i(regs_after.map(|b| b.peak))).bind(i(regs_after.map(|b| b.flat))).bind(i(regs_after.map(|b| b.valley)))
+                .bind(i(use_after.map(|b| b.peak))).bind(i(use_after.map(|b| b.flat))).bind(i(use_after.map(|b| b.valley)))
                 .execute(&mut *tx).await?;
             sqlx::query("INSERT INTO billing_read_edits (read_id, staff, at, action, before, after, reason) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(read_id).bind(staff.trim()).bind(now).bind(action).bind(&before).bind(&after).bind(reason.trim())
@@ -776,7 +930,8 @@ impl crate::Store {
             // changed or it left force, measure and check the next one again.
             let mut follow_up = None;
             if value != item.value || st == ReadStatus::Rejected {
-                let next = sqlx::query("SELECT id, read_on, value, kwh, flags, status, bill_id FROM billing_reads WHERE meter_id = $1 \
+                let next = sqlx::query("SELECT id, read_on, value, kwh, flags, status, bill_id, peak_value, flat_value, valley_value, \
+                     peak_kwh, flat_kwh, valley_kwh FROM billing_reads WHERE meter_id = $1 \
                      AND status <> 'rejected' AND (read_on > $2 OR (read_on = $2 AND id > $3)) ORDER BY read_on, id LIMIT 1")
                     .bind(meter_id).bind(item.read_on).bind(read_id).fetch_optional(&mut *tx).await?;
                 if let Some(n) = next {
@@ -785,14 +940,21 @@ impl crate::Store {
                     let n_status = status(n.g_s("status")?)?;
                     let n_flags = flags_from_text(&n.g_s("flags")?);
                     let billed = n.g_oi("bill_id")?.is_some() || n_status == ReadStatus::Billed;
+                    let n_bands = bands_from(n.g_oi("peak_value")?, n.g_oi("flat_value")?, n.g_oi("valley_value")?);
+                    let n_band_use = band_use_from(n.g_oi("peak_kwh")?, n.g_oi("flat_kwh")?, n.g_oi("valley_kwh")?);
                     let m = sqlx::query("SELECT m.*, a.external_id AS account FROM billing_meters m JOIN billing_accounts a ON a.id = m.account_id WHERE m.id = $1")
                         .bind(meter_id).fetch_one(&mut *tx).await?;
                     let meter = meter_from(&m, m.g_s("account")?)?;
-                    let previous = sqlx::query("SELECT read_on, value FROM billing_reads WHERE meter_id = $1 AND status <> 'rejected' \
-                         AND (read_on < $2 OR (read_on = $2 AND id < $3)) ORDER BY read_on DESC, id DESC LIMIT 1")
-                        .bind(meter_id).bind(n_on).bind(n_id).fetch_optional(&mut *tx).await?
+                    let prev_row = sqlx::query("SELECT read_on, value, peak_value, flat_value, valley_value FROM billing_reads WHERE meter_id = $1 \
+                         AND status <> 'rejected' AND (read_on < $2 OR (read_on = $2 AND id < $3)) ORDER BY read_on DESC, id DESC LIMIT 1")
+                        .bind(meter_id).bind(n_on).bind(n_id).fetch_optional(&mut *tx).await?;
+                    let previous = prev_row.as_ref()
                         .map(|r| Ok::<_, BillingError>(Read { read_on: r.g_d("read_on")?, value: r.g_i("value")? as u64 }))
                         .transpose()?;
+                    let prev_bands = match &prev_row {
+                        Some(r) => bands_from(r.g_oi("peak_value")?, r.g_oi("flat_value")?, r.g_oi("valley_value")?),
+                        None => None,
+                    };
                     let mut n_history = Vec::new();
                     for h in sqlx::query(&hist_sql).bind(meter_id).bind(n_on).bind(rules.history_periods.max(1) as i64).fetch_all(&mut *tx).await? {
                         n_history.push(PeriodUse { from: h.g_d("prev_read_on")?, to: h.g_d("read_on")?, kwh: h.g_i("kwh")? as u64 });
@@ -811,23 +973,27 @@ impl crate::Store {
                         None
                     };
                     let ctx = ReadContext { meter: &meter, previous, history: &n_history, last_year, today: now.date_naive() };
-                    let (check, _) = check_new_read(rules, &NewRead { external_id: None, meter: meter.external_id.clone(), read_on: n_on, value: n_value }, &ctx);
+                    let n_read = NewRead { external_id: None, meter: meter.external_id.clone(), read_on: n_on, value: n_value, peak: None, flat: None, valley: None };
+                    let (check, _, band_use) = check_new_read(rules, &n_read, n_bands, prev_bands, &ctx);
                     let why = format!("the previous read {read_id} of {} was changed ({action}): {}", item.read_on, reason.trim());
-                    let n_before = snapshot(n_value, n_kwh, n_status, &n_flags);
+                    let n_before = snapshot_bands(n_value, n_kwh, n_status, &n_flags, n_bands, n_band_use);
                     let new_status = if billed { None } else { follow_up_status(n_status, n_kwh, &check) };
                     if billed {
-                        if check.kwh != n_kwh {
-                            let n_after = snapshot(n_value, check.kwh, n_status, &check.flags);
+                        if check.kwh != n_kwh || band_use != n_band_use {
+                            let n_after = snapshot_bands(n_value, check.kwh, n_status, &check.flags, n_bands, band_use);
                             sqlx::query("INSERT INTO billing_read_edits (read_id, staff, at, action, before, after, reason) VALUES ($1, $2, $3, 'needs_rebill', $4, $5, $6)")
                                 .bind(n_id).bind(staff.trim()).bind(now).bind(&n_before).bind(&n_after).bind(&why)
                                 .execute(&mut *tx).await?;
                             follow_up = Some(FollowUp { read_id: n_id, read_on: n_on, kwh_before: n_kwh, kwh_after: check.kwh, flags: check.flags, status: n_status, rebill: true });
                         }
-                    } else if let Some(ns) = new_status.filter(|ns| *ns != n_status || check.kwh != n_kwh || check.flags != n_flags) {
-                        sqlx::query("UPDATE billing_reads SET prev_read_on = $1, kwh = $2, flags = $3, status = $4 WHERE id = $5")
+                    } else if let Some(ns) = new_status.filter(|ns| *ns != n_status || check.kwh != n_kwh || check.flags != n_flags || band_use != n_band_use) {
+                        let bu = |f: fn(&BandUse) -> u64| band_use.as_ref().map(|u| f(u) as i64);
+                        sqlx::query("UPDATE billing_reads SET prev_read_on = $1, kwh = $2, flags = $3, status = $4, \
+                             peak_kwh = $6, flat_kwh = $7, valley_kwh = $8 WHERE id = $5")
                             .bind(previous.map(|p| p.read_on)).bind(check.kwh.map(|k| k as i64)).bind(flags_to_text(&check.flags)).bind(ns.code()).bind(n_id)
+                            .bind(bu(|u| u.peak)).bind(bu(|u| u.flat)).bind(bu(|u| u.valley))
                             .execute(&mut *tx).await?;
-                        let n_after = snapshot(n_value, check.kwh, ns, &check.flags);
+                        let n_after = snapshot_bands(n_value, check.kwh, ns, &check.flags, n_bands, band_use);
                         sqlx::query("INSERT INTO billing_read_edits (read_id, staff, at, action, before, after, reason) VALUES ($1, $2, $3, 'recompute', $4, $5, $6)")
                             .bind(n_id).bind(staff.trim()).bind(now).bind(&n_before).bind(&n_after).bind(&why)
                             .execute(&mut *tx).await?;
@@ -1431,6 +1597,26 @@ struct RunAcc {
     before: u64,
     /// The reads summed (SQLite marks them billed by id).
     read_ids: Vec<i64>,
+    /// Band consumption summed over the reads that have it.
+    bands: BandUse,
+    /// A read without band consumption was summed: a time-of-use tariff bills the total
+    /// at the flat price.
+    bands_missing: bool,
+}
+
+impl RunAcc {
+    /// Adds one read's consumption (total, and by band when it has it).
+    fn add(&mut self, kwh: i64, peak: Option<i64>, flat: Option<i64>, valley: Option<i64>) {
+        self.kwh += kwh.max(0) as u64;
+        match band_use_from(peak, flat, valley) {
+            Some(b) => {
+                self.bands.peak += b.peak;
+                self.bands.flat += b.flat;
+                self.bands.valley += b.valley;
+            }
+            None => self.bands_missing = true,
+        }
+    }
 }
 
 fn timeline_event(r: &impl BRow) -> BResult<TimelineEvent> {
@@ -1530,10 +1716,27 @@ fn price_account(
         } => a.before,
         _ => 0,
     };
+    // A time-of-use account is billed by band when every read of the period has its band
+    // consumption; otherwise its total at the flat price, counted in the report.
+    let consumption = match tariff {
+        Tariff::TimeOfUse { .. } if !a.bands_missing => Consumption::Bands {
+            peak: a.bands.peak,
+            flat: a.bands.flat,
+            valley: a.bands.valley,
+        },
+        Tariff::TimeOfUse { .. } => {
+            report.tou_billed_at_flat += 1;
+            if report.tou_billed_at_flat_first.len() < 5 {
+                report.tou_billed_at_flat_first.push(a.ext.clone());
+            }
+            Consumption::Total(a.kwh)
+        }
+        _ => Consumption::Total(a.kwh),
+    };
     let draft = bill_period(
         tariff,
         ctx.period,
-        Consumption::Total(a.kwh),
+        consumption,
         before,
         ctx.rules.due_days_after_period_end,
     )
@@ -1566,7 +1769,7 @@ fn price_account(
 /// `$1`/`$2`: first and last day, `$3`: the year's first period, `$4`: the period.
 fn run_reads_sql(p1: &str, p2: &str, p3: &str, p4: &str) -> String {
     format!(
-        "SELECT m.account_id, a.external_id, a.class, a.tariff, a.prepaid, a.credit_fen, r.kwh, m.prepaid_mode, \
+        "SELECT m.account_id, a.external_id, a.class, a.tariff, a.prepaid, a.credit_fen, r.kwh, r.peak_kwh, r.flat_kwh, r.valley_kwh, m.prepaid_mode, \
          (SELECT CAST(COALESCE(SUM(b.kwh), 0) AS BIGINT) FROM billing_bills b WHERE b.account_id = m.account_id AND b.period >= {p3} AND b.period < {p4}) AS before_kwh \
          FROM billing_reads r JOIN billing_meters m ON m.id = r.meter_id JOIN billing_accounts a ON a.id = m.account_id \
          WHERE r.status IN {BILLABLE} AND r.bill_id IS NULL AND r.kwh IS NOT NULL AND r.read_on >= {p1} AND r.read_on <= {p2} \
@@ -1610,7 +1813,8 @@ pub(crate) static SQLITE_RUN_CHUNK: std::sync::atomic::AtomicI64 = std::sync::at
 /// The billable reads of the period not yet billed, for accounts `?3 <= id < ?4`, walked
 /// from the accounts (rowid range) through their meters to the meter's reads of the period
 /// (`?1`/`?2`), in account order without a sort.
-const SQLITE_RUN_READS: &str = "SELECT a.id, a.external_id, a.class, a.tariff, a.prepaid, a.credit_fen, r.id, r.kwh, m.prepaid_mode \
+const SQLITE_RUN_READS: &str = "SELECT a.id, a.external_id, a.class, a.tariff, a.prepaid, a.credit_fen, r.id, r.kwh, m.prepaid_mode, \
+    r.peak_kwh, r.flat_kwh, r.valley_kwh \
     FROM billing_accounts a CROSS JOIN billing_meters m CROSS JOIN billing_reads r \
     WHERE a.id >= ?3 AND a.id < ?4 AND m.account_id = a.id AND r.meter_id = m.id AND r.read_on >= ?1 AND r.read_on <= ?2 \
     AND r.status IN ('clean', 'accepted', 'corrected', 'estimated') AND r.bill_id IS NULL AND r.kwh IS NOT NULL \
@@ -1751,7 +1955,8 @@ fn run_sqlite(
             }
             let a = chunk.last_mut().expect("pushed above");
             a.read_ids.push(reads.int(6));
-            a.kwh += reads.int(7).max(0) as u64;
+            let opt = |i| (!reads.is_null(i)).then(|| reads.int(i));
+            a.add(reads.int(7), opt(9), opt(10), opt(11));
             a.mismatch |= a.prepaid && reads.int(8) == 0;
         }
         // Reset before writing: the bills and reads below are the tables it read.
@@ -1947,7 +2152,7 @@ impl RunBulk for sqlx::Transaction<'_, sqlx::Postgres> {
                 }
                 let a = cur.as_mut().expect("set above");
                 if let Some(k) = r.g_oi("kwh")? {
-                    a.kwh += k.max(0) as u64;
+                    a.add(k, r.g_oi("peak_kwh")?, r.g_oi("flat_kwh")?, r.g_oi("valley_kwh")?);
                 }
                 a.mismatch |= a.prepaid && !r.g_b("prepaid_mode")?;
             }
@@ -2021,17 +2226,19 @@ fn add_reads_sqlite(
     const R: &str = "billing_reads";
     let meter_st = Stmt::prepare(db, "SELECT m.id, m.external_id, m.ct_ratio, m.pt_ratio, m.multiplier, m.register_digits, m.installed_on, \
         m.capacity_kva, m.prepaid_mode, a.external_id FROM billing_meters m JOIN billing_accounts a ON a.id = m.account_id WHERE m.external_id = ?1")?;
-    let existing_st = Stmt::prepare(db, "SELECT id, meter_id, read_on, value, kwh, flags, status FROM billing_reads WHERE external_id = ?1")?;
+    let existing_st = Stmt::prepare(db, "SELECT id, meter_id, read_on, value, kwh, flags, status, \
+        peak_value, flat_value, valley_value, peak_kwh, flat_kwh, valley_kwh FROM billing_reads WHERE external_id = ?1")?;
     // The meter's reads, latest first: the first is the previous read, the history is
     // taken from the following ones (one walk of the meter's index for both).
-    let recent_st = Stmt::prepare(db, "SELECT read_on, value, prev_read_on, kwh, status FROM billing_reads \
+    let recent_st = Stmt::prepare(db, "SELECT read_on, value, prev_read_on, kwh, status, peak_value, flat_value, valley_value FROM billing_reads \
         WHERE meter_id = ?1 AND status <> 'rejected' ORDER BY read_on DESC, id DESC")?;
     let ly_st = Stmt::prepare(db, &format!(
         "SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = ?1 AND kwh IS NOT NULL \
          AND prev_read_on IS NOT NULL AND status IN {HISTORY} AND read_on >= ?2 AND read_on <= ?3 ORDER BY read_on LIMIT 1"))?;
     // A resent read id is found by the insert itself (the unique key) and only then looked up.
-    let ins_st = Stmt::prepare(db, "INSERT INTO billing_reads (external_id, meter_id, read_on, value, prev_read_on, kwh, flags, status, created_at) \
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (external_id) DO NOTHING")?;
+    let ins_st = Stmt::prepare(db, "INSERT INTO billing_reads (external_id, meter_id, read_on, value, prev_read_on, kwh, flags, status, created_at, \
+        peak_value, flat_value, valley_value, peak_kwh, flat_kwh, valley_kwh) \
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT (external_id) DO NOTHING")?;
     let now_s = crate::sqlite_bulk::time(now);
     let date = |d: NaiveDate| {
         let mut s = String::with_capacity(10);
@@ -2054,6 +2261,7 @@ fn add_reads_sqlite(
                 r.meter, r.value
             ))
         })?;
+        let bands = r.bands()?;
         if last_meter
             .as_ref()
             .map_or(true, |(_, m)| m.external_id != r.meter)
@@ -2091,12 +2299,18 @@ fn add_reads_sqlite(
                 parse_date(existing_st.text(2), R, "read_on")?,
                 existing_st.int(3),
             );
-            if ex_meter == meter_id && ex_on == r.read_on && ex_value == value {
+            let opt = |i| (!existing_st.is_null(i)).then(|| existing_st.int(i));
+            if ex_meter == meter_id
+                && ex_on == r.read_on
+                && ex_value == value
+                && bands_from(opt(7), opt(8), opt(9)) == bands
+            {
                 out.push(ReadOutcome {
                     read_id: existing_st.int(0),
                     status: status(existing_st.text(6).to_string())?,
                     flags: flags_from_text(existing_st.text(5)),
-                    kwh: (!existing_st.is_null(4)).then(|| existing_st.int(4) as u64),
+                    kwh: opt(4).map(|k| k as u64),
+                    bands: band_use_from(opt(10), opt(11), opt(12)),
                 });
                 return Ok(true);
             }
@@ -2109,6 +2323,7 @@ fn add_reads_sqlite(
         history.clear();
         recent_st.bind(&[V::Int(meter_id)])?;
         let mut previous = None;
+        let mut prev_bands = None;
         while history.len() < hist_n as usize && recent_st.next()? {
             let on = parse_date(recent_st.text(0), R, "read_on")?;
             if previous.is_none() {
@@ -2116,6 +2331,8 @@ fn add_reads_sqlite(
                     read_on: on,
                     value: recent_st.int(1) as u64,
                 });
+                let opt = |i| (!recent_st.is_null(i)).then(|| recent_st.int(i));
+                prev_bands = bands_from(opt(5), opt(6), opt(7));
             }
             if on < r.read_on
                 && !recent_st.is_null(2)
@@ -2169,8 +2386,9 @@ fn add_reads_sqlite(
             last_year,
             today,
         };
-        let (check, st) = check_new_read(rules, r, &ctx);
+        let (check, st, band_use) = check_new_read(rules, r, bands, prev_bands, &ctx);
         let prev_on = previous.map(|p| date(p.read_on));
+        let int_or_null = |v: Option<u64>| v.map_or(V::Null, |k| V::Int(k as i64));
         let flags = flags_to_text(&check.flags);
         let id = ins_st
             .insert(&[
@@ -2183,6 +2401,12 @@ fn add_reads_sqlite(
                 V::Text(&flags),
                 V::Text(st.code()),
                 V::Text(&now_s),
+                int_or_null(bands.map(|b| b.peak)),
+                int_or_null(bands.map(|b| b.flat)),
+                int_or_null(bands.map(|b| b.valley)),
+                int_or_null(band_use.map(|b| b.peak)),
+                int_or_null(band_use.map(|b| b.flat)),
+                int_or_null(band_use.map(|b| b.valley)),
             ])?;
         let Some(id) = id else {
             if resent(&mut out)? {
@@ -2195,6 +2419,7 @@ fn add_reads_sqlite(
             status: st,
             flags: check.flags,
             kwh: check.kwh,
+            bands: band_use,
         });
     }
     Ok(out)
@@ -2261,7 +2486,8 @@ async fn add_reads_pg_batch(
         meters.insert(meter.external_id.clone(), (m.g_i("id")?, meter));
     }
     let mut existing: HashMap<String, sqlx::postgres::PgRow> = HashMap::new();
-    for e in sqlx::query("SELECT external_id, id, meter_id, read_on, value, kwh, flags, status FROM billing_reads WHERE external_id = ANY($1)")
+    for e in sqlx::query("SELECT external_id, id, meter_id, read_on, value, kwh, flags, status, \
+                          peak_value, flat_value, valley_value, peak_kwh, flat_kwh, valley_kwh FROM billing_reads WHERE external_id = ANY($1)")
         .bind(&exts).fetch_all(&mut *conn).await?
     {
         existing.insert(e.g_s("external_id")?, e);
@@ -2275,12 +2501,15 @@ async fn add_reads_pg_batch(
         .filter(|r| meters.contains_key(&r.meter))
         .map(|r| r.read_on)
         .collect();
-    let mut prev: HashMap<i64, Read> = HashMap::new();
-    for p in sqlx::query("SELECT DISTINCT ON (meter_id) meter_id, read_on, value FROM billing_reads WHERE meter_id = ANY($1) AND status <> 'rejected' \
-                          ORDER BY meter_id, read_on DESC, id DESC")
+    let mut prev: HashMap<i64, (Read, Option<BandRegisters>)> = HashMap::new();
+    for p in sqlx::query("SELECT DISTINCT ON (meter_id) meter_id, read_on, value, peak_value, flat_value, valley_value FROM billing_reads \
+                          WHERE meter_id = ANY($1) AND status <> 'rejected' ORDER BY meter_id, read_on DESC, id DESC")
         .bind(&ids).fetch_all(&mut *conn).await?
     {
-        prev.insert(p.g_i("meter_id")?, Read { read_on: p.g_d("read_on")?, value: p.g_i("value")? as u64 });
+        prev.insert(p.g_i("meter_id")?, (
+            Read { read_on: p.g_d("read_on")?, value: p.g_i("value")? as u64 },
+            bands_from(p.g_oi("peak_value")?, p.g_oi("flat_value")?, p.g_oi("valley_value")?),
+        ));
     }
     let mut history: HashMap<i64, Vec<(NaiveDate, i64, PeriodUse)>> = HashMap::new();
     for h in sqlx::query(&format!(
@@ -2316,8 +2545,22 @@ async fn add_reads_pg_batch(
     // Check in order; new reads are collected and written at the end of the batch.
     enum Slot {
         Done(ReadOutcome),
-        New(usize, ReadStatus, Vec<VeeFlag>, Option<u64>),
+        New(usize, ReadStatus, Vec<VeeFlag>, Option<u64>, Option<BandUse>),
     }
+    #[derive(Default)]
+    struct Bands {
+        peak: Vec<Option<i64>>,
+        flat: Vec<Option<i64>>,
+        valley: Vec<Option<i64>>,
+    }
+    impl Bands {
+        fn push(&mut self, p: Option<u64>, f: Option<u64>, v: Option<u64>) {
+            self.peak.push(p.map(|x| x as i64));
+            self.flat.push(f.map(|x| x as i64));
+            self.valley.push(v.map(|x| x as i64));
+        }
+    }
+    let (mut n_regs, mut n_use) = (Bands::default(), Bands::default());
     let mut slots = Vec::with_capacity(reads.len());
     let (
         mut n_ext,
@@ -2351,16 +2594,19 @@ async fn add_reads_pg_batch(
             });
         };
         let meter_id = *meter_id;
+        let bands = r.bands()?;
         if let Some(ex) = existing.get(&ext) {
             if ex.g_i("meter_id")? == meter_id
                 && ex.g_d("read_on")? == r.read_on
                 && ex.g_i("value")? == value
+                && bands_from(ex.g_oi("peak_value")?, ex.g_oi("flat_value")?, ex.g_oi("valley_value")?) == bands
             {
                 slots.push(Slot::Done(ReadOutcome {
                     read_id: ex.g_i("id")?,
                     status: status(ex.g_s("status")?)?,
                     flags: flags_from_text(&ex.g_s("flags")?),
                     kwh: ex.g_oi("kwh")?.map(|k| k as u64),
+                    bands: band_use_from(ex.g_oi("peak_kwh")?, ex.g_oi("flat_kwh")?, ex.g_oi("valley_kwh")?),
                 }));
                 continue;
             }
@@ -2374,7 +2620,10 @@ async fn add_reads_pg_batch(
                 ),
             });
         }
-        let previous = prev.get(&meter_id).copied();
+        let (previous, prev_bands) = match prev.get(&meter_id) {
+            Some((r, b)) => (Some(*r), *b),
+            None => (None, None),
+        };
         if let Some(pr) = previous {
             if r.read_on < pr.read_on {
                 return Err(BillingError::OutOfOrder {
@@ -2394,8 +2643,10 @@ async fn add_reads_pg_batch(
             last_year: last_year.get(&meter_id).copied(),
             today,
         };
-        let (check, st) = check_new_read(rules, r, &ctx);
-        slots.push(Slot::New(n_ext.len(), st, check.flags.clone(), check.kwh));
+        let (check, st, band_use) = check_new_read(rules, r, bands, prev_bands, &ctx);
+        slots.push(Slot::New(n_ext.len(), st, check.flags.clone(), check.kwh, band_use));
+        n_regs.push(r.peak, r.flat, r.valley);
+        n_use.push(band_use.map(|b| b.peak), band_use.map(|b| b.flat), band_use.map(|b| b.valley));
         n_ext.push(ext);
         n_meter.push(meter_id);
         n_on.push(r.read_on);
@@ -2407,10 +2658,14 @@ async fn add_reads_pg_batch(
     }
     let mut new_ids: HashMap<String, i64> = HashMap::new();
     if !n_ext.is_empty() {
-        for row in sqlx::query("INSERT INTO billing_reads (external_id, meter_id, read_on, value, prev_read_on, kwh, flags, status, created_at) \
-                                SELECT u.e, u.m, u.d, u.v, u.p, u.k, u.f, u.s, $9 FROM UNNEST($1::text[], $2::bigint[], $3::date[], $4::bigint[], $5::date[], $6::bigint[], $7::text[], $8::text[]) \
-                                AS u(e, m, d, v, p, k, f, s) RETURNING id, external_id")
+        for row in sqlx::query("INSERT INTO billing_reads (external_id, meter_id, read_on, value, prev_read_on, kwh, flags, status, created_at, \
+                                peak_value, flat_value, valley_value, peak_kwh, flat_kwh, valley_kwh) \
+                                SELECT u.e, u.m, u.d, u.v, u.p, u.k, u.f, u.s, $9, u.pv, u.fv, u.vv, u.pk, u.fk, u.vk \
+                                FROM UNNEST($1::text[], $2::bigint[], $3::date[], $4::bigint[], $5::date[], $6::bigint[], $7::text[], $8::text[], \
+                                $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[]) \
+                                AS u(e, m, d, v, p, k, f, s, pv, fv, vv, pk, fk, vk) RETURNING id, external_id")
             .bind(&n_ext).bind(&n_meter).bind(&n_on).bind(&n_value).bind(&n_prev).bind(&n_kwh).bind(&n_flags).bind(&n_status).bind(now)
+            .bind(&n_regs.peak).bind(&n_regs.flat).bind(&n_regs.valley).bind(&n_use.peak).bind(&n_use.flat).bind(&n_use.valley)
             .fetch_all(&mut *conn).await?
         {
             new_ids.insert(row.g_s("external_id")?, row.g_i("id")?);
@@ -2419,11 +2674,12 @@ async fn add_reads_pg_batch(
     for s in slots {
         out.push(match s {
             Slot::Done(o) => o,
-            Slot::New(k, status, flags, kwh) => ReadOutcome {
+            Slot::New(k, status, flags, kwh, bands) => ReadOutcome {
                 read_id: new_ids[&n_ext[k]],
                 status,
                 flags,
                 kwh,
+                bands,
             },
         });
     }

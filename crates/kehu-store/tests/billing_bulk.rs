@@ -80,6 +80,9 @@ async fn a_large_run_bills_each_account_its_reads_once() {
                 meter: format!("M{i:05}"),
                 read_on: day("2026-09-30"),
                 value: 1_000 + i as u64,
+                peak: None,
+                flat: None,
+                valley: None,
             })
             .collect();
         s.add_reads(&sept, &rules.vee, day("2026-11-05"), now)
@@ -93,12 +96,18 @@ async fn a_large_run_bills_each_account_its_reads_once() {
                 meter: format!("M{i:05}"),
                 read_on: day("2026-10-15"),
                 value: v1,
+                peak: None,
+                flat: None,
+                valley: None,
             });
             oct.push(NewRead {
                 external_id: None,
                 meter: format!("M{i:05}"),
                 read_on: day("2026-10-31"),
                 value: v1 + used(i, 2),
+                peak: None,
+                flat: None,
+                valley: None,
             });
         }
         // A batch whose last read goes back in time is refused whole.
@@ -108,6 +117,9 @@ async fn a_large_run_bills_each_account_its_reads_once() {
             meter: "M00003".into(),
             read_on: day("2026-10-20"),
             value: 5_000,
+            peak: None,
+            flat: None,
+            valley: None,
         });
         let e = s
             .add_reads(&bad, &rules.vee, day("2026-11-05"), now)

@@ -50,12 +50,20 @@ async fn setup(s: &Store, n: &str) {
 }
 
 async fn read(s: &Store, n: &str, on: &str, value: u64) -> ReadOutcome {
+    read_bands(s, n, on, value, None).await
+}
+
+/// A read with time-of-use registers (peak, flat, valley) when given.
+async fn read_bands(s: &Store, n: &str, on: &str, value: u64, bands: Option<[u64; 3]>) -> ReadOutcome {
     s.add_read(
         &NewRead {
             external_id: None,
             meter: format!("M{n}"),
             read_on: day(on),
             value,
+            peak: bands.map(|b| b[0]),
+            flat: bands.map(|b| b[1]),
+            valley: bands.map(|b| b[2]),
         },
         &BillingRules::default().vee,
         day("2026-12-05"),
@@ -226,6 +234,33 @@ async fn a_changed_read_measures_the_next_one_again() {
         assert!(
             queue.iter().any(|q| q.read_id == nov.read_id && q.kwh == Some(650)),
             "{}: {queue:?}",
+            t.name
+        );
+
+        // 4. Time-of-use registers: the next read's band consumption follows its total.
+        setup(s, "4").await;
+        for (on, v, b) in [
+            ("2026-08-31", 1_000, [300, 500, 200]),
+            ("2026-09-30", 1_100, [330, 550, 220]),
+        ] {
+            assert_eq!(read_bands(s, "4", on, v, Some(b)).await.status, ReadStatus::Clean);
+        }
+        // October's total was keyed wrong (its bands say +100): a band mismatch, in review.
+        let oct = read_bands(s, "4", "2026-10-31", 1_150, Some([360, 600, 240])).await;
+        assert_eq!(oct.status, ReadStatus::Review, "{}: {:?}", t.name, oct.flags);
+        let nov = read_bands(s, "4", "2026-11-30", 1_300, Some([390, 650, 260])).await;
+        let fixed = s
+            .resolve_read(oct.read_id, &Resolution::Correct { value: 1_200 }, "s4", "photo", &rules.vee, now)
+            .await
+            .unwrap();
+        let f = fixed.follow_up.expect("November measured again");
+        assert_eq!((f.read_id, f.kwh_before, f.kwh_after), (nov.read_id, Some(150), Some(100)), "{}", t.name);
+        let edits = s.read_edits(nov.read_id).await.unwrap();
+        let after: serde_json::Value = serde_json::from_str(&edits.last().unwrap().after).unwrap();
+        assert_eq!(
+            after["band_kwh"],
+            serde_json::json!({"peak": 30, "flat": 50, "valley": 20}),
+            "{}: {after}",
             t.name
         );
     }

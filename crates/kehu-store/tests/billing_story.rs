@@ -66,6 +66,9 @@ async fn read(
             meter: meter.into(),
             read_on: day(on),
             value,
+            peak: None,
+            flat: None,
+            valley: None,
         },
         &rules.vee,
         day("2026-11-05"),
@@ -227,12 +230,18 @@ async fn story(s: &Store) {
             meter: "M-R1".into(),
             read_on: day("2026-11-30"),
             value: 17_500,
+            peak: None,
+            flat: None,
+            valley: None,
         },
         NewRead {
             external_id: None,
             meter: "M-NONE".into(),
             read_on: day("2026-11-30"),
             value: 1,
+            peak: None,
+            flat: None,
+            valley: None,
         },
     ];
     let e = s

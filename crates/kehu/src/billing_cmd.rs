@@ -179,6 +179,13 @@ pub async fn run(cmd: BillingCommand, cfg: &Config) -> anyhow::Result<std::proce
             for a in &r.prepaid_mode_mismatches {
                 eprintln!("warning: account {a} is prepaid but its meter is not in prepaid mode");
             }
+            if r.tou_billed_at_flat > 0 {
+                eprintln!(
+                    "note: {} time-of-use accounts billed at the flat price, a read of the period without peak/flat/valley consumption (first: {})",
+                    r.tou_billed_at_flat,
+                    r.tou_billed_at_flat_first.join(", ")
+                );
+            }
             println!("{}", serde_json::to_string(&r)?);
             Ok(ok)
         }

@@ -222,6 +222,33 @@ fn demo_supplier_bills_imports_and_reports() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("1 loaded, 3 rejected"), "{err}");
 
+    // Time-of-use registers: a non-numeric band, a negative one and a lone one are named
+    // with line, column and value, and nothing of the file is imported.
+    let tou = dir.join("tou.csv");
+    std::fs::write(
+        &tou,
+        "meter,read_on,value,peak,flat,valley\nDB00000002,2026-11-21,99999,10,x,5\nDB00000003,2026-11-21,99999,-1,2,3\nDB00000004,2026-11-21,99999,7,,\n",
+    )
+    .unwrap();
+    let (code, _, err) = kehu_in(&dir, &["billing", "import", "reads", tou.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("tou.csv:2: column flat, value \"x\""), "{err}");
+    assert!(err.contains("tou.csv:3: column peak, value \"-1\""), "{err}");
+    assert!(
+        err.contains("tou.csv:4: column flat") && err.contains("tou.csv:4: column valley"),
+        "{err}"
+    );
+    assert!(err.contains("nothing imported"), "{err}");
+    // All three, under Chinese headers: loaded.
+    std::fs::write(
+        &tou,
+        "表号,抄表日期,示数,峰,平,谷\nDB00000002,2026-11-21,99999,10,20,5\n",
+    )
+    .unwrap();
+    let (code, _, err) = kehu_in(&dir, &["billing", "import", "reads", tou.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("1 loaded, 0 rejected"), "{err}");
+
     // Payments: zero and negative amounts, unknown accounts.
     let pays = dir.join("payments.jsonl");
     std::fs::write(

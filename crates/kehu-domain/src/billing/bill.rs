@@ -152,9 +152,15 @@ impl Consumption {
     }
 }
 
+/// The label of the line that bills a time-of-use account's total at the flat price,
+/// because the period's reads had no band registers.
+pub const TOU_WITHOUT_BANDS_LABEL: &str = "平段电费(无分时电量)";
+
 /// Bills `consumption` (already multiplied) for `period`. `used_before_in_tier_period` is
 /// the kWh billed earlier in the same tier period (ignored by other tariffs). A
-/// time-of-use tariff given a plain total bills it all at the flat price.
+/// time-of-use tariff given a plain total bills it all at the flat price, on a line that
+/// says so (item `flat`, label 平段电费(无分时电量)); other tariffs bill a split by band as
+/// its total.
 pub fn bill_period(
     tariff: &Tariff,
     period: Period,
@@ -174,7 +180,12 @@ pub fn bill_period(
     let lines = match tariff {
         Tariff::Flat { price } => vec![line("energy".into(), "电度电费".into(), total_kwh, *price)],
         Tariff::TimeOfUse { peak, flat, valley } => match consumption {
-            Consumption::Total(k) => vec![line("flat".into(), "平段电费".into(), k, *flat)],
+            Consumption::Total(k) => vec![line(
+                "flat".into(),
+                TOU_WITHOUT_BANDS_LABEL.into(),
+                k,
+                *flat,
+            )],
             Consumption::Bands {
                 peak: p,
                 flat: f,
@@ -265,6 +276,60 @@ mod tests {
             vec!["peak", "valley"]
         );
         assert_eq!(b.total, Fen(9_000 + 1_500));
+        assert_eq!(b.lines[0].label, "峰段电费");
+        assert_eq!(b.kwh, 150);
+        // Without band registers: all at the flat price, on a line that says so.
+        let t2 = bill_period(&t, p("2026-10"), Consumption::Total(150), 0, 10).unwrap();
+        assert_eq!(t2.lines.len(), 1);
+        assert_eq!(
+            (
+                t2.lines[0].item.as_str(),
+                t2.lines[0].label.as_str(),
+                t2.total
+            ),
+            ("flat", TOU_WITHOUT_BANDS_LABEL, Fen(9_000))
+        );
+        // Exact fen per band, half up per line: 123 × 0.9851 = 121.1673 → 121.17;
+        // 456 × 0.6322 = 288.2832 → 288.28; 78 × 0.3096 = 24.1488 → 24.15.
+        let tou = Tariff::TimeOfUse {
+            peak: PricePerKwh(9_851),
+            flat: PricePerKwh(6_322),
+            valley: PricePerKwh(3_096),
+        };
+        let b = bill_period(
+            &tou,
+            p("2026-10"),
+            Consumption::Bands {
+                peak: 123,
+                flat: 456,
+                valley: 78,
+            },
+            0,
+            15,
+        )
+        .unwrap();
+        assert_eq!(
+            b.lines.iter().map(|l| l.amount.0).collect::<Vec<_>>(),
+            vec![12_117, 28_828, 2_415]
+        );
+        assert_eq!(b.total, Fen(43_360));
+        // Other tariffs bill the bands' sum.
+        let flat = Tariff::Flat {
+            price: PricePerKwh(6_500),
+        };
+        let f2 = bill_period(
+            &flat,
+            p("2026-10"),
+            Consumption::Bands {
+                peak: 1,
+                flat: 1,
+                valley: 1,
+            },
+            0,
+            15,
+        )
+        .unwrap();
+        assert_eq!((f2.kwh, f2.total), (3, Fen(195)));
         let f = bill_period(
             &Tariff::Flat {
                 price: PricePerKwh(6_500),

@@ -21,13 +21,13 @@ pub mod vee;
 pub use account::{CustomerClass, Meter, SupplyAccount};
 pub use ageing::{AgeingBucket, AgeingTotals};
 pub use allocation::{allocate, Allocation, AllocationOrder, OpenBill, PaymentResult};
-pub use bill::{bill_period, BillDraft, BillLine, Period};
+pub use bill::{bill_period, BillDraft, BillLine, Consumption, Period};
 pub use credit::{credit_grade, CreditGrade, CreditInputs, CreditRules};
 pub use dunning::{DunningRules, DunningStep, TimelineEvent};
 pub use penalty::{penalty, PenaltyRates};
 pub use prepaid::PrepaidRules;
 pub use tariff::{PricePerKwh, Tariff, TariffError, Tier, TierPeriod};
-pub use vee::{VeeFlag, VeeRules};
+pub use vee::{BandRegisters, BandUse, VeeFlag, VeeRules};
 
 use serde::{Deserialize, Serialize};
 

@@ -27,6 +27,7 @@ code_enum!(
         MultiplierMismatch = "multiplier_mismatch", "倍率与互感器不符", "multiplier differs from CT × PT",
         DateGap = "date_gap", "抄表间隔过长", "too long since the previous read",
         Missing = "missing", "漏抄", "read missing for the period",
+        BandMismatch = "band_mismatch", "分时示数与总示数不符", "peak, flat and valley do not add up to the total",
     }
 );
 
@@ -62,6 +63,11 @@ pub struct VeeRules {
     pub capacity_load_percent: u32,
     /// Days between reads after which a gap is flagged. Default 45 (monthly reading).
     pub max_gap_days: i64,
+    /// How far (register kWh, before the multiplier) the peak, flat and valley registers'
+    /// differences may add up away from the total register's difference before the read
+    /// is flagged `band_mismatch`. Default 3: each of the four registers shows whole kWh,
+    /// so each difference can be off by less than 1 kWh.
+    pub band_tolerance_kwh: u64,
 }
 
 impl Default for VeeRules {
@@ -76,6 +82,7 @@ impl Default for VeeRules {
             rollover_capacity_percent: 100,
             capacity_load_percent: 100,
             max_gap_days: 45,
+            band_tolerance_kwh: 3,
         }
     }
 }
@@ -86,6 +93,89 @@ pub struct Read {
     pub read_on: NaiveDate,
     /// Register value in whole kWh (before the multiplier).
     pub value: u64,
+}
+
+/// The time-of-use registers of a read (分时示数: 峰 / 平 / 谷), whole kWh before the
+/// multiplier, read beside the total register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BandRegisters {
+    pub peak: u64,
+    pub flat: u64,
+    pub valley: u64,
+}
+
+/// The consumption of a read by time-of-use band, after the multiplier. The bands add up
+/// to the read's total consumption exactly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BandUse {
+    pub peak: u64,
+    pub flat: u64,
+    pub valley: u64,
+}
+
+impl BandUse {
+    pub fn total(&self) -> u64 {
+        self.peak + self.flat + self.valley
+    }
+}
+
+/// Why a read's band registers do not give its band consumption.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BandMismatch {
+    /// The three band differences added up (register kWh).
+    pub bands_raw: u64,
+    /// The total register's difference (register kWh).
+    pub total_raw: u64,
+}
+
+/// The consumption by band of a read whose total consumption `total_kwh` (after the
+/// multiplier, across a rollover too) is known, from the band registers of the previous
+/// read and this one.
+///
+/// Each band register follows the total's rule: a register that went back has rolled over
+/// at `10^digits` (the band registers have the total's digits). Peak and valley are their
+/// registers' differences; flat is what is left of the total (总 − 峰 − 谷), so the bands
+/// always add up to the total billed. The flat register checks the split: the three band
+/// differences must add up to the total difference within `band_tolerance_kwh`, and peak
+/// plus valley may not exceed the total; otherwise the bands are refused
+/// ([`VeeFlag::BandMismatch`]). A band that went back without a real rollover comes out
+/// near 10^digits and fails the same check.
+pub fn band_use(
+    rules: &VeeRules,
+    meter: &Meter,
+    previous: BandRegisters,
+    current: BandRegisters,
+    total_kwh: u64,
+) -> Result<BandUse, BandMismatch> {
+    let modulus = meter.register_modulus();
+    let diff = |prev: u64, cur: u64| {
+        if cur >= prev {
+            cur - prev
+        } else {
+            modulus.saturating_sub(prev).saturating_add(cur)
+        }
+    };
+    let mult = u64::from(meter.multiplier.max(1));
+    let total_raw = total_kwh / mult;
+    let (p, f, v) = (
+        diff(previous.peak, current.peak),
+        diff(previous.flat, current.flat),
+        diff(previous.valley, current.valley),
+    );
+    let bands_raw = p.saturating_add(f).saturating_add(v);
+    let mismatch = BandMismatch {
+        bands_raw,
+        total_raw,
+    };
+    if bands_raw.abs_diff(total_raw) > rules.band_tolerance_kwh || p.saturating_add(v) > total_raw {
+        return Err(mismatch);
+    }
+    let (peak, valley) = (p * mult, v * mult);
+    Ok(BandUse {
+        peak,
+        valley,
+        flat: total_kwh - peak - valley,
+    })
 }
 
 /// The billed consumption (after the multiplier) of one earlier period.
@@ -482,6 +572,128 @@ mod tests {
         assert!(read_missing(Some(d("2026-08-30")), d("2026-09-01")));
         assert!(!read_missing(Some(d("2026-09-30")), d("2026-09-01")));
         assert!(read_missing(None, d("2026-09-01")));
+    }
+
+    fn bands(peak: u64, flat: u64, valley: u64) -> BandRegisters {
+        BandRegisters { peak, flat, valley }
+    }
+
+    #[test]
+    fn band_use_splits_the_total_and_checks_the_flat_register() {
+        let rules = VeeRules::default();
+        let m = meter();
+        // 100 kWh in total: peak 30, valley 10, flat the rest (60, as its register says).
+        let prev = bands(100, 200, 50);
+        assert_eq!(
+            band_use(&rules, &m, prev, bands(130, 260, 60), 100),
+            Ok(BandUse {
+                peak: 30,
+                flat: 60,
+                valley: 10
+            })
+        );
+        // The flat register 2 kWh off (whole-kWh registers): within the tolerance, and flat
+        // is still total − peak − valley, so the bands add up to the total billed.
+        assert_eq!(
+            band_use(&rules, &m, prev, bands(130, 262, 60), 100),
+            Ok(BandUse {
+                peak: 30,
+                flat: 60,
+                valley: 10
+            })
+        );
+        // 10 kWh off: refused, with both sums.
+        assert_eq!(
+            band_use(&rules, &m, prev, bands(130, 270, 60), 100),
+            Err(BandMismatch {
+                bands_raw: 110,
+                total_raw: 100
+            })
+        );
+        // Peak and valley above the total (even within the tolerance): refused.
+        assert_eq!(
+            band_use(&rules, &m, prev, bands(108, 200, 54), 10),
+            Err(BandMismatch {
+                bands_raw: 12,
+                total_raw: 10
+            })
+        );
+        // After the multiplier (CT 40): each band × 40, adding up to the total kWh.
+        let mut ct = meter();
+        ct.ct_ratio = 40;
+        ct.multiplier = 40;
+        assert_eq!(
+            band_use(&rules, &ct, prev, bands(130, 260, 60), 4_000),
+            Ok(BandUse {
+                peak: 1_200,
+                flat: 2_400,
+                valley: 400
+            })
+        );
+    }
+
+    #[test]
+    fn band_registers_roll_over_like_the_total() {
+        let rules = VeeRules::default();
+        let m = meter();
+        // The total went 999,900 → 100 (200 kWh across the rollover, see
+        // `negative_and_rollover`); the peak register rolled over too: 999,950 → 30 is 80.
+        let h = monthly(&[200; 6]);
+        let c = check(&m, 999_900, 100, &h);
+        assert_eq!(c.kwh, Some(200));
+        let got = band_use(
+            &rules,
+            &m,
+            bands(999_950, 1_000, 500),
+            bands(30, 1_100, 520),
+            c.kwh.unwrap(),
+        );
+        assert_eq!(
+            got,
+            Ok(BandUse {
+                peak: 80,
+                flat: 100,
+                valley: 20
+            })
+        );
+        // A band register that went back without rolling over is about 10^6 kWh across:
+        // the bands no longer add up to the total.
+        let e = band_use(
+            &rules,
+            &m,
+            bands(500, 1_000, 500),
+            bands(400, 1_150, 550),
+            100,
+        )
+        .unwrap_err();
+        assert_eq!(e.bands_raw, 999_900 + 150 + 50);
+    }
+
+    proptest::proptest! {
+        /// Whatever the registers (rolling over or not) and the multiplier, consistent band
+        /// registers give their differences × multiplier, adding up to the total.
+        #[test]
+        fn consistent_bands_add_up_to_the_total(
+            prev in proptest::array::uniform3(0u64..1_000_000),
+            used in proptest::array::uniform3(0u64..50_000),
+            mult in 1u32..200,
+        ) {
+            let mut m = meter();
+            m.ct_ratio = mult;
+            m.multiplier = mult;
+            let cur = |i: usize| (prev[i] + used[i]) % 1_000_000;
+            let total = (used[0] + used[1] + used[2]) * u64::from(mult);
+            let got = band_use(
+                &VeeRules::default(),
+                &m,
+                bands(prev[0], prev[1], prev[2]),
+                bands(cur(0), cur(1), cur(2)),
+                total,
+            ).unwrap();
+            let k = u64::from(mult);
+            proptest::prop_assert_eq!(got, BandUse { peak: used[0] * k, flat: used[1] * k, valley: used[2] * k });
+            proptest::prop_assert_eq!(got.total(), total);
+        }
     }
 
     #[test]
