@@ -169,6 +169,22 @@ async fn story(c: &Client, spec: &DemoSpec, key: &str, state: &AppState, store: 
     assert_eq!(pair["dwell_ms"], 90_000);
     assert_eq!(b["state"]["events"], 3);
 
+    // A customer unknown at first and imported afterwards: refused, then accepted (the
+    // collector remembers found customers only).
+    let mut later = demo::customer(spec, 7);
+    later.external_id = "C-LATER-1".into();
+    later.id_number = None;
+    later.phone = None;
+    let (_, v) = c.events(Some(key), json!([view("late1", &later.external_id, &r5, 0)])).await;
+    assert_eq!(v["results"][0]["field"], "customer", "{v}");
+    let mut l = store.begin_load(kehu_domain::ingest::EntityKind::Customers, "test", chrono::Utc::now()).await.unwrap();
+    assert!(l.write(std::slice::from_ref(&later)).await.unwrap().is_empty());
+    l.finish(true, kehu_store::load::LoadCounts::default()).await.unwrap();
+    let (_, v) = c.events(Some(key), json!([view("late2", &later.external_id, &r5, 0)])).await;
+    assert_eq!(v["accepted"], 1, "{v}");
+    let (_, v) = c.events(Some(key), json!([view("late3", &later.external_id, &r5, 0)])).await;
+    assert_eq!(v["accepted"], 1, "remembered: {v}");
+
     // Too many events in one request.
     let big: Vec<Value> = (0..51).map(|i| view(&format!("big{i}"), &cust, &wealth_r3, 0)).collect();
     let (s, v) = c.events(Some(key), Value::Array(big)).await;

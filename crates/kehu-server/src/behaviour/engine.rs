@@ -110,6 +110,11 @@ pub struct Engine {
     /// Where the look for other processes' changes has read up to.
     profile_marks: tokio::sync::Mutex<ProfileMarks>,
     keys: Mutex<HashMap<String, (i64, std::time::Instant)>>,
+    /// Customer numbers seen by event collection → kehu ids. Only found customers are
+    /// kept: a customer's number and id never change and customers are not deleted, so an
+    /// entry stays right; an unknown number is asked again (it may be imported later).
+    /// Bounded by `CUSTOMER_IDS_MAX` (cleared when full).
+    customer_ids: RwLock<HashMap<String, i64>>,
     writer: mpsc::Sender<WriteJob>,
     writer_rx: Mutex<Option<mpsc::Receiver<WriteJob>>>,
     log_tx: mpsc::UnboundedSender<DecisionLog>,
@@ -121,6 +126,10 @@ pub struct Engine {
     /// The active model of purpose `propensity`, replacing the default weights.
     trained: RwLock<Option<Arc<TrainedPropensity>>>,
 }
+
+/// Customer numbers kept by `Engine::customer_ids` before the map starts over (~100 bytes
+/// each).
+const CUSTOMER_IDS_MAX: usize = 500_000;
 
 /// The purpose under which a trained purchase-propensity model is registered.
 pub const PROPENSITY_PURPOSE: &str = "propensity";
@@ -210,6 +219,7 @@ impl Engine {
             reloading: Mutex::new(None),
             profile_marks: tokio::sync::Mutex::new(ProfileMarks::default()),
             keys: Mutex::new(HashMap::new()),
+            customer_ids: RwLock::new(HashMap::new()),
             writer,
             writer_rx: Mutex::new(Some(rx)),
             log_tx,
@@ -388,6 +398,39 @@ impl Engine {
     }
 
     /// The customer a device is linked to.
+    /// kehu ids of customer numbers (`ext`, repeats allowed): from memory, and the store
+    /// for those not seen yet (one statement). Unknown numbers are absent from the answer.
+    pub async fn customer_ids(&self, ext: &[&str]) -> Result<HashMap<String, i64>, StoreError> {
+        let mut out = HashMap::with_capacity(ext.len());
+        let mut missing: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        {
+            let known = self.customer_ids.read().expect("lock");
+            for e in ext {
+                match known.get(*e) {
+                    Some(id) => {
+                        out.insert((*e).to_string(), *id);
+                    }
+                    None => {
+                        missing.insert(e);
+                    }
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let missing: Vec<&str> = missing.into_iter().collect();
+            let found = self.store.customer_ids_by_external(&missing).await?;
+            let mut known = self.customer_ids.write().expect("lock");
+            if known.len() + found.len() > CUSTOMER_IDS_MAX {
+                known.clear();
+            }
+            for (k, v) in &found {
+                known.insert(k.clone(), *v);
+            }
+            out.extend(found);
+        }
+        Ok(out)
+    }
+
     pub fn device_customer(&self, device: &str) -> Option<i64> {
         self.live.read().expect("lock").devices.get(device).copied()
     }

@@ -170,7 +170,7 @@ async fn collect_inner(st: &AppState, q: KeyParam, headers: &HeaderMap, body: &[
     }
     // Resolve customers and products.
     let ext: Vec<&str> = valid.iter().filter_map(|(_, e)| e.customer.as_deref()).collect();
-    let customers = if ext.is_empty() { Default::default() } else { eng.store.customer_ids_by_external(&ext).await? };
+    let customers = if ext.is_empty() { Default::default() } else { eng.customer_ids(&ext).await? };
     let mut shelf = eng.shelf();
     // A product added by another process since the shelf was loaded: reload it once.
     let unknown: Vec<&str> = valid.iter().filter_map(|(_, e)| e.product.as_deref()).filter(|c| !shelf.by_code.contains_key(*c)).collect();
