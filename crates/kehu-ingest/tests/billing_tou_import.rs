@@ -5,7 +5,7 @@
 
 use chrono::{FixedOffset, NaiveDate, Utc};
 use kehu_domain::billing::tariff::{PricePerKwh, Tariff};
-use kehu_domain::billing::{BillingRules, CustomerClass, Meter, SupplyAccount};
+use kehu_domain::billing::{BillingRules, CustomerClass};
 use kehu_domain::ingest::ParseContext;
 use kehu_domain::Fen;
 use kehu_ingest::billing_import::{import_billing_file, BillingImportOptions, BillingKind};
@@ -62,32 +62,7 @@ async fn setup(s: &Store) {
     .await
     .unwrap();
     for i in 1..=2 {
-        s.upsert_supply_account(&SupplyAccount {
-            external_id: format!("A{i}"),
-            name: format!("商户{i}"),
-            class: CustomerClass::NonResidential,
-            area: None,
-            tariff: "tou".into(),
-            penalty_ppm: None,
-            deposit: Fen::ZERO,
-            prepaid: false,
-            opened_on: day("2020-01-01"),
-        })
-        .await
-        .unwrap();
-        s.upsert_meter(&Meter {
-            external_id: format!("M{i}"),
-            account: format!("A{i}"),
-            ct_ratio: 1,
-            pt_ratio: 1,
-            multiplier: 1,
-            register_digits: 6,
-            installed_on: day("2020-01-01"),
-            capacity_kva: 100,
-            prepaid_mode: false,
-        })
-        .await
-        .unwrap();
+        testing::supply_account_with_meter(s, &format!("A{i}"), CustomerClass::NonResidential, "tou", &format!("M{i}"), 1, 100).await;
     }
 }
 

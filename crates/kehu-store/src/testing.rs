@@ -100,3 +100,46 @@ pub async fn all() -> Vec<TestStore> {
     }
     v
 }
+
+/// A supply account `account` on `tariff` (opened 2020-01-01, no deposit, postpaid) with
+/// one meter `meter` (CT `ct` × PT 1, six register digits, installed 2020-01-01, capacity
+/// `capacity_kva`): the fixture of the billing suites.
+pub async fn supply_account_with_meter(
+    store: &Store,
+    account: &str,
+    class: kehu_domain::billing::CustomerClass,
+    tariff: &str,
+    meter: &str,
+    ct: u32,
+    capacity_kva: u32,
+) {
+    let opened = chrono::NaiveDate::from_ymd_opt(2020, 1, 1).expect("a date");
+    store
+        .upsert_supply_account(&kehu_domain::billing::SupplyAccount {
+            external_id: account.into(),
+            name: format!("用户{account}"),
+            class,
+            area: Some("T1".into()),
+            tariff: tariff.into(),
+            penalty_ppm: None,
+            deposit: kehu_domain::Fen::ZERO,
+            prepaid: false,
+            opened_on: opened,
+        })
+        .await
+        .expect("account stored");
+    store
+        .upsert_meter(&kehu_domain::billing::Meter {
+            external_id: meter.into(),
+            account: account.into(),
+            ct_ratio: ct,
+            pt_ratio: 1,
+            multiplier: ct,
+            register_digits: 6,
+            installed_on: opened,
+            capacity_kva,
+            prepaid_mode: false,
+        })
+        .await
+        .expect("meter stored");
+}

@@ -6,7 +6,7 @@
 use chrono::{NaiveDate, Utc};
 use kehu_domain::billing::bill::{bill_period, Consumption};
 use kehu_domain::billing::tariff::{PricePerKwh, Tariff};
-use kehu_domain::billing::{BillingRules, CustomerClass, Meter, Period, SupplyAccount};
+use kehu_domain::billing::{BillingRules, CustomerClass, Period};
 use kehu_domain::Fen;
 use kehu_store::billing::{BillingError, NewRead, ReadStatus};
 use kehu_store::testing;
@@ -46,32 +46,7 @@ async fn a_large_run_bills_each_account_its_reads_once() {
             }
         };
         for i in 0..ACCOUNTS {
-            s.upsert_supply_account(&SupplyAccount {
-                external_id: format!("A{i:05}"),
-                name: format!("用户{i}"),
-                class: CustomerClass::Residential,
-                area: Some("T1".into()),
-                tariff: tariff_of(i).0.into(),
-                penalty_ppm: None,
-                deposit: Fen::ZERO,
-                prepaid: false,
-                opened_on: day("2020-01-01"),
-            })
-            .await
-            .unwrap();
-            s.upsert_meter(&Meter {
-                external_id: format!("M{i:05}"),
-                account: format!("A{i:05}"),
-                ct_ratio: 1,
-                pt_ratio: 1,
-                multiplier: 1,
-                register_digits: 6,
-                installed_on: day("2020-01-01"),
-                capacity_kva: 50,
-                prepaid_mode: false,
-            })
-            .await
-            .unwrap();
+            testing::supply_account_with_meter(s, &format!("A{i:05}"), CustomerClass::Residential, tariff_of(i).0, &format!("M{i:05}"), 1, 50).await;
         }
         // September's closing read, then two October reads per meter, in one call each.
         let sept: Vec<NewRead> = (0..ACCOUNTS)

@@ -6,8 +6,7 @@
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use kehu_domain::billing::tariff::{PricePerKwh, Tariff};
-use kehu_domain::billing::{BillingRules, CustomerClass, Meter, Period, SupplyAccount, VeeFlag};
-use kehu_domain::Fen;
+use kehu_domain::billing::{BillingRules, CustomerClass, Period, VeeFlag};
 use kehu_store::billing::{NewRead, ReadOutcome, ReadStatus, Resolution};
 use kehu_store::{testing, Store};
 
@@ -21,32 +20,7 @@ fn now() -> DateTime<Utc> {
 }
 
 async fn setup(s: &Store, n: &str) {
-    s.upsert_supply_account(&SupplyAccount {
-        external_id: format!("A{n}"),
-        name: format!("用户{n}"),
-        class: CustomerClass::Residential,
-        area: Some("T1".into()),
-        tariff: "flat".into(),
-        penalty_ppm: None,
-        deposit: Fen::ZERO,
-        prepaid: false,
-        opened_on: day("2020-01-01"),
-    })
-    .await
-    .unwrap();
-    s.upsert_meter(&Meter {
-        external_id: format!("M{n}"),
-        account: format!("A{n}"),
-        ct_ratio: 1,
-        pt_ratio: 1,
-        multiplier: 1,
-        register_digits: 6,
-        installed_on: day("2020-01-01"),
-        capacity_kva: 10,
-        prepaid_mode: false,
-    })
-    .await
-    .unwrap();
+    testing::supply_account_with_meter(s, &format!("A{n}"), CustomerClass::Residential, "flat", &format!("M{n}"), 1, 10).await;
 }
 
 async fn read(s: &Store, n: &str, on: &str, value: u64) -> ReadOutcome {

@@ -9,7 +9,7 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use kehu_domain::billing::bill::TOU_WITHOUT_BANDS_LABEL;
 use kehu_domain::billing::tariff::{PricePerKwh, Tariff};
 use kehu_domain::billing::{
-    BandUse, BillingRules, CustomerClass, Meter, Period, SupplyAccount, VeeFlag,
+    BandUse, BillingRules, CustomerClass, Period, VeeFlag,
 };
 use kehu_domain::Fen;
 use kehu_store::billing::{BillingError, NewRead, ReadStatus, Resolution, StoredBill};
@@ -57,32 +57,7 @@ async fn setup(s: &Store) {
         ("A5-MISMATCH", "tou", "M-MIS", 1),
         ("A6-FLAT", "biz", "M-FLAT", 1),
     ] {
-        s.upsert_supply_account(&SupplyAccount {
-            external_id: acc.into(),
-            name: format!("商户{acc}"),
-            class: CustomerClass::NonResidential,
-            area: None,
-            tariff: tariff.into(),
-            penalty_ppm: None,
-            deposit: Fen::ZERO,
-            prepaid: false,
-            opened_on: day("2020-01-01"),
-        })
-        .await
-        .unwrap();
-        s.upsert_meter(&Meter {
-            external_id: meter.into(),
-            account: acc.into(),
-            ct_ratio: ct,
-            pt_ratio: 1,
-            multiplier: ct,
-            register_digits: 6,
-            installed_on: day("2020-01-01"),
-            capacity_kva: 200,
-            prepaid_mode: false,
-        })
-        .await
-        .unwrap();
+        testing::supply_account_with_meter(s, acc, CustomerClass::NonResidential, tariff, meter, ct, 200).await;
     }
 }
 
