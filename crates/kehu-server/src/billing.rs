@@ -157,6 +157,19 @@ impl IntoResponse for BillingApiError {
 
 type R<T> = Result<Json<T>, BillingApiError>;
 
+/// A token that acts for a staff member may do what their role may; an integration's token
+/// (acting for nobody) is not limited here.
+fn staff_may(caller: Option<&ApiCaller>, perm: Perm, what: &str) -> Result<(), ApiError> {
+    match caller.and_then(|c| c.staff.as_ref()) {
+        Some(st) if !crate::web::nav::can(st.role, perm) => Err(ApiError::Forbidden(format!(
+            "staff member {} ({}) may not do this: {what}",
+            st.external_id,
+            st.role.code()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn day(name: &str, v: &str) -> Result<NaiveDate, BillingApiError> {
     NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
         .map_err(|_| bad(format!("{name} {v:?}: expected a date like 2026-10-15")))
@@ -357,7 +370,12 @@ struct RunRequest {
 
 /// Bill a period. 409 with the count and the first reads while reads wait for review.
 #[utoipa::path(post, path = "/api/v1/billing/runs", request_body = RunRequest, responses((status = 200, body = RunReport), (status = 409, description = "reads wait for review")))]
-async fn run(State(s): State<AppState>, Json(r): Json<RunRequest>) -> R<RunReport> {
+async fn run(
+    State(s): State<AppState>,
+    caller: Option<Extension<ApiCaller>>,
+    Json(r): Json<RunRequest>,
+) -> R<RunReport> {
+    staff_may(caller.as_deref(), Perm::Billing, "running a billing period")?;
     let p = Period::parse(&r.period).ok_or_else(|| {
         bad(format!(
             "period {:?}: expected a month like 2026-10",
@@ -380,7 +398,12 @@ async fn bills(State(s): State<AppState>, Path(account): Path<String>) -> R<Vec<
 
 /// Record a payment; returns the receipt (what it paid, what is left as credit).
 #[utoipa::path(post, path = "/api/v1/billing/payments", request_body = NewPayment, responses((status = 200, body = Receipt)))]
-async fn pay(State(s): State<AppState>, Json(p): Json<NewPayment>) -> R<Receipt> {
+async fn pay(
+    State(s): State<AppState>,
+    caller: Option<Extension<ApiCaller>>,
+    Json(p): Json<NewPayment>,
+) -> R<Receipt> {
+    staff_may(caller.as_deref(), Perm::Billing, "recording a payment")?;
     Ok(Json(
         s.store.record_payment(&p, &s.billing, Utc::now()).await?,
     ))

@@ -15,6 +15,7 @@ mod support;
 struct Tokens {
     collector: String,
     branch_head: String,
+    marketer: String,
 }
 
 /// An API client sending `token`.
@@ -77,6 +78,7 @@ async fn billing_over_http_on_every_backend() {
         let tokens = Tokens {
             collector: t.store.create_api_token("collector-desk", Some(support::login_of("collector"))).await.unwrap(),
             branch_head: t.store.create_api_token("branch-head", Some(support::login_of("branch_head"))).await.unwrap(),
+            marketer: t.store.create_api_token("marketing", Some(support::login_of("marketer"))).await.unwrap(),
         };
         assert!(
             t.store.create_api_token("ghost", Some("S-NOBODY")).await.is_err(),
@@ -269,6 +271,8 @@ async fn story(base: &str, tokens: &Tokens) {
     )
     .await;
     assert_eq!(s, 400);
+    let (s, v) = post_as(&tokens.marketer, &format!("{base}/api/v1/billing/runs"), json!({"period": "2026-10"})).await;
+    assert_eq!(s, 403, "a marketer's token does not bill: {v}");
     let (s, v) = post(
         &format!("{base}/api/v1/billing/runs"),
         json!({"period": "2026-10", "only_clean": true}),
