@@ -56,6 +56,7 @@ async fn collections_pages_on_every_backend() {
         review(&server.base, &t.store).await;
         account_and_dunning(&server.base, &t.store).await;
         desk_payment(&server.base, &t.store).await;
+        billing_runs(&server.base, &t.store).await;
         server.stop().await;
         eprintln!("collections pages passed on {}", t.name);
     }
@@ -444,4 +445,80 @@ async fn desk_payment(base: &str, store: &kehu_store::Store) {
         .await
         .unwrap();
     assert!(!audit.is_empty() && audit[0].detail.as_deref().unwrap().starts_with(&payment_id));
+}
+
+async fn billing_runs(base: &str, store: &kehu_store::Store) {
+    use kehu_store::{AuditAction, AuditQuery};
+    let mut c = logged_in(base, "collector").await;
+    assert_eq!(c.get("/billing/runs").await.status, 403, "a collector does not bill");
+    assert!(!c.get("/billing").await.body.contains("id=\"open-runs\""));
+    let mut head = logged_in(base, "branch_head").await;
+    assert!(head.get("/billing").await.body.contains("id=\"open-runs\""));
+    let page = head.get("/billing/runs").await;
+    assert_eq!(page.status, 200);
+    let csrf = hidden(&page.body, "csrf");
+    let r = head.post("/billing/runs", &[("csrf", &csrf), ("period", "2026-13")]).await;
+    assert_eq!(r.status, 400);
+    let r = head.post("/billing/runs", &[("csrf", "forged"), ("period", "2026-10")]).await;
+    assert_eq!(r.status, 403);
+    // A period with a read waiting for review: refused, the count and the reads shown.
+    let work = store.dunning_worklist(business_today(), &BillingRules::default()).await.unwrap();
+    let view = store.supply_account(&work[0].account).await.unwrap().unwrap();
+    let meter = view.meters[0].0.clone();
+    let last = store.meter_latest_read(&meter).await.unwrap().unwrap().unwrap();
+    let odd = store
+        .add_read(
+            &kehu_store::billing::NewRead {
+                external_id: None,
+                meter,
+                read_on: last + Duration::days(30),
+                value: 999_000,
+                peak: None,
+                flat: None,
+                valley: None,
+            },
+            &BillingRules::default().vee,
+            business_today(),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(odd.status, kehu_store::billing::ReadStatus::Review);
+    let queue = store.review_queue(100_000).await.unwrap();
+    let waiting = queue.iter().find(|q| q.read_id == odd.read_id).unwrap();
+    let period = waiting.read_on.format("%Y-%m").to_string();
+    let in_period = queue.iter().filter(|q| q.read_on.format("%Y-%m").to_string() == period).count();
+    let bills_before = store
+        .period_bills(kehu_domain::billing::Period::parse(&period).unwrap())
+        .await
+        .unwrap()
+        .len();
+    let r = head.post("/billing/runs", &[("csrf", &csrf), ("period", &period)]).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains(&format!("{period} 未出账：{in_period} 条抄表待审核")), "{}", r.body);
+    assert!(r.body.contains("id=\"run-first\""));
+    // Only the clean accounts: billed (or billed already), audited.
+    let r = head
+        .post("/billing/runs", &[("csrf", &csrf), ("period", &period), ("only_clean", "1")])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("id=\"run-report\""));
+    let bills_after = store
+        .period_bills(kehu_domain::billing::Period::parse(&period).unwrap())
+        .await
+        .unwrap()
+        .len();
+    assert!(r.body.contains(&format!("{period} 已出账：{} 张账单", bills_after - bills_before)), "{}", r.body);
+    let audit = store
+        .audit_entries(&AuditQuery {
+            staff_id: Some(login_of("branch_head").into()),
+            action: Some(AuditAction::BillingRun),
+            from: None,
+            to: None,
+            before: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert!(audit[0].detail.as_deref().unwrap().starts_with(&period));
 }

@@ -28,6 +28,8 @@ pub enum AuditAction {
     ApiTokenRevoke,
     /// A payment taken at the collections desk (`detail`: payment id, account, amount).
     PaymentRecord,
+    /// A period billed from the workbench (`detail`: period, bills, total).
+    BillingRun,
 }
 
 impl AuditAction {
@@ -42,6 +44,7 @@ impl AuditAction {
         AuditAction::ApiTokenCreate,
         AuditAction::ApiTokenRevoke,
         AuditAction::PaymentRecord,
+        AuditAction::BillingRun,
     ];
 
     pub fn code(self) -> &'static str {
@@ -56,6 +59,7 @@ impl AuditAction {
             AuditAction::ApiTokenCreate => "api_token_create",
             AuditAction::ApiTokenRevoke => "api_token_revoke",
             AuditAction::PaymentRecord => "payment_record",
+            AuditAction::BillingRun => "billing_run",
         }
     }
 

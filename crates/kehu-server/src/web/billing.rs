@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use chrono::{NaiveDate, NaiveDateTime, Utc};
 use kehu_domain::billing::dunning::TimelineEvent;
-use kehu_domain::billing::{AgeingBucket, AgeingTotals, DunningStep};
+use kehu_domain::billing::{AgeingBucket, AgeingTotals, DunningStep, Period};
 use kehu_domain::state::Role;
 use kehu_domain::Fen;
 use kehu_store::AuditAction;
@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/billing/accounts/{account}", get(account))
         .route("/billing/accounts/{account}/dunning", post(add_dunning))
         .route("/billing/accounts/{account}/payments", post(take_payment))
+        .route("/billing/runs", get(run_page).post(run_period))
         .route("/meter-review", get(review))
         .route("/meter-review/{read}", post(resolve))
 }
@@ -86,6 +87,7 @@ struct OverviewTpl {
     step: String,
     review_count: String,
     may_review: bool,
+    may_run: bool,
 }
 
 #[derive(Deserialize)]
@@ -226,6 +228,7 @@ async fn overview(
         step: step.map(|s| s.code().to_string()).unwrap_or_default(),
         review_count: t.int(review_count),
         may_review: ctx.require(Perm::MeterReview).is_ok(),
+        may_run: ctx.require(Perm::RunBilling).is_ok(),
         c: ctx.chrome(),
     }))
 }
@@ -973,5 +976,97 @@ mod tests {
         assert!(may_approve(Role::Admin));
         assert!(!may_approve(Role::Collector));
         assert!(!may_approve(Role::CustomerManager));
+    }
+}
+
+// ---------------------------------------------------------------- billing runs
+
+#[derive(Template)]
+#[template(path = "billing_run.html")]
+struct RunTpl {
+    c: Chrome,
+    period: String,
+    message: Option<String>,
+    refused: bool,
+    /// The first reads waiting for review, when the run was refused.
+    first: Vec<String>,
+    /// What the run did, as label and value.
+    facts: Vec<(&'static str, String)>,
+}
+
+/// The period a branch head most likely bills: last month.
+fn last_period(today: NaiveDate) -> String {
+    use chrono::Datelike;
+    let first = today.with_day(1).unwrap_or(today);
+    let prev = first.pred_opt().unwrap_or(first);
+    format!("{:04}-{:02}", prev.year(), prev.month())
+}
+
+async fn run_page(State(s): State<AppState>, ctx: StaffCtx) -> Result<Response, PageError> {
+    ctx.require(Perm::RunBilling)?;
+    let period = last_period(s.today());
+    Ok(render(&RunTpl { c: ctx.chrome(), period, message: None, refused: false, first: Vec::new(), facts: Vec::new() }))
+}
+
+#[derive(Deserialize)]
+pub struct RunForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    period: String,
+    #[serde(default)]
+    only_clean: Option<String>,
+}
+
+/// Bills a period from the workbench (`Store::billing_run`, the same as `kehu billing run`
+/// and the API), audited; a refusal shows the reads that wait for review.
+async fn run_period(
+    State(s): State<AppState>,
+    client: super::Client,
+    ctx: StaffCtx,
+    Form(f): Form<RunForm>,
+) -> Result<Response, PageError> {
+    ctx.require(Perm::RunBilling)?;
+    ctx.check_csrf(&f.csrf)?;
+    let t = ctx.t;
+    let Some(period) = Period::parse(f.period.trim()) else {
+        return Err(PageError::BadField {
+            key: "billing_run.bad_period",
+            value: f.period.chars().take(16).collect(),
+        });
+    };
+    let only_clean = f.only_clean.is_some();
+    let p = period.to_string();
+    match s.store.billing_run(period, only_clean, &s.billing, Utc::now()).await {
+        Ok(r) => {
+            super::admin::Audit {
+                detail: Some(format!("{} bills {} total {}", r.period, r.bills, r.total.to_plain())),
+                ..ctx.audit(AuditAction::BillingRun)
+            }
+            .record(&s, &client)
+            .await?;
+            let message = t.f(
+                "billing_run.done",
+                &[("period", &r.period), ("bills", &r.bills.to_string()), ("total", &t.money(r.total)), ("kwh", &r.kwh.to_string())],
+            );
+            let facts = vec![
+                (t.s("billing_run.held"), r.held_for_review.to_string()),
+                (t.s("billing_run.already"), r.already_billed.to_string()),
+                (t.s("billing_run.missing"), r.meters_without_read.to_string()),
+                (t.s("billing_run.tou_flat"), r.tou_billed_at_flat.to_string()),
+                (t.s("billing_run.prepaid"), r.prepaid_alerts.len().to_string()),
+            ];
+            Ok(render(&RunTpl { c: ctx.chrome(), period: p, message: Some(message), refused: false, first: Vec::new(), facts }))
+        }
+        Err(BillingError::UnreviewedReads { count, first, .. }) => {
+            let message = t.f("billing_run.refused", &[("period", &p), ("count", &count.to_string())]);
+            let page = render(&RunTpl { c: ctx.chrome(), period: p, message: Some(message), refused: true, first, facts: Vec::new() });
+            Ok((StatusCode::CONFLICT, page).into_response())
+        }
+        Err(e @ (BillingError::Tariff { .. } | BillingError::UnknownTariff { .. } | BillingError::Invalid(_))) => {
+            let page = render(&RunTpl { c: ctx.chrome(), period: p, message: Some(e.to_string()), refused: true, first: Vec::new(), facts: Vec::new() });
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+        Err(e) => Err(store_err(e)),
     }
 }

@@ -142,11 +142,14 @@ pub enum Perm {
     /// Approve a disconnection order (the legal gate "a different staff member approved"):
     /// branch heads and the administrator.
     ApproveDisconnection,
+    /// Bill a period from the workbench: branch heads.
+    RunBilling,
 }
 
 pub fn can(role: Role, perm: Perm) -> bool {
     let key = match perm {
         Perm::ApproveDisconnection => return matches!(role, Role::BranchHead | Role::Admin),
+        Perm::RunBilling => return role == Role::BranchHead,
         Perm::Customers => "nav.customers",
         Perm::Products => "nav.products",
         Perm::StaffAdmin | Perm::Audit | Perm::AppKeys => "nav.platform",
