@@ -1023,11 +1023,11 @@ impl crate::Store {
     /// accounts with a read in review are held back and the others billed. Re-running a
     /// period bills nothing twice.
     ///
-    /// The reads are streamed in account order and each account is priced as its last read
-    /// arrives, so memory stays flat in the number of accounts. SQLite writes through
-    /// prepared statements on the transaction's own connection; PostgreSQL reads through a
-    /// cursor and writes each batch of bills and lines with one `UNNEST` statement. On both
-    /// the reads are marked billed by one set-based statement at the end.
+    /// Memory stays flat in the number of accounts. SQLite walks the accounts 10,000 at a
+    /// time in id order (`run_sqlite`: prepared statements on the transaction's own
+    /// connection, reads marked billed by id); PostgreSQL streams the period's reads in
+    /// account order from a cursor, writes each batch of bills and lines with one `UNNEST`
+    /// statement and marks the reads billed by one set-based statement at the end.
     pub async fn billing_run(
         &self,
         period: Period,
@@ -1764,9 +1764,10 @@ fn price_account(
     Ok((draft, settled))
 }
 
-/// The billable reads of the period not yet billed, of accounts without a bill for the
-/// period, in account order, with what each account was billed earlier in the year.
-/// `$1`/`$2`: first and last day, `$3`: the year's first period, `$4`: the period.
+/// PostgreSQL's run cursor: the billable reads of the period not yet billed, of accounts
+/// without a bill for the period, in account order, with what each account was billed
+/// earlier in the year. `p1`/`p2`: first and last day, `p3`: the year's first period,
+/// `p4`: the period (literals made from typed values).
 fn run_reads_sql(p1: &str, p2: &str, p3: &str, p4: &str) -> String {
     format!(
         "SELECT m.account_id, a.external_id, a.class, a.tariff, a.prepaid, a.credit_fen, r.kwh, r.peak_kwh, r.flat_kwh, r.valley_kwh, m.prepaid_mode, \
