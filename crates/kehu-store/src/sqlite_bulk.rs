@@ -166,23 +166,32 @@ impl Stmt {
         unsafe {
             ffi::sqlite3_reset(self.st);
             ffi::sqlite3_clear_bindings(self.st);
-            for (i, v) in vals.iter().enumerate() {
-                let idx = (i + 1) as c_int;
-                let rc = match v {
-                    V::Null => ffi::sqlite3_bind_null(self.st, idx),
-                    V::Int(n) => ffi::sqlite3_bind_int64(self.st, idx, *n),
-                    V::Real(x) => ffi::sqlite3_bind_double(self.st, idx, *x),
-                    V::Text(s) => ffi::sqlite3_bind_text(
-                        self.st,
-                        idx,
-                        s.as_ptr() as *const c_char,
-                        s.len() as c_int,
-                        ffi::SQLITE_TRANSIENT(),
-                    ),
-                };
-                if rc != ffi::SQLITE_OK {
-                    return Err(error(self.db, "binding a value"));
-                }
+            self.bind_values(vals, ffi::SQLITE_TRANSIENT())
+        }
+    }
+
+    /// Binds `vals` to ?1…?n, text with the destructor `text` (SQLITE_STATIC: the caller
+    /// keeps the text alive until the statement is reset; SQLITE_TRANSIENT: SQLite copies).
+    ///
+    /// # Safety
+    /// The statement is live, and with SQLITE_STATIC the text outlives its use.
+    unsafe fn bind_values(&self, vals: &[V<'_>], text: ffi::sqlite3_destructor_type) -> Result<()> {
+        for (i, v) in vals.iter().enumerate() {
+            let idx = (i + 1) as c_int;
+            let rc = match v {
+                V::Null => ffi::sqlite3_bind_null(self.st, idx),
+                V::Int(n) => ffi::sqlite3_bind_int64(self.st, idx, *n),
+                V::Real(x) => ffi::sqlite3_bind_double(self.st, idx, *x),
+                V::Text(s) => ffi::sqlite3_bind_text(
+                    self.st,
+                    idx,
+                    s.as_ptr() as *const c_char,
+                    s.len() as c_int,
+                    text,
+                ),
+            };
+            if rc != ffi::SQLITE_OK {
+                return Err(error(self.db, "binding a value"));
             }
         }
         Ok(())
@@ -228,24 +237,7 @@ impl Stmt {
         // SAFETY: the statement is live; text is bound with SQLITE_STATIC and stays
         // borrowed until after the step and reset below.
         unsafe {
-            for (i, v) in vals.iter().enumerate() {
-                let idx = (i + 1) as c_int;
-                let rc = match v {
-                    V::Null => ffi::sqlite3_bind_null(self.st, idx),
-                    V::Int(n) => ffi::sqlite3_bind_int64(self.st, idx, *n),
-                    V::Real(x) => ffi::sqlite3_bind_double(self.st, idx, *x),
-                    V::Text(s) => ffi::sqlite3_bind_text(
-                        self.st,
-                        idx,
-                        s.as_ptr() as *const c_char,
-                        s.len() as c_int,
-                        ffi::SQLITE_STATIC(),
-                    ),
-                };
-                if rc != ffi::SQLITE_OK {
-                    return Err(error(self.db, "binding a value"));
-                }
-            }
+            self.bind_values(vals, ffi::SQLITE_STATIC())?;
             let rc = ffi::sqlite3_step(self.st);
             let changed = rc == ffi::SQLITE_DONE && ffi::sqlite3_changes(self.db) > 0;
             ffi::sqlite3_reset(self.st);
