@@ -44,6 +44,19 @@ pub struct ApiCaller {
     pub staff: Option<kehu_domain::state::Staff>,
 }
 
+/// A token that acts for a staff member may do what their role may (`perm`); a token that
+/// acts for nobody (an integration's), or no token at all, is not limited here.
+pub fn staff_may(caller: Option<&ApiCaller>, perm: Perm, what: &str) -> Result<(), ApiError> {
+    match caller.and_then(|c| c.staff.as_ref()) {
+        Some(st) if !can(st.role, perm) => Err(ApiError::Forbidden(format!(
+            "staff member {} ({}) may not do this: {what}",
+            st.external_id,
+            st.role.code()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The staff member an API call records as having done an action that needs `perm`.
 /// With a token (`caller`): the staff member it acts for, refused when the token acts for
 /// nobody, when their role lacks `perm`, or when `claimed` names someone else. Without
@@ -66,13 +79,7 @@ pub fn acting_staff(
             caller.token
         )));
     };
-    if !can(staff.role, perm) {
-        return Err(ApiError::Forbidden(format!(
-            "staff member {} ({}) may not do this: {what}",
-            staff.external_id,
-            staff.role.code()
-        )));
-    }
+    staff_may(Some(caller), perm, what)?;
     if let Some(c) = claimed.filter(|c| *c != staff.external_id) {
         return Err(ApiError::Forbidden(format!(
             "the API token acts for {}; it cannot record {what} as done by {c:?}",

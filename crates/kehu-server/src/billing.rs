@@ -3,7 +3,7 @@
 //! worklist, credit grades. Rules come from the domain, storage from the store; this
 //! module only maps requests and errors.
 
-use crate::api_auth::{acting_staff, ApiCaller};
+use crate::api_auth::{acting_staff, staff_may, ApiCaller};
 use crate::web::nav::Perm;
 use crate::{ApiError, AppState};
 use axum::extract::{Extension, Path, Query, State};
@@ -156,19 +156,6 @@ impl IntoResponse for BillingApiError {
 }
 
 type R<T> = Result<Json<T>, BillingApiError>;
-
-/// A token that acts for a staff member may do what their role may; an integration's token
-/// (acting for nobody) is not limited here.
-fn staff_may(caller: Option<&ApiCaller>, perm: Perm, what: &str) -> Result<(), ApiError> {
-    match caller.and_then(|c| c.staff.as_ref()) {
-        Some(st) if !crate::web::nav::can(st.role, perm) => Err(ApiError::Forbidden(format!(
-            "staff member {} ({}) may not do this: {what}",
-            st.external_id,
-            st.role.code()
-        ))),
-        _ => Ok(()),
-    }
-}
 
 fn day(name: &str, v: &str) -> Result<NaiveDate, BillingApiError> {
     NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
