@@ -744,10 +744,7 @@ impl crate::Store {
                 "an estimate needs the staff member and the reason".into(),
             ));
         }
-        let hist_sql = format!(
-            "SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = $1 AND kwh IS NOT NULL \
-             AND prev_read_on IS NOT NULL AND status IN {HISTORY} AND read_on < $2 ORDER BY read_on DESC, id DESC LIMIT $3"
-        );
+        let hist_sql = history_sql();
         with_pool!(self, p => {
             let mut tx = p.begin_write().await?;
             let Some(m) = sqlx::query("SELECT m.id, m.multiplier, a.external_id AS account FROM billing_meters m JOIN billing_accounts a ON a.id = m.account_id WHERE m.external_id = $1")
@@ -765,13 +762,13 @@ impl crate::Store {
             }
             let mut history = Vec::new();
             for h in sqlx::query(&hist_sql).bind(meter_id).bind(read_on).bind(rules.history_periods.max(1) as i64 + 12).fetch_all(&mut *tx).await? {
-                history.push(PeriodUse { from: h.g_d("prev_read_on")?, to: h.g_d("read_on")?, kwh: h.g_i("kwh")? as u64 });
+                history.push(period_use(&h)?);
             }
             history.reverse();
             let days = (read_on - prev_on).num_days();
             let est = if last_year {
-                let ly = read_on - chrono::Duration::days(365);
-                history.iter().find(|h| (h.to - ly).num_days().abs() <= 15).and_then(|h| vee::estimate_same_period_last_year(h, days))
+                let (lo, hi) = vee::last_year_window(read_on);
+                history.iter().find(|h| lo <= h.to && h.to <= hi).and_then(|h| vee::estimate_same_period_last_year(h, days))
             } else {
                 let recent = &history[history.len().saturating_sub(rules.history_periods)..];
                 vee::estimate_average_daily(recent, rules.history_periods, days)
@@ -833,10 +830,7 @@ impl crate::Store {
              r.peak_kwh, r.flat_kwh, r.valley_kwh FROM billing_reads r JOIN billing_meters m ON m.id = r.meter_id \
              JOIN billing_accounts a ON a.id = m.account_id WHERE r.id = $1"
         );
-        let hist_sql = format!(
-            "SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = $1 AND kwh IS NOT NULL \
-             AND prev_read_on IS NOT NULL AND status IN {HISTORY} AND read_on < $2 ORDER BY read_on DESC, id DESC LIMIT $3"
-        );
+        let hist_sql = history_sql();
         with_pool!(self, p => {
             let mut tx = p.begin_write().await?;
             let Some(row) = sqlx::query(&one).bind(read_id).fetch_optional(&mut *tx).await? else {
@@ -867,7 +861,7 @@ impl crate::Store {
             let days = item.prev_read_on.map(|d| (item.read_on - d).num_days());
             let mut history = Vec::new();
             for h in sqlx::query(&hist_sql).bind(meter_id).bind(item.read_on).bind(rules.history_periods.max(1) as i64).fetch_all(&mut *tx).await? {
-                history.push(PeriodUse { from: h.g_d("prev_read_on")?, to: h.g_d("read_on")?, kwh: h.g_i("kwh")? as u64 });
+                history.push(period_use(&h)?);
             }
             history.reverse();
             let bad = |reason: String| BillingError::BadResolution { read_id, reason };
@@ -902,8 +896,8 @@ impl crate::Store {
                     let est = if matches!(resolution, Resolution::EstimateAverage) {
                         vee::estimate_average_daily(&history, rules.history_periods, days)
                     } else {
-                        let ly = item.read_on - chrono::Duration::days(365);
-                        history.iter().find(|h| (h.to - ly).num_days().abs() <= 15).and_then(|h| vee::estimate_same_period_last_year(h, days))
+                        let (lo, hi) = vee::last_year_window(item.read_on);
+                        history.iter().find(|h| lo <= h.to && h.to <= hi).and_then(|h| vee::estimate_same_period_last_year(h, days))
                     };
                     let Some(kwh) = est else {
                         return Err(bad("no history to estimate from".into()));
@@ -957,17 +951,16 @@ impl crate::Store {
                     };
                     let mut n_history = Vec::new();
                     for h in sqlx::query(&hist_sql).bind(meter_id).bind(n_on).bind(rules.history_periods.max(1) as i64).fetch_all(&mut *tx).await? {
-                        n_history.push(PeriodUse { from: h.g_d("prev_read_on")?, to: h.g_d("read_on")?, kwh: h.g_i("kwh")? as u64 });
+                        n_history.push(period_use(&h)?);
                     }
                     n_history.reverse();
                     // As at intake: the same period last year only without history.
                     let last_year = if n_history.is_empty() {
-                        let ly = n_on - chrono::Duration::days(365);
-                        sqlx::query(&format!("SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = $1 AND kwh IS NOT NULL \
-                             AND prev_read_on IS NOT NULL AND status IN {HISTORY} AND read_on >= $2 AND read_on <= $3 ORDER BY read_on LIMIT 1"))
-                            .bind(meter_id).bind(ly - chrono::Duration::days(15)).bind(ly + chrono::Duration::days(15))
+                        let (lo, hi) = vee::last_year_window(n_on);
+                        sqlx::query(&last_year_sql())
+                            .bind(meter_id).bind(lo).bind(hi)
                             .fetch_optional(&mut *tx).await?
-                            .map(|h| Ok::<_, BillingError>(PeriodUse { from: h.g_d("prev_read_on")?, to: h.g_d("read_on")?, kwh: h.g_i("kwh")? as u64 }))
+                            .map(|h| period_use(&h))
                             .transpose()?
                     } else {
                         None
@@ -1422,14 +1415,11 @@ impl crate::Store {
         theft: Option<NaiveDate>,
         today: NaiveDate,
     ) -> BResult<CreditInputs> {
-        let since = today - chrono::Duration::days(365);
-        let rows: Vec<(NaiveDate, i64, i64, Option<NaiveDate>)> = with_pool!(self, p => {
-            sqlx::query_as("SELECT b.due_on, b.total_fen, b.paid_principal_fen, MAX(p.paid_on) FROM billing_bills b \
-                            LEFT JOIN billing_allocations al ON al.bill_id = b.id \
-                            LEFT JOIN billing_payments p ON p.id = al.payment_id AND p.reversed_at IS NULL \
-                            WHERE b.account_id = $1 AND b.due_on >= $2 AND b.due_on <= $3 GROUP BY b.id, b.due_on, b.total_fen, b.paid_principal_fen")
-                .bind(account_id).bind(since).bind(today).fetch_all(p).await?
+        let sql = credit_rows_sql("= $1");
+        let rows: Vec<(i64, NaiveDate, i64, i64, Option<NaiveDate>)> = with_pool!(self, p => {
+            sqlx::query_as(&sql).bind(account_id).bind(credit_since(today)).bind(today).fetch_all(p).await?
         });
+        let rows: Vec<CreditRow> = rows.into_iter().map(|(_, due, total, paid, last)| (due, total, paid, last)).collect();
         Ok(credit_inputs_from(&rows, opened_on, deposit, theft, today))
     }
 
@@ -1459,7 +1449,7 @@ impl crate::Store {
                 .fetch_all(p).await?
         });
         let mut out = Vec::new();
-        let since = today - chrono::Duration::days(365);
+        let since = credit_since(today);
         for chunk in rows.chunks(WORKLIST_CHUNK.load(std::sync::atomic::Ordering::Relaxed).max(1)) {
             let ids: Vec<i64> = chunk.iter().map(|r| r.0).collect();
             let (mut bills, mut timelines) = self.worklist_context(&ids, since, today).await?;
@@ -1507,15 +1497,6 @@ impl crate::Store {
         since: NaiveDate,
         today: NaiveDate,
     ) -> BResult<(HashMap<i64, Vec<CreditRow>>, HashMap<i64, Vec<TimelineEvent>>)> {
-        let bills_sql = |set: &str| {
-            format!(
-                "SELECT b.account_id, b.due_on, b.total_fen, b.paid_principal_fen, MAX(p.paid_on) FROM billing_bills b \
-                 LEFT JOIN billing_allocations al ON al.bill_id = b.id \
-                 LEFT JOIN billing_payments p ON p.id = al.payment_id AND p.reversed_at IS NULL \
-                 WHERE b.account_id {set} AND b.due_on >= $2 AND b.due_on <= $3 \
-                 GROUP BY b.account_id, b.id, b.due_on, b.total_fen, b.paid_principal_fen"
-            )
-        };
         let timeline_sql = |set: &str| {
             format!("SELECT d.* FROM billing_dunning d WHERE d.account_id {set} ORDER BY d.account_id, d.at, d.id")
         };
@@ -1527,14 +1508,14 @@ impl crate::Store {
                 // The ids as a JSON array, read back as a set by `json_each`.
                 let set = serde_json::to_string(ids).map_err(|e| BillingError::Invalid(e.to_string()))?;
                 let within = "IN (SELECT value FROM json_each($1))";
-                rows = sqlx::query_as(&bills_sql(within)).bind(&set).bind(since).bind(today).fetch_all(p).await?;
+                rows = sqlx::query_as(&credit_rows_sql(within)).bind(&set).bind(since).bind(today).fetch_all(p).await?;
                 for r in sqlx::query(&timeline_sql(within)).bind(&set).fetch_all(p).await? {
                     timelines.entry(r.g_i("account_id")?).or_default().push(timeline_event(&r)?);
                 }
             }
             crate::Backend::Postgres(p) => {
                 let within = "= ANY($1)";
-                rows = sqlx::query_as(&bills_sql(within)).bind(ids).bind(since).bind(today).fetch_all(p).await?;
+                rows = sqlx::query_as(&credit_rows_sql(within)).bind(ids).bind(since).bind(today).fetch_all(p).await?;
                 for r in sqlx::query(&timeline_sql(within)).bind(ids).fetch_all(p).await? {
                     timelines.entry(r.g_i("account_id")?).or_default().push(timeline_event(&r)?);
                 }
@@ -1634,8 +1615,51 @@ fn timeline_event(r: &impl BRow) -> BResult<TimelineEvent> {
 /// Accounts whose credit rows and timelines the dunning worklist reads per statement.
 pub(crate) static WORKLIST_CHUNK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(500);
 
+/// A meter's billable periods before `$2`, latest first, at most `$3` (the VEE history).
+fn history_sql() -> String {
+    format!(
+        "SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = $1 AND kwh IS NOT NULL \
+         AND prev_read_on IS NOT NULL AND status IN {HISTORY} AND read_on < $2 ORDER BY read_on DESC, id DESC LIMIT $3"
+    )
+}
+
+/// A meter's first billable period read from `$2` to `$3` (the same period last year, see
+/// `vee::last_year_window`).
+fn last_year_sql() -> String {
+    format!(
+        "SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = $1 AND kwh IS NOT NULL \
+         AND prev_read_on IS NOT NULL AND status IN {HISTORY} AND read_on >= $2 AND read_on <= $3 ORDER BY read_on LIMIT 1"
+    )
+}
+
+/// A period of use from a row with `prev_read_on`, `read_on` and `kwh`.
+fn period_use(r: &impl BRow) -> BResult<PeriodUse> {
+    Ok(PeriodUse {
+        from: r.g_d("prev_read_on")?,
+        to: r.g_d("read_on")?,
+        kwh: r.g_i("kwh")? as u64,
+    })
+}
+
 /// A bill as the credit grade reads it: due date, total, principal paid, last payment.
 type CreditRow = (NaiveDate, i64, i64, Option<NaiveDate>);
+
+/// The credit grade looks at the bills due in the last 365 days up to `today`.
+fn credit_since(today: NaiveDate) -> NaiveDate {
+    today - chrono::Duration::days(365)
+}
+
+/// The bills the credit grade reads, of the accounts `b.account_id {set}` (`$1`), due from
+/// `$2` to `$3`: account, due date, total, principal paid, date of the last payment in force.
+fn credit_rows_sql(set: &str) -> String {
+    format!(
+        "SELECT b.account_id, b.due_on, b.total_fen, b.paid_principal_fen, MAX(p.paid_on) FROM billing_bills b \
+         LEFT JOIN billing_allocations al ON al.bill_id = b.id \
+         LEFT JOIN billing_payments p ON p.id = al.payment_id AND p.reversed_at IS NULL \
+         WHERE b.account_id {set} AND b.due_on >= $2 AND b.due_on <= $3 \
+         GROUP BY b.account_id, b.id, b.due_on, b.total_fen, b.paid_principal_fen"
+    )
+}
 
 /// The credit-grade inputs of an account from its bills of the last 12 months (due date,
 /// total, principal paid, date of the last payment in force on it).
@@ -2233,9 +2257,7 @@ fn add_reads_sqlite(
     // taken from the following ones (one walk of the meter's index for both).
     let recent_st = Stmt::prepare(db, "SELECT read_on, value, prev_read_on, kwh, status, peak_value, flat_value, valley_value FROM billing_reads \
         WHERE meter_id = ?1 AND status <> 'rejected' ORDER BY read_on DESC, id DESC")?;
-    let ly_st = Stmt::prepare(db, &format!(
-        "SELECT prev_read_on, read_on, kwh FROM billing_reads WHERE meter_id = ?1 AND kwh IS NOT NULL \
-         AND prev_read_on IS NOT NULL AND status IN {HISTORY} AND read_on >= ?2 AND read_on <= ?3 ORDER BY read_on LIMIT 1"))?;
+    let ly_st = Stmt::prepare(db, &last_year_sql())?;
     // A resent read id is found by the insert itself (the unique key) and only then looked up.
     let ins_st = Stmt::prepare(db, "INSERT INTO billing_reads (external_id, meter_id, read_on, value, prev_read_on, kwh, flags, status, created_at, \
         peak_value, flat_value, valley_value, peak_kwh, flat_kwh, valley_kwh) \
@@ -2362,12 +2384,8 @@ fn add_reads_sqlite(
         history.reverse();
         // The same period last year is used only without history (see `vee::check_read`).
         let last_year = if history.is_empty() {
-            let ly_day = r.read_on - chrono::Duration::days(365);
-            ly_st.bind(&[
-                V::Int(meter_id),
-                V::Text(&date(ly_day - chrono::Duration::days(15))),
-                V::Text(&date(ly_day + chrono::Duration::days(15))),
-            ])?;
+            let (lo, hi) = vee::last_year_window(r.read_on);
+            ly_st.bind(&[V::Int(meter_id), V::Text(&date(lo)), V::Text(&date(hi))])?;
             if ly_st.next()? {
                 Some(PeriodUse {
                     from: parse_date(ly_st.text(0), R, "prev_read_on")?,
@@ -2526,10 +2544,10 @@ async fn add_reads_pg_batch(
     let (mut ly_ids, mut ly_lo, mut ly_hi) = (Vec::new(), Vec::new(), Vec::new());
     for (id, d) in ids.iter().zip(&days) {
         if !history.contains_key(id) {
-            let ly = *d - chrono::Duration::days(365);
+            let (lo, hi) = vee::last_year_window(*d);
             ly_ids.push(*id);
-            ly_lo.push(ly - chrono::Duration::days(15));
-            ly_hi.push(ly + chrono::Duration::days(15));
+            ly_lo.push(lo);
+            ly_hi.push(hi);
         }
     }
     let mut last_year: HashMap<i64, PeriodUse> = HashMap::new();
@@ -2540,7 +2558,7 @@ async fn add_reads_pg_batch(
               AND status IN {HISTORY} AND read_on >= u.lo AND read_on <= u.hi ORDER BY read_on LIMIT 1) h"))
             .bind(&ly_ids).bind(&ly_lo).bind(&ly_hi).fetch_all(&mut *conn).await?
         {
-            last_year.insert(h.g_i("m")?, PeriodUse { from: h.g_d("prev_read_on")?, to: h.g_d("read_on")?, kwh: h.g_i("kwh")? as u64 });
+            last_year.insert(h.g_i("m")?, period_use(&h)?);
         }
     }
     // Check in order; new reads are collected and written at the end of the batch.

@@ -347,6 +347,13 @@ pub fn estimate_average_daily(history: &[PeriodUse], n: usize, days: i64) -> Opt
     Some(((num * 2 + d as u128) / (2 * d as u128)) as u64)
 }
 
+/// The read dates that count as "the same period last year" for a read on `read_on`: 365
+/// days back, 15 days either side (inclusive).
+pub fn last_year_window(read_on: NaiveDate) -> (NaiveDate, NaiveDate) {
+    let ly = read_on - chrono::Duration::days(365);
+    (ly - chrono::Duration::days(15), ly + chrono::Duration::days(15))
+}
+
 /// Estimate: the same period last year, scaled to `days`, half up.
 pub fn estimate_same_period_last_year(last_year: &PeriodUse, days: i64) -> Option<u64> {
     estimate_average_daily(std::slice::from_ref(last_year), 1, days)
@@ -709,5 +716,7 @@ mod tests {
             kwh: 301,
         };
         assert_eq!(estimate_same_period_last_year(&ly, 31), Some(311)); // 311.03
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        assert_eq!(last_year_window(d("2026-10-31")), (d("2025-10-16"), d("2025-11-15")));
     }
 }
