@@ -1712,6 +1712,17 @@ fn credit_inputs_from(
     i
 }
 
+/// Whether a bill on `tariff` depends on the kWh billed earlier in the year (annual tiers).
+fn counts_tier_year(tariff: &Tariff) -> bool {
+    matches!(
+        tariff,
+        Tariff::Tiered {
+            period: TierPeriod::Annual,
+            ..
+        }
+    )
+}
+
 /// Prices one account's bill (and settles it from a prepaid balance), adding it to the
 /// report. The rules are the domain's; nothing is written here.
 fn price_account(
@@ -1733,13 +1744,7 @@ fn price_account(
             tariff: a.tariff.clone(),
         });
     };
-    let before = match tariff {
-        Tariff::Tiered {
-            period: TierPeriod::Annual,
-            ..
-        } => a.before,
-        _ => 0,
-    };
+    let before = if counts_tier_year(tariff) { a.before } else { 0 };
     // A time-of-use account is billed by band when every read of the period has its band
     // consumption; otherwise its total at the flat price, counted in the report.
     let consumption = match tariff {
@@ -1878,15 +1883,7 @@ fn run_sqlite(
     let (from, to) = (date(ctx.period.first_day()), date(ctx.period.last_day()));
     max_acc.bind(&[])?;
     let last_acc = if max_acc.next()? { max_acc.int(0) } else { 0 };
-    let annual = |tariff: &str| {
-        matches!(
-            ctx.tariffs.get(tariff),
-            Some(Tariff::Tiered {
-                period: TierPeriod::Annual,
-                ..
-            })
-        )
-    };
+    let annual = |tariff: &str| ctx.tariffs.get(tariff).is_some_and(counts_tier_year);
     let mut write = |a: &mut RunAcc, report: &mut RunReport| -> BResult<()> {
         if held.contains(&a.id) {
             return Ok(());
