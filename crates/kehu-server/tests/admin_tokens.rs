@@ -55,10 +55,8 @@ async fn api_tokens_from_the_admin_page() {
                 .audit_entries(&AuditQuery {
                     staff_id: Some(login_of("admin").into()),
                     action: Some(action),
-                    from: None,
-                    to: None,
-                    before: None,
                     limit: 10,
+                    ..Default::default()
                 })
                 .await
                 .unwrap();

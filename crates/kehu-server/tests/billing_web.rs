@@ -437,10 +437,8 @@ async fn desk_payment(base: &str, store: &kehu_store::Store) {
         .audit_entries(&AuditQuery {
             staff_id: Some(login_of("collector").into()),
             action: Some(AuditAction::PaymentRecord),
-            from: None,
-            to: None,
-            before: None,
             limit: 10,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -513,10 +511,8 @@ async fn billing_runs(base: &str, store: &kehu_store::Store) {
         .audit_entries(&AuditQuery {
             staff_id: Some(login_of("branch_head").into()),
             action: Some(AuditAction::BillingRun),
-            from: None,
-            to: None,
-            before: None,
             limit: 10,
+            ..Default::default()
         })
         .await
         .unwrap();
