@@ -2,6 +2,10 @@
 //! id is refused by the unique key and reported as a duplicate), device links with the
 //! attribution of a device's earlier anonymous events, and snapshots of the behaviour
 //! state with the event sequence they cover.
+//!
+//! SQLite keeps each customer's timeline of events in `event_timeline`, filled in bulk
+//! behind the log rather than by an index written with every commit (migration 0015;
+//! `TimelineMark`). PostgreSQL keeps the index `events_customer`.
 
 use crate::BeginWrite;
 use crate::rows::{self, RowExt};
@@ -31,6 +35,32 @@ pub struct NewEvent {
     pub amount_fen: Option<i64>,
     /// page, query, element, message as a JSON object.
     pub detail: Option<String>,
+}
+
+/// Where SQLite's bulk-filled customer timeline stands, as this process last saw it: the
+/// events after `indexed` are read from the log by range. The database's
+/// `event_timeline_meta` is the truth (another process may have filled it since); this
+/// only says when to look.
+#[derive(Debug)]
+pub struct TimelineMark {
+    /// The last seq known to be in the timeline; -1 until read from the database.
+    indexed: std::sync::atomic::AtomicI64,
+    batch: i64,
+}
+
+impl TimelineMark {
+    pub(crate) fn new(batch: u32) -> TimelineMark {
+        TimelineMark { indexed: std::sync::atomic::AtomicI64::new(-1), batch: i64::from(batch.max(1)) }
+    }
+}
+
+/// How far the SQLite customer timeline is filled (`Store::timeline_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimelineStatus {
+    /// Events up to this seq are in the timeline.
+    pub indexed_seq: i64,
+    /// The log's last seq.
+    pub last_seq: i64,
 }
 
 /// An event as stored.
@@ -408,6 +438,15 @@ impl Store {
                         return Err(e);
                     }
                 }
+                // The batch is committed: a failure to fill the timeline must not turn its
+                // answer into an error (the next batch tries again; the timeline reads
+                // the unfilled events from the log meanwhile).
+                let last = out.seqs.iter().flatten().max().copied();
+                if let Some(last) = last {
+                    if let Err(e) = self.fill_timeline_if_due(&mut conn, last).await {
+                        tracing::error!(error = %e, "filling the customer timeline of events");
+                    }
+                }
             }
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
@@ -457,6 +496,50 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// SQLite: fills the customer timeline when `sqlite_timeline_batch_events` events have
+    /// arrived after it (as this process knows; the fill itself reads the database's mark).
+    async fn fill_timeline_if_due(&self, conn: &mut sqlx::SqliteConnection, last_seq: i64) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        let mark = &self.timeline;
+        let mut indexed = mark.indexed.load(Ordering::Relaxed);
+        if indexed < 0 {
+            indexed = sqlx::query_scalar("SELECT indexed_seq FROM event_timeline_meta WHERE id = 1")
+                .fetch_one(&mut *conn)
+                .await?;
+            mark.indexed.store(indexed, Ordering::Relaxed);
+        }
+        if last_seq - indexed < mark.batch {
+            return Ok(());
+        }
+        let upto = fill_timeline_sqlite(conn).await?;
+        mark.indexed.store(upto, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Fills the customer timeline with every event logged so far (SQLite; PostgreSQL
+    /// indexes events as they are written, nothing to do). Returns how far it is filled.
+    pub async fn fill_timeline(&self) -> Result<TimelineStatus> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                let upto = fill_timeline_sqlite(&mut conn).await?;
+                self.timeline.indexed.store(upto, std::sync::atomic::Ordering::Relaxed);
+            }
+            Backend::Postgres(_) => {}
+        }
+        self.timeline_status().await
+    }
+
+    /// How far the customer timeline is filled (PostgreSQL: always up to the last event).
+    pub async fn timeline_status(&self) -> Result<TimelineStatus> {
+        let last_seq = self.max_event_seq().await?;
+        let indexed_seq = match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query_scalar("SELECT indexed_seq FROM event_timeline_meta WHERE id = 1").fetch_one(pool).await?,
+            Backend::Postgres(_) => last_seq,
+        };
+        Ok(TimelineStatus { indexed_seq, last_seq })
     }
 
     /// The plain insert of events without any state or identity work: the baseline of the
@@ -516,11 +599,21 @@ impl Store {
         with_pool!(self, p => Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM events").fetch_one(p).await?))
     }
 
-    /// A customer's latest events, newest first (the behaviour timeline).
+    /// A customer's latest events, newest first (the behaviour timeline). SQLite: the
+    /// latest from the filled timeline and every event of the customer logged after it.
     pub async fn customer_events(&self, customer_id: i64, limit: i64) -> Result<Vec<TimelineEvent>> {
-        let sql = "SELECT e.seq, e.kind, e.ts_ms, e.dwell_ms, e.depth, e.quantity, e.amount_fen, e.detail, p.code, p.name \
+        let sql = match self.backend {
+            Backend::Sqlite(_) => "SELECT e.seq, e.kind, e.ts_ms, e.dwell_ms, e.depth, e.quantity, e.amount_fen, e.detail, p.code, p.name \
                    FROM events e LEFT JOIN products p ON p.id = e.product_id \
-                   WHERE e.customer_id = $1 ORDER BY e.ts_ms DESC, e.seq DESC LIMIT $2";
+                   WHERE e.seq IN ( \
+                     SELECT seq FROM (SELECT seq FROM event_timeline WHERE customer_id = $1 ORDER BY ts_ms DESC, seq DESC LIMIT $2) \
+                     UNION ALL \
+                     SELECT seq FROM events WHERE seq > (SELECT indexed_seq FROM event_timeline_meta WHERE id = 1) AND customer_id = $1) \
+                   ORDER BY e.ts_ms DESC, e.seq DESC LIMIT $2",
+            Backend::Postgres(_) => "SELECT e.seq, e.kind, e.ts_ms, e.dwell_ms, e.depth, e.quantity, e.amount_fen, e.detail, p.code, p.name \
+                   FROM events e LEFT JOIN products p ON p.id = e.product_id \
+                   WHERE e.customer_id = $1 ORDER BY e.ts_ms DESC, e.seq DESC LIMIT $2",
+        };
         with_pool!(self, p => {
             let rows = sqlx::query(sql).bind(customer_id).bind(limit).fetch_all(p).await?;
             rows.iter().map(|r| Ok(TimelineEvent {
@@ -1099,7 +1192,56 @@ macro_rules! link_device_body {
 }
 
 async fn link_device_sqlite(conn: &mut sqlx::SqliteConnection, e: &NewEvent, seq: i64) -> Result<Vec<StoredEvent>> {
-    link_device_body!(conn, e, seq)
+    let attributed: Result<Vec<StoredEvent>> = async { link_device_body!(conn, e, seq) }.await;
+    let attributed = attributed?;
+    if !attributed.is_empty() {
+        // Events already past the timeline's mark get their place in it now; the later
+        // ones are filled with their new customer in the next bulk fill.
+        sqlx::query(
+            "INSERT OR IGNORE INTO event_timeline (customer_id, ts_ms, seq) \
+             SELECT customer_id, ts_ms, seq FROM events \
+             WHERE attributed_seq = $1 AND seq <= (SELECT indexed_seq FROM event_timeline_meta WHERE id = 1)",
+        )
+        .bind(seq)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(attributed)
+}
+
+/// Fills SQLite's customer timeline with the events logged after its mark, sorted by its
+/// key (each leaf page written once), and moves the mark, in one transaction. Returns the
+/// new mark.
+async fn fill_timeline_sqlite(conn: &mut sqlx::SqliteConnection) -> Result<i64> {
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    let res = async {
+        let from: i64 = sqlx::query_scalar("SELECT indexed_seq FROM event_timeline_meta WHERE id = 1").fetch_one(&mut *conn).await?;
+        let upto: i64 = sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(seq) FROM events").fetch_one(&mut *conn).await?.unwrap_or(0).max(from);
+        if upto > from {
+            sqlx::query(
+                "INSERT OR IGNORE INTO event_timeline (customer_id, ts_ms, seq) \
+                 SELECT customer_id, ts_ms, seq FROM events WHERE seq > $1 AND seq <= $2 AND customer_id IS NOT NULL \
+                 ORDER BY customer_id, ts_ms, seq",
+            )
+            .bind(from)
+            .bind(upto)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("UPDATE event_timeline_meta SET indexed_seq = $1 WHERE id = 1").bind(upto).execute(&mut *conn).await?;
+        }
+        Ok::<i64, StoreError>(upto)
+    }
+    .await;
+    match res {
+        Ok(upto) => {
+            sqlx::query("COMMIT").execute(&mut *conn).await?;
+            Ok(upto)
+        }
+        Err(e) => {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            Err(e)
+        }
+    }
 }
 
 async fn link_device_pg(conn: &mut sqlx::PgConnection, e: &NewEvent, seq: i64) -> Result<Vec<StoredEvent>> {

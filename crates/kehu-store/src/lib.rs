@@ -67,6 +67,8 @@ pub(crate) enum Backend {
 pub struct Store {
     pub(crate) backend: Backend,
     url: String,
+    /// SQLite: where the bulk-filled customer timeline of events stands (behaviour.rs).
+    pub(crate) timeline: std::sync::Arc<behaviour::TimelineMark>,
 }
 
 /// Runs the same body for whichever backend the store has; `$pool` is bound to the pool.
@@ -114,6 +116,10 @@ pub struct StoreOptions {
     /// this is; a larger log is copied back less often, and a page written by many commits
     /// in between (an index leaf) is copied once. SQLite's own default is 1,000.
     pub sqlite_wal_checkpoint_pages: u32,
+    /// SQLite: the customer timeline of events is filled in bulk once this many events
+    /// have arrived after it (docs/behaviour.md, "Event log"). A customer's timeline reads
+    /// at most this many not yet filled events by a range scan of the log.
+    pub sqlite_timeline_batch_events: u32,
     pub connect_timeout: Duration,
 }
 
@@ -123,6 +129,7 @@ impl Default for StoreOptions {
             max_connections: 8,
             sqlite_cache_kib: 65_536,
             sqlite_wal_checkpoint_pages: 10_000,
+            sqlite_timeline_batch_events: 50_000,
             connect_timeout: Duration::from_secs(5),
         }
     }
@@ -198,6 +205,7 @@ impl Store {
         Ok(Store {
             backend,
             url: shown,
+            timeline: std::sync::Arc::new(behaviour::TimelineMark::new(opts.sqlite_timeline_batch_events)),
         })
     }
 

@@ -95,10 +95,16 @@ pub struct StoreConfig {
     pub sqlite_cache_kib: u32,
     #[serde(default = "default_wal_checkpoint_pages")]
     pub sqlite_wal_checkpoint_pages: u32,
+    #[serde(default = "default_timeline_batch_events")]
+    pub sqlite_timeline_batch_events: u32,
 }
 
 fn default_wal_checkpoint_pages() -> u32 {
     kehu_store::StoreOptions::default().sqlite_wal_checkpoint_pages
+}
+
+fn default_timeline_batch_events() -> u32 {
+    kehu_store::StoreOptions::default().sqlite_timeline_batch_events
 }
 
 impl Default for Config {
@@ -119,6 +125,7 @@ impl Default for Config {
                 max_connections: 8,
                 sqlite_cache_kib: 65_536,
                 sqlite_wal_checkpoint_pages: default_wal_checkpoint_pages(),
+                sqlite_timeline_batch_events: default_timeline_batch_events(),
             },
             behaviour: kehu_server::BehaviourConfig::default(),
             web: {

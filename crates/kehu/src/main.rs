@@ -475,6 +475,7 @@ async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
         max_connections: cfg.store.max_connections,
         sqlite_cache_kib: cfg.store.sqlite_cache_kib,
         sqlite_wal_checkpoint_pages: cfg.store.sqlite_wal_checkpoint_pages,
+        sqlite_timeline_batch_events: cfg.store.sqlite_timeline_batch_events,
         ..StoreOptions::default()
     };
     Ok(Store::open(&cfg.database_url(), &opts).await?)
