@@ -88,7 +88,9 @@ pub struct Shelf {
 
 struct WriteJob {
     received_ms: i64,
+    /// Moved into the writer's combined batch; `count` says how many were sent.
     events: Vec<NewEvent>,
+    count: usize,
     reply: oneshot::Sender<Result<Inserted, StoreError>>,
 }
 
@@ -398,35 +400,35 @@ impl Engine {
     }
 
     /// The customer a device is linked to.
-    /// kehu ids of customer numbers (`ext`, repeats allowed): from memory, and the store
-    /// for those not seen yet (one statement). Unknown numbers are absent from the answer.
-    pub async fn customer_ids(&self, ext: &[&str]) -> Result<HashMap<String, i64>, StoreError> {
-        let mut out = HashMap::with_capacity(ext.len());
-        let mut missing: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    /// kehu ids of customer numbers (`ext`, repeats allowed), in the same order (none:
+    /// unknown): from memory, and the store for those not seen yet (one statement).
+    pub async fn customer_ids(&self, ext: &[&str]) -> Result<Vec<Option<i64>>, StoreError> {
+        let mut out = Vec::with_capacity(ext.len());
+        let mut missing: Vec<&str> = Vec::new();
         {
             let known = self.customer_ids.read().expect("lock");
             for e in ext {
-                match known.get(*e) {
-                    Some(id) => {
-                        out.insert((*e).to_string(), *id);
-                    }
-                    None => {
-                        missing.insert(e);
-                    }
+                let id = known.get(*e).copied();
+                if id.is_none() {
+                    missing.push(e);
                 }
+                out.push(id);
             }
         }
         if !missing.is_empty() {
-            let missing: Vec<&str> = missing.into_iter().collect();
+            missing.sort_unstable();
+            missing.dedup();
             let found = self.store.customer_ids_by_external(&missing).await?;
+            for (e, id) in ext.iter().zip(out.iter_mut()) {
+                if id.is_none() {
+                    *id = found.get(*e).copied();
+                }
+            }
             let mut known = self.customer_ids.write().expect("lock");
             if known.len() + found.len() > CUSTOMER_IDS_MAX {
                 known.clear();
             }
-            for (k, v) in &found {
-                known.insert(k.clone(), *v);
-            }
-            out.extend(found);
+            known.extend(found);
         }
         Ok(out)
     }
@@ -440,7 +442,7 @@ impl Engine {
     pub async fn write(&self, received_ms: i64, events: Vec<NewEvent>) -> Result<Vec<Option<i64>>, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.writer
-            .send(WriteJob { received_ms, events, reply })
+            .send(WriteJob { received_ms, count: events.len(), events, reply })
             .await
             .map_err(|_| StoreError::Conflict("the event writer has stopped".into()))?;
         let inserted = rx
@@ -463,14 +465,17 @@ impl Engine {
                 }
             }
             let received = jobs.iter().map(|j| j.received_ms).max().unwrap_or(0);
-            let all: Vec<NewEvent> = jobs.iter().flat_map(|j| j.events.iter().cloned()).collect();
+            let mut all: Vec<NewEvent> = Vec::with_capacity(n);
+            for j in &mut jobs {
+                all.append(&mut j.events);
+            }
             let result = self.store.insert_events(received, &all).await;
             match result {
                 Ok(ins) => {
                     self.apply_inserted(&all, &ins);
                     let mut at = 0;
                     for j in jobs {
-                        let k = j.events.len();
+                        let k = j.count;
                         let part = Inserted {
                             seqs: ins.seqs[at..at + k].to_vec(),
                             attributed: Vec::new(),

@@ -129,8 +129,10 @@ async fn collect_inner(st: &AppState, q: KeyParam, headers: &HeaderMap, body: &[
         .ok_or_else(|| ApiError::Unauthorized("unknown or revoked app key".into()))?;
     let text = std::str::from_utf8(body).map_err(|e| ApiError::BadRequest(format!("the body is not UTF-8: {e}")))?;
     let trimmed = text.trim_start();
-    let items: Vec<Result<Value, String>> = if trimmed.starts_with('[') {
-        match serde_json::from_str::<Vec<Value>>(text) {
+    // Each element is read straight from the body (event::SentEvent: strings borrowed,
+    // no JSON tree built), and judged as a JSON value would be.
+    let items: Vec<Result<event::SentEvent, String>> = if trimmed.starts_with('[') {
+        match serde_json::from_str::<Vec<event::SentEvent>>(text) {
             Ok(v) => v.into_iter().map(Ok).collect(),
             Err(e) => return Err(ApiError::BadRequest(format!("the body is not a JSON array of events: line {}, column {}: {e}", e.line(), e.column()))),
         }
@@ -140,7 +142,7 @@ async fn collect_inner(st: &AppState, q: KeyParam, headers: &HeaderMap, body: &[
         text.lines()
             .filter(|l| !l.trim().is_empty())
             .enumerate()
-            .map(|(i, l)| serde_json::from_str::<Value>(l).map_err(|e| format!("line {} is not JSON: {e}", i + 1)))
+            .map(|(i, l)| serde_json::from_str::<event::SentEvent>(l).map_err(|e| format!("line {} is not JSON: {e}", i + 1)))
             .collect()
     };
     let max = eng.cfg.max_batch;
@@ -149,28 +151,47 @@ async fn collect_inner(st: &AppState, q: KeyParam, headers: &HeaderMap, body: &[
     }
     let limits = EventLimits { now_ms: now_ms(), max_future_ms: eng.cfg.max_future_secs * 1000 };
     let mut results: Vec<EventResult> = Vec::with_capacity(items.len());
-    let mut valid: Vec<(usize, event::Event)> = Vec::with_capacity(items.len());
-    let mut seen = std::collections::HashSet::new();
     let reject = |index: usize, r: Rejection| EventResult { index, status: "rejected", field: Some(r.field), reason: Some(r.reason) };
-    for (i, item) in items.iter().enumerate() {
-        match item {
-            Err(msg) => results.push(reject(i, Rejection::new("", msg.clone()))),
-            Ok(v) => match event::validate(v, limits) {
-                Err(r) => results.push(reject(i, r)),
-                Ok(e) => {
-                    if !seen.insert(e.id.clone()) {
-                        results.push(EventResult { index: i, status: "duplicate", field: None, reason: None });
-                    } else {
-                        results.push(EventResult { index: i, status: "pending", field: None, reason: None });
-                        valid.push((i, e));
-                    }
+    let checked: Vec<Option<event::Event>> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let e = match item {
+                Err(msg) => Err(Rejection::new("", msg.clone())),
+                Ok(v) => event::validate_sent(v, limits),
+            };
+            match e {
+                Err(r) => {
+                    results.push(reject(i, r));
+                    None
                 }
-            },
+                Ok(e) => {
+                    results.push(EventResult { index: i, status: "pending", field: None, reason: None });
+                    Some(e)
+                }
+            }
+        })
+        .collect();
+    // An id repeated inside the batch: the first is the one written.
+    let mut first = vec![false; checked.len()];
+    {
+        let mut seen = std::collections::HashSet::with_capacity(checked.len());
+        for (i, e) in checked.iter().enumerate() {
+            if let Some(e) = e {
+                if seen.insert(e.id.as_str()) {
+                    first[i] = true;
+                } else {
+                    results[i].status = "duplicate";
+                }
+            }
         }
     }
+    let valid: Vec<(usize, event::Event)> =
+        checked.into_iter().enumerate().filter_map(|(i, e)| e.filter(|_| first[i]).map(|e| (i, e))).collect();
     // Resolve customers and products.
     let ext: Vec<&str> = valid.iter().filter_map(|(_, e)| e.customer.as_deref()).collect();
-    let customers = if ext.is_empty() { Default::default() } else { eng.customer_ids(&ext).await? };
+    let customers = if ext.is_empty() { Vec::new() } else { eng.customer_ids(&ext).await? };
+    let mut customers = customers.into_iter();
     let mut shelf = eng.shelf();
     // A product added by another process since the shelf was loaded: reload it once.
     let unknown: Vec<&str> = valid.iter().filter_map(|(_, e)| e.product.as_deref()).filter(|c| !shelf.by_code.contains_key(*c)).collect();
@@ -185,8 +206,8 @@ async fn collect_inner(st: &AppState, q: KeyParam, headers: &HeaderMap, body: &[
     let mut index_of: Vec<usize> = Vec::with_capacity(valid.len());
     for (i, e) in valid {
         let customer_id = match &e.customer {
-            Some(c) => match customers.get(c) {
-                Some(id) => Some(*id),
+            Some(c) => match customers.next().flatten() {
+                Some(id) => Some(id),
                 None => {
                     results[i] = reject(i, Rejection::new("customer", format!("unknown customer {c:?}")));
                     continue;
