@@ -36,6 +36,8 @@
     const c = w.crypto; // randomUUID needs a secure context (https); getRandomValues does not
     const uuid = () => c.randomUUID ? c.randomUUID()
       : Array.from(c.getRandomValues(new Uint8Array(16)), b => (b + 256).toString(16).slice(1)).join('');
+    // Event ids start with the time, so the server's unique index grows at its end.
+    const eid = () => now().toString(36) + '-' + uuid().replace(/-/g, '').slice(0, 16);
     let device = cfg.device || get('kehu.device');
     if (!device) put('kehu.device', device = uuid());
     let customer = get(CK) || null;
@@ -107,7 +109,7 @@
 
     const track = (type, fields) => {
       if (!type) return;
-      const e = Object.assign({ id: uuid(), ts: now(), device }, customer && { customer }, fields, { type: String(type) });
+      const e = Object.assign({ id: eid(), ts: now(), device }, customer && { customer }, fields, { type: String(type) });
       for (const k in e) if (e[k] == null) delete e[k];
       const q = load(); q.push({ e }); save(q);
       kick();
