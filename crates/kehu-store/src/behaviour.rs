@@ -54,6 +54,16 @@ impl TimelineMark {
     }
 }
 
+/// Events per bucket of SQLite's customer timeline (the first column of its key, so that
+/// a fill writes into the newest bucket only; migration 0015 says the same in SQL). Fixed
+/// for a database: only a test changes it (`testing::set_timeline_bucket_events`), before
+/// it writes any event.
+pub(crate) static TIMELINE_BUCKET_EVENTS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1_000_000);
+
+fn timeline_bucket() -> i64 {
+    TIMELINE_BUCKET_EVENTS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// How far the SQLite customer timeline is filled (`Store::timeline_status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimelineStatus {
@@ -606,7 +616,10 @@ impl Store {
             Backend::Sqlite(_) => "SELECT e.seq, e.kind, e.ts_ms, e.dwell_ms, e.depth, e.quantity, e.amount_fen, e.detail, p.code, p.name \
                    FROM events e LEFT JOIN products p ON p.id = e.product_id \
                    WHERE e.seq IN ( \
-                     SELECT seq FROM (SELECT seq FROM event_timeline WHERE customer_id = $1 ORDER BY ts_ms DESC, seq DESC LIMIT $2) \
+                     SELECT seq FROM (SELECT seq FROM event_timeline \
+                       WHERE bucket IN (WITH RECURSIVE b(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM b \
+                                          WHERE n < (SELECT indexed_seq FROM event_timeline_meta WHERE id = 1) / $3) SELECT n FROM b) \
+                         AND customer_id = $1 ORDER BY ts_ms DESC, seq DESC LIMIT $2) \
                      UNION ALL \
                      SELECT seq FROM events WHERE seq > (SELECT indexed_seq FROM event_timeline_meta WHERE id = 1) AND customer_id = $1) \
                    ORDER BY e.ts_ms DESC, e.seq DESC LIMIT $2",
@@ -615,7 +628,9 @@ impl Store {
                    WHERE e.customer_id = $1 ORDER BY e.ts_ms DESC, e.seq DESC LIMIT $2",
         };
         with_pool!(self, p => {
-            let rows = sqlx::query(sql).bind(customer_id).bind(limit).fetch_all(p).await?;
+            // PostgreSQL's statement has no $3: an extra bind would be refused there.
+            let q = sqlx::query(sql).bind(customer_id).bind(limit);
+            let rows = if matches!(self.backend, Backend::Sqlite(_)) { q.bind(timeline_bucket()) } else { q }.fetch_all(p).await?;
             rows.iter().map(|r| Ok(TimelineEvent {
                 seq: r.i("seq")?,
                 kind: rows::code("events", "kind", r.s("kind")?, EventKind::parse)?,
@@ -1198,11 +1213,12 @@ async fn link_device_sqlite(conn: &mut sqlx::SqliteConnection, e: &NewEvent, seq
         // Events already past the timeline's mark get their place in it now; the later
         // ones are filled with their new customer in the next bulk fill.
         sqlx::query(
-            "INSERT OR IGNORE INTO event_timeline (customer_id, ts_ms, seq) \
-             SELECT customer_id, ts_ms, seq FROM events \
+            "INSERT OR IGNORE INTO event_timeline (bucket, customer_id, ts_ms, seq) \
+             SELECT seq / $2, customer_id, ts_ms, seq FROM events \
              WHERE attributed_seq = $1 AND seq <= (SELECT indexed_seq FROM event_timeline_meta WHERE id = 1)",
         )
         .bind(seq)
+        .bind(timeline_bucket())
         .execute(&mut *conn)
         .await?;
     }
@@ -1219,12 +1235,13 @@ async fn fill_timeline_sqlite(conn: &mut sqlx::SqliteConnection) -> Result<i64> 
         let upto: i64 = sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(seq) FROM events").fetch_one(&mut *conn).await?.unwrap_or(0).max(from);
         if upto > from {
             sqlx::query(
-                "INSERT OR IGNORE INTO event_timeline (customer_id, ts_ms, seq) \
-                 SELECT customer_id, ts_ms, seq FROM events WHERE seq > $1 AND seq <= $2 AND customer_id IS NOT NULL \
-                 ORDER BY customer_id, ts_ms, seq",
+                "INSERT OR IGNORE INTO event_timeline (bucket, customer_id, ts_ms, seq) \
+                 SELECT seq / $3, customer_id, ts_ms, seq FROM events WHERE seq > $1 AND seq <= $2 AND customer_id IS NOT NULL \
+                 ORDER BY seq / $3, customer_id, ts_ms, seq",
             )
             .bind(from)
             .bind(upto)
+            .bind(timeline_bucket())
             .execute(&mut *conn)
             .await?;
             sqlx::query("UPDATE event_timeline_meta SET indexed_seq = $1 WHERE id = 1").bind(upto).execute(&mut *conn).await?;

@@ -34,6 +34,12 @@ pub fn set_worklist_chunk(accounts: usize) {
     crate::billing::WORKLIST_CHUNK.store(accounts, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Sets how many events make a bucket of SQLite's customer timeline (1,000,000 in the
+/// product), so a test can cross buckets with few events. Call before writing events.
+pub fn set_timeline_bucket_events(events: i64) {
+    crate::behaviour::TIMELINE_BUCKET_EVENTS.store(events, std::sync::atomic::Ordering::Relaxed);
+}
+
 fn unique() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);

@@ -1,6 +1,7 @@
 //! A customer's timeline of events (the behaviour timeline of the 360 page and the API),
 //! on every backend this run has. SQLite fills its timeline in bulk behind the log
-//! (`store.sqlite_timeline_batch_events`; here 4, so that batches cross it), PostgreSQL
+//! (`store.sqlite_timeline_batch_events`; here 4, so that batches cross it) in buckets of
+//! seq (here 3 events, so that a timeline spans several), PostgreSQL
 //! indexes as it writes: both must answer with every event of the customer, newest first,
 //! including anonymous events that a later `identify` attributed, whether they were
 //! already in the filled part or not.
@@ -104,6 +105,9 @@ async fn the_timeline_holds_every_event_of_the_customer_filled_or_not() {
     let dir = std::env::temp_dir().join(format!("kehu-timeline-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let opts = StoreOptions { sqlite_timeline_batch_events: 4, ..StoreOptions::default() };
+    // Buckets of 3 events: the filled timeline spans several, and an identify puts older
+    // events back into earlier ones.
+    testing::set_timeline_bucket_events(3);
     let sqlite = Store::open(&Store::sqlite_url_for_dir(&dir), &opts).await.unwrap();
     let mut stores = vec![(sqlite, "sqlite")];
     let pg = testing::postgres().await;

@@ -451,7 +451,27 @@ impl Engine {
         Ok(inserted.seqs)
     }
 
+    /// Commits the waiting batches together; a second task applies each committed group
+    /// to the state and then answers its batches, in commit order, while the next group
+    /// is being written (the answer still follows both the commit and the state update).
     async fn write_loop(self: Arc<Self>, mut rx: mpsc::Receiver<WriteJob>) {
+        let (applied_tx, mut applied_rx) = mpsc::channel::<(Vec<NewEvent>, Inserted, Vec<WriteJob>)>(2);
+        let me = self.clone();
+        tokio::spawn(async move {
+            while let Some((all, ins, jobs)) = applied_rx.recv().await {
+                me.apply_inserted(&all, &ins);
+                let mut at = 0;
+                for j in jobs {
+                    let k = j.count;
+                    let part = Inserted {
+                        seqs: ins.seqs[at..at + k].to_vec(),
+                        attributed: Vec::new(),
+                    };
+                    at += k;
+                    let _ = j.reply.send(Ok(part));
+                }
+            }
+        });
         while let Some(first) = rx.recv().await {
             let mut jobs = vec![first];
             let mut n = jobs[0].events.len();
@@ -472,16 +492,10 @@ impl Engine {
             let result = self.store.insert_events(received, &all).await;
             match result {
                 Ok(ins) => {
-                    self.apply_inserted(&all, &ins);
-                    let mut at = 0;
-                    for j in jobs {
-                        let k = j.count;
-                        let part = Inserted {
-                            seqs: ins.seqs[at..at + k].to_vec(),
-                            attributed: Vec::new(),
-                        };
-                        at += k;
-                        let _ = j.reply.send(Ok(part));
+                    if let Err(mpsc::error::SendError((_, _, jobs))) = applied_tx.send((all, ins, jobs)).await {
+                        for j in jobs {
+                            let _ = j.reply.send(Err(StoreError::Conflict("the event writer has stopped".into())));
+                        }
                     }
                 }
                 Err(e) => {
