@@ -4,8 +4,10 @@
 #   1. in-process state update, 1M customers × 300 products × 20M events, one core, vs
 #      counting the same events in a plain hash map; memory per customer × product pair;
 #      in-process decision latency vs the non-personalized decision;
-#   2. durable ingest over HTTP on loopback (SQLite, batches of 500, state updated) vs the
-#      plain insert of the same events into the same kind of database, no state;
+#   2. durable ingest over HTTP on loopback (SQLite, batches of 500, state updated, event
+#      ids as kehu.js makes them) vs the plain insert of the same events into the same
+#      database, no state; rounds alternate the two (median of 5), then the same on a
+#      database holding 10M earlier events (the bank's history);
 #   3. recommendations over HTTP at a fixed 5,000 requests/s on a generated bank of N
 #      customers with ~27 app events each (`kehu demo --events 27`), vs /healthz at the
 #      same rate.
@@ -27,7 +29,8 @@ if [ "${KEHU_BENCH_ONLY:-}" != rec ]; then
   echo "== 1. state update, memory, decisions in process"
   "$BENCH" state --customers 1000000 --products 300 --events 20000000
   echo "== 2. ingest over HTTP"
-  "$BENCH" ingest --dir "$work/ingest" --customers 10000 --events 1000000 --clients 4
+  "$BENCH" ingest --dir "$work/ingest" --customers 10000 --events 1000000 --clients 4 --rounds 5
+  "$BENCH" ingest --dir "$work/ingest" --customers 100000 --events 1000000 --clients 4 --rounds 3 --history 10000000
 fi
 echo "== 3. recommendations over HTTP on $N customers"
 bank=${bank:-$work/bank}
