@@ -371,6 +371,7 @@ async fn desk_payment(base: &str, store: &kehu_store::Store) {
     let work = store.dunning_worklist(today, &BillingRules::default()).await.unwrap();
     let acct = work.last().expect("someone owes").account.clone();
     let before = owed(store, &acct).await;
+    let credit_before = store.account_credit(&acct).await.unwrap().0;
     assert!(before > 100, "{acct} owes {before}");
     let mut c = logged_in(base, "collector").await;
     let page = c.get(&format!("/billing/accounts/{acct}")).await;
@@ -443,6 +444,65 @@ async fn desk_payment(base: &str, store: &kehu_store::Store) {
         .await
         .unwrap();
     assert!(!audit.is_empty() && audit[0].detail.as_deref().unwrap().starts_with(&payment_id));
+    desk_reversal(base, store, &acct, &payment_id, before, credit_before).await;
+}
+
+/// The payment just taken is listed on the account's page and reversed there: the bills
+/// and credit go back to what they were before it; a reason is required; only the latest
+/// payment in force carries the form; another account's page cannot reverse it.
+async fn desk_reversal(base: &str, store: &kehu_store::Store, acct: &str, payment_id: &str, owed_before: i64, credit_before: i64) {
+    use kehu_store::{AuditAction, AuditQuery};
+    let mut c = logged_in(base, "collector").await;
+    let page = c.get(&format!("/billing/accounts/{acct}")).await;
+    let row = page.body.split(&format!("data-payment=\"{payment_id}\"")).nth(1).expect("the payment is listed");
+    let row = row.split("</tr>").next().unwrap();
+    assert!(row.contains("reversal-form"), "the latest payment in force can be reversed: {row}");
+    assert_eq!(page.body.matches("reversal-form").count(), 1, "only the latest payment in force");
+    let csrf = hidden(&page.body, "csrf");
+    let path = format!("/billing/accounts/{acct}/payments/{payment_id}/reversal");
+    // Refused: no reason, a forged form, a marketer.
+    let r = c.post(&path, &[("csrf", &csrf), ("reason", "  ")]).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("id=\"gates\""));
+    assert_eq!(c.post(&path, &[("csrf", "forged"), ("reason", "错收")]).await.status, 403);
+    let mut m = logged_in(base, "marketer").await;
+    let mp = m.get("/").await;
+    assert_eq!(m.post(&path, &[("csrf", &hidden(&mp.body, "csrf")), ("reason", "错收")]).await.status, 403);
+    // Not this account's payment: not found, and nothing changes.
+    let work = store.dunning_worklist(business_today(), &BillingRules::default()).await.unwrap();
+    if let Some(other) = work.iter().map(|w| &w.account).find(|a| a.as_str() != acct) {
+        let r = c.post(&format!("/billing/accounts/{other}/payments/{payment_id}/reversal"), &[("csrf", &csrf), ("reason", "错收")]).await;
+        assert_eq!(r.status, 404);
+    }
+    assert!(store.account_payments(acct, 5).await.unwrap()[0].reversed_at.is_none(), "nothing reversed yet");
+
+    let r = c.post(&path, &[("csrf", &csrf), ("reason", "金额录错")]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let to = r.location.clone().unwrap();
+    assert!(to.ends_with(&format!("?reversed={payment_id}")), "{to}");
+    assert_eq!(owed(store, acct).await, owed_before, "the bills owe what they owed before the payment");
+    assert_eq!(store.account_credit(acct).await.unwrap().0, credit_before, "the credit is what it was");
+    let listed = &store.account_payments(acct, 5).await.unwrap()[0];
+    assert_eq!((listed.payment.as_str(), listed.reversed_by.as_deref(), listed.reversal_reason.as_deref()), (payment_id, Some(login_of("collector")), Some("金额录错")));
+    let shown = c.get(&to).await;
+    let notice = shown.body.split("id=\"account-message\"").nth(1).expect("a notice").split("</p>").next().unwrap();
+    assert!(notice.contains(payment_id), "the notice names the payment: {notice}");
+    let row = shown.body.split(&format!("data-payment=\"{payment_id}\"")).nth(1).unwrap().split("</tr>").next().unwrap();
+    assert!(row.contains("金额录错") && !row.contains("reversal-form"), "{row}");
+    // Reversing it again is refused with the reason.
+    let again = c.post(&path, &[("csrf", &csrf), ("reason", "再次")]).await;
+    assert_eq!(again.status, 422);
+    let audit = store
+        .audit_entries(&AuditQuery {
+            staff_id: Some(login_of("collector").into()),
+            action: Some(AuditAction::PaymentReverse),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1);
+    assert!(audit[0].detail.as_deref().unwrap().starts_with(payment_id) && audit[0].detail.as_deref().unwrap().ends_with("金额录错"));
 }
 
 async fn billing_runs(base: &str, store: &kehu_store::Store) {

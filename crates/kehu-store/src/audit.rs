@@ -30,6 +30,9 @@ pub enum AuditAction {
     PaymentRecord,
     /// A period billed from the workbench (`detail`: period, bills, total).
     BillingRun,
+    /// A payment reversed at the collections desk (`detail`: payment id, account, amount,
+    /// reason).
+    PaymentReverse,
 }
 
 impl AuditAction {
@@ -45,6 +48,7 @@ impl AuditAction {
         AuditAction::ApiTokenRevoke,
         AuditAction::PaymentRecord,
         AuditAction::BillingRun,
+        AuditAction::PaymentReverse,
     ];
 
     pub fn code(self) -> &'static str {
@@ -60,6 +64,7 @@ impl AuditAction {
             AuditAction::ApiTokenRevoke => "api_token_revoke",
             AuditAction::PaymentRecord => "payment_record",
             AuditAction::BillingRun => "billing_run",
+            AuditAction::PaymentReverse => "payment_reverse",
         }
     }
 

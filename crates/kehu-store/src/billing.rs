@@ -373,6 +373,19 @@ pub struct WorkItem {
     pub step: DunningStep,
 }
 
+/// A payment as the account's page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PaymentRow {
+    pub payment: String,
+    #[schema(value_type = String)]
+    pub amount: Fen,
+    pub paid_on: NaiveDate,
+    pub channel: String,
+    pub reversed_at: Option<DateTime<Utc>>,
+    pub reversed_by: Option<String>,
+    pub reversal_reason: Option<String>,
+}
+
 /// Extra decoders for the billing tables, on both backends' rows.
 trait BRow {
     fn g_i(&self, c: &str) -> Result<i64, sqlx::Error>;
@@ -1275,6 +1288,35 @@ impl crate::Store {
                 .bind(now).bind(staff).bind(reason).bind(pid).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(())
+        })
+    }
+
+    /// The account's latest payments, newest first (at most `limit`), reversed or not.
+    pub async fn account_payments(&self, account: &str, limit: i64) -> BResult<Vec<PaymentRow>> {
+        with_pool!(self, p => {
+            let rows = sqlx::query(
+                "SELECT py.external_id, py.amount_fen, py.paid_on, py.channel, py.reversed_at, py.reversed_by, py.reversal_reason \
+                 FROM billing_payments py JOIN billing_accounts a ON a.id = py.account_id \
+                 WHERE a.external_id = $1 ORDER BY py.id DESC LIMIT $2",
+            )
+            .bind(account)
+            .bind(limit)
+            .fetch_all(p)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(PaymentRow {
+                        payment: r.g_s("external_id")?,
+                        amount: Fen(r.g_i("amount_fen")?),
+                        paid_on: r.g_d("paid_on")?,
+                        channel: r.g_s("channel")?,
+                        reversed_at: r.g_ot("reversed_at")?,
+                        reversed_by: r.g_os("reversed_by")?,
+                        reversal_reason: r.g_os("reversal_reason")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(|e| BillingError::from(StoreError::from(e)))
         })
     }
 

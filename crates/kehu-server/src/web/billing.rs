@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/billing/accounts/{account}", get(account))
         .route("/billing/accounts/{account}/dunning", post(add_dunning))
         .route("/billing/accounts/{account}/payments", post(take_payment))
+        .route("/billing/accounts/{account}/payments/{payment}/reversal", post(reverse_payment))
         .route("/billing/runs", get(run_page).post(run_period))
         .route("/meter-review", get(review))
         .route("/meter-review/{read}", post(resolve))
@@ -508,6 +509,20 @@ struct AccountTpl {
     today: String,
     channels: Vec<(&'static str, &'static str)>,
     receipt: Option<ReceiptView>,
+    payments: Vec<PaymentView>,
+}
+
+/// A payment in the account's list; the latest in force carries the reversal form.
+struct PaymentView {
+    no: String,
+    /// `no`, encoded for the form's address.
+    url: String,
+    paid_on: String,
+    channel: String,
+    amount: String,
+    /// How and why it was reversed.
+    reversed: Option<String>,
+    may_reverse: bool,
 }
 
 /// A receipt as the desk prints it.
@@ -535,6 +550,8 @@ pub struct AccountQuery {
     recorded: Option<String>,
     /// A payment just taken: its receipt is shown.
     receipt: Option<String>,
+    /// A payment just reversed.
+    reversed: Option<String>,
 }
 
 async fn account(
@@ -551,6 +568,11 @@ async fn account(
         .map(|st| {
             ctx.t
                 .f("account.recorded", &[("step", step_label(&ctx.t, st))])
+        })
+        .or_else(|| {
+            q.reversed.as_deref().map(|p| {
+                ctx.t.f("account.reversal_done", &[("payment", &p.chars().take(64).collect::<String>())])
+            })
         });
     let receipt = match q.receipt.as_deref() {
         Some(id) => s
@@ -598,6 +620,41 @@ async fn account_page_with(
         .map_err(store_err)?;
     let bills = s.store.account_bills(number).await.map_err(store_err)?;
     let timeline = s.store.dunning_timeline(number).await.map_err(store_err)?;
+    let mut latest_in_force = true;
+    let payments: Vec<PaymentView> = s
+        .store
+        .account_payments(number, 20)
+        .await
+        .map_err(store_err)?
+        .into_iter()
+        .map(|p| {
+            let may_reverse = p.reversed_at.is_none() && latest_in_force;
+            if p.reversed_at.is_none() {
+                latest_in_force = false;
+            }
+            PaymentView {
+                url: urlencode(&p.payment),
+                paid_on: t.date(p.paid_on),
+                channel: CHANNELS
+                    .iter()
+                    .find(|(c, _)| *c == p.channel)
+                    .map_or(p.channel.clone(), |(_, key)| t.s(key).to_string()),
+                amount: t.money(p.amount),
+                reversed: p.reversed_at.map(|at| {
+                    t.f(
+                        "account.reversed",
+                        &[
+                            ("at", &at.format("%Y-%m-%d %H:%M").to_string()),
+                            ("staff", p.reversed_by.as_deref().unwrap_or("")),
+                            ("reason", p.reversal_reason.as_deref().unwrap_or("")),
+                        ],
+                    )
+                }),
+                may_reverse,
+                no: p.payment,
+            }
+        })
+        .collect();
     let mut owed = 0i64;
     let rows: Vec<BillRow> = bills
         .iter()
@@ -749,6 +806,7 @@ async fn account_page_with(
                 .map(|l| (l.period.clone(), t.money(l.principal), t.money(l.penalty)))
                 .collect(),
         }),
+        payments,
         c: ctx.chrome(),
     });
     Ok((status, page).into_response())
@@ -843,6 +901,55 @@ async fn take_payment(
         Err(e @ (BillingError::NotPositive { .. } | BillingError::Invalid(_))) => {
             account_page(&s, ctx, &number, Some(t.s("account.payment_refused").to_string()), vec![e.to_string()]).await
         }
+        Err(e) => Err(store_err(e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ReversalForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Reverses the account's latest payment in force at the desk (the store's rule: bills and
+/// credit go back to what they were before it), with the reason, audited; a refusal says
+/// why and changes nothing.
+async fn reverse_payment(
+    State(s): State<AppState>,
+    client: super::Client,
+    ctx: StaffCtx,
+    Path((number, payment)): Path<(String, String)>,
+    Form(f): Form<ReversalForm>,
+) -> Result<Response, PageError> {
+    ctx.require(Perm::Billing)?;
+    ctx.check_csrf(&f.csrf)?;
+    let t = ctx.t;
+    // Only this account's payments are reversed from its page.
+    let receipt = s.store.receipt(&payment).await.map_err(store_err)?;
+    let Some(receipt) = receipt.filter(|r| r.account == number) else {
+        return Err(PageError::NotFound);
+    };
+    let reason = f.reason.trim();
+    if reason.is_empty() {
+        return account_page(&s, ctx, &number, Some(t.s("account.reversal_refused").to_string()), vec![t.s("account.reason_required").to_string()]).await;
+    }
+    let reason: String = reason.chars().take(200).collect();
+    match s.store.reverse_payment(&payment, &ctx.staff.external_id, &reason, Utc::now()).await {
+        Ok(()) => {
+            super::admin::Audit {
+                detail: Some(format!("{} {} {} {}", payment, number, receipt.amount.to_plain(), reason)),
+                ..ctx.audit(AuditAction::PaymentReverse)
+            }
+            .record(&s, &client)
+            .await?;
+            Ok(Redirect::to(&format!("/billing/accounts/{}?reversed={}", urlencode(&number), urlencode(&payment))).into_response())
+        }
+        Err(e @ (BillingError::AlreadyReversed { .. } | BillingError::LaterPayments { .. })) => {
+            account_page(&s, ctx, &number, Some(t.s("account.reversal_refused").to_string()), vec![e.to_string()]).await
+        }
+        Err(BillingError::UnknownPayment { .. }) => Err(PageError::NotFound),
         Err(e) => Err(store_err(e)),
     }
 }
