@@ -312,6 +312,20 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Waits until the address holds `part` (a search's query: the page before the search
+    /// had the same path) and the page has loaded.
+    async fn wait_url_contains(&self, part: &str) {
+        let started = Instant::now();
+        loop {
+            let u = self.url().await;
+            if u.contains(part) && self.script("return document.readyState").await == json!("complete") {
+                return;
+            }
+            assert!(started.elapsed() < Duration::from_secs(15), "still at {u}, waiting for {part}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn screenshot(&self, name: &str) -> PathBuf {
         let b64 = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
         let png = base64::engine::general_purpose::STANDARD
@@ -450,7 +464,8 @@ async fn workbench_and_app_in_chromium() {
     let last4 = &phone[phone.len() - 4..];
     s.type_into("#q", last4).await;
     s.click("#search-submit").await;
-    s.wait_path("/customers").await;
+    // The list before the search was at the same path: wait for the search's own page.
+    s.wait_url_contains(&format!("q={last4}")).await;
     let links = s.find_all(".customer-link").await;
     let mut opened = false;
     for e in links {

@@ -399,7 +399,6 @@ impl Engine {
         Ok(id)
     }
 
-    /// The customer a device is linked to.
     /// kehu ids of customer numbers (`ext`, repeats allowed), in the same order (none:
     /// unknown): from memory, and the store for those not seen yet (one statement).
     pub async fn customer_ids(&self, ext: &[&str]) -> Result<Vec<Option<i64>>, StoreError> {
@@ -433,6 +432,7 @@ impl Engine {
         Ok(out)
     }
 
+    /// The customer a device is linked to.
     pub fn device_customer(&self, device: &str) -> Option<i64> {
         self.live.read().expect("lock").devices.get(device).copied()
     }
