@@ -78,7 +78,7 @@ impl Log {
     fn expected(&self, customer: i64, limit: usize) -> Vec<(i64, i64)> {
         let mut v: Vec<(i64, i64)> =
             self.sent.iter().filter(|x| x.2 == Some(customer)).map(|x| (x.0, x.1)).collect();
-        v.sort_by(|a, b| (b.1, b.0).cmp(&(a.1, a.0)));
+        v.sort_by_key(|&(seq, ts)| std::cmp::Reverse((ts, seq)));
         v.truncate(limit);
         v
     }

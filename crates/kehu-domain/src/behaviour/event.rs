@@ -492,7 +492,9 @@ mod tests {
     }
     /// Reads a batch both ways: straight from the text (the collector) and through a
     /// `serde_json::Value` (the reference), and validates each element.
-    fn both(text: &str) -> (Vec<Result<Event, Rejection>>, Vec<Result<Event, Rejection>>) {
+    type Judged = Vec<Result<Event, Rejection>>;
+
+    fn both(text: &str) -> (Judged, Judged) {
         let direct: Vec<SentEvent> = serde_json::from_str(text).unwrap();
         let values: Vec<Value> = serde_json::from_str(text).unwrap();
         (
