@@ -489,6 +489,9 @@ async fn desk_reversal(base: &str, store: &kehu_store::Store, acct: &str, paymen
     assert!(notice.contains(payment_id), "the notice names the payment: {notice}");
     let row = shown.body.split(&format!("data-payment=\"{payment_id}\"")).nth(1).unwrap().split("</tr>").next().unwrap();
     assert!(row.contains("金额录错") && !row.contains("reversal-form"), "{row}");
+    // The notice is not shown for a payment that was not reversed.
+    let fake = c.get(&format!("/billing/accounts/{acct}?reversed=WB-0000000000000000")).await;
+    assert!(!fake.body.contains("id=\"account-message\""));
     // Reversing it again is refused with the reason.
     let again = c.post(&path, &[("csrf", &csrf), ("reason", "再次")]).await;
     assert_eq!(again.status, 422);

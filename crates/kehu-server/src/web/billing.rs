@@ -561,6 +561,18 @@ async fn account(
     Query(q): Query<AccountQuery>,
 ) -> Result<Response, PageError> {
     ctx.require(Perm::Billing)?;
+    // A reversal is announced only when this account's payment is indeed reversed.
+    let reversed = match q.reversed.as_deref() {
+        Some(id) => s
+            .store
+            .account_payments(&number, 20)
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .find(|p| p.payment == id && p.reversed_at.is_some())
+            .map(|p| p.payment),
+        None => None,
+    };
     let message = q
         .recorded
         .as_deref()
@@ -569,11 +581,7 @@ async fn account(
             ctx.t
                 .f("account.recorded", &[("step", step_label(&ctx.t, st))])
         })
-        .or_else(|| {
-            q.reversed.as_deref().map(|p| {
-                ctx.t.f("account.reversal_done", &[("payment", &p.chars().take(64).collect::<String>())])
-            })
-        });
+        .or_else(|| reversed.map(|p| ctx.t.f("account.reversal_done", &[("payment", &p)])));
     let receipt = match q.receipt.as_deref() {
         Some(id) => s
             .store
