@@ -18,6 +18,7 @@ use kehu_domain::behaviour::state::{
 };
 use serde::Serialize;
 use sqlx::Row;
+use std::collections::HashMap;
 
 /// An event ready for the log, its customer and product resolved to kehu's ids.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,12 +47,38 @@ pub struct TimelineMark {
     /// The last seq known to be in the timeline; -1 until read from the database.
     indexed: std::sync::atomic::AtomicI64,
     batch: i64,
+    /// The anonymous events after the mark, by device (SQLite): where an `identify` finds
+    /// the device's events that `event_devices` does not hold yet.
+    anon: std::sync::Mutex<AnonTail>,
 }
 
 impl TimelineMark {
-    pub(crate) fn new(batch: u32) -> TimelineMark {
-        TimelineMark { indexed: std::sync::atomic::AtomicI64::new(-1), batch: i64::from(batch.max(1)) }
+    /// Drops the tail's events up to `upto`: `event_devices` holds them now.
+    fn prune_anon(&self, upto: i64) {
+        let mut tail = self.anon.lock().expect("lock");
+        tail.by_device.retain(|_, seqs| {
+            seqs.retain(|s| *s > upto);
+            !seqs.is_empty()
+        });
     }
+
+    pub(crate) fn new(batch: u32) -> TimelineMark {
+        TimelineMark {
+            indexed: std::sync::atomic::AtomicI64::new(-1),
+            batch: i64::from(batch.max(1)),
+            anon: std::sync::Mutex::new(AnonTail { upto: -1, by_device: HashMap::new() }),
+        }
+    }
+}
+
+/// The log's anonymous events after the timeline's mark, by device, as of `upto` (the
+/// log's last seq when last brought up to date; -1: not loaded). Brought up to date inside
+/// each write transaction of this process (the rows another process wrote since are read
+/// by range), so it is exact while the transaction holds SQLite's write lock.
+#[derive(Debug)]
+struct AnonTail {
+    upto: i64,
+    by_device: HashMap<String, Vec<i64>>,
 }
 
 /// Events per bucket of SQLite's customer timeline (the first column of its key, so that
@@ -399,7 +426,10 @@ impl Store {
             Backend::Sqlite(pool) => {
                 let mut conn = pool.acquire().await?;
                 sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+                // Anonymous events written by this transaction: (device, seq).
+                let mut pending: Vec<(String, i64)> = Vec::new();
                 let res = async {
+                    sync_anon_tail(&mut conn, &self.timeline).await?;
                     let mut start = 0;
                     while start < events.len() {
                         let end = events[start..]
@@ -427,12 +457,15 @@ impl Store {
                                     opt(e.amount_fen),
                                     e.detail.as_deref().map_or(V::Null, V::Text),
                                 ])?;
+                                if let (Some(seq), None, Some(d)) = (s, e.customer_id, e.device.as_deref()) {
+                                    pending.push((d.to_string(), seq));
+                                }
                                 out.seqs.push(s);
                             }
                         }
                         let last = &events[end - 1];
                         if let (EventKind::Identify, Some(seq)) = (last.kind, out.seqs[end - 1]) {
-                            out.attributed.extend(link_device_sqlite(&mut conn, last, seq).await?);
+                            out.attributed.extend(link_device_sqlite(&mut conn, last, seq, &self.timeline, &pending).await?);
                         }
                         start = end;
                     }
@@ -442,6 +475,13 @@ impl Store {
                 match res {
                     Ok(()) => {
                         sqlx::query("COMMIT").execute(&mut *conn).await?;
+                        let mut tail = self.timeline.anon.lock().expect("lock");
+                        if let Some(last) = out.seqs.iter().flatten().max() {
+                            tail.upto = *last;
+                        }
+                        for (d, seq) in pending {
+                            tail.by_device.entry(d).or_default().push(seq);
+                        }
                     }
                     Err(e) => {
                         let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
@@ -525,6 +565,7 @@ impl Store {
         }
         let upto = fill_timeline_sqlite(conn).await?;
         mark.indexed.store(upto, Ordering::Relaxed);
+        mark.prune_anon(upto);
         Ok(())
     }
 
@@ -536,6 +577,7 @@ impl Store {
                 let mut conn = pool.acquire().await?;
                 let upto = fill_timeline_sqlite(&mut conn).await?;
                 self.timeline.indexed.store(upto, std::sync::atomic::Ordering::Relaxed);
+                self.timeline.prune_anon(upto);
             }
             Backend::Postgres(_) => {}
         }
@@ -1174,41 +1216,92 @@ pub struct TimelineEvent {
     pub detail: Option<serde_json::Value>,
 }
 
-/// Links the identify event's device to its customer and attributes the device's
-/// anonymous events (inside the batch's transaction); returns them. One body for both
-/// backends.
-macro_rules! link_device_body {
-    ($conn:expr, $e:expr, $seq:expr) => {{
+/// Records the identify event's device link (inside the batch's transaction); `None` when
+/// the event has no device or no customer. One body for both backends.
+macro_rules! upsert_device_link {
+    ($conn:expr, $e:expr) => {{
         let e: &NewEvent = $e;
-        let (Some(device), Some(customer)) = (e.device.as_deref(), e.customer_id) else {
-            return Ok(Vec::new());
-        };
-        sqlx::query(
-            "INSERT INTO device_links (device, customer_id, linked_ms) VALUES ($1, $2, $3) \
-             ON CONFLICT (device) DO UPDATE SET customer_id = excluded.customer_id, linked_ms = excluded.linked_ms",
-        )
-        .bind(device)
-        .bind(customer)
-        .bind(e.ts_ms)
-        .execute(&mut *$conn)
-        .await?;
-        let rows = sqlx::query(&format!(
-            "UPDATE events SET customer_id = $1, attributed_seq = $3 WHERE device = $2 AND customer_id IS NULL RETURNING {EVENT_COLS}"
-        ))
-        .bind(customer)
-        .bind(device)
-        .bind($seq)
-        .fetch_all(&mut *$conn)
-        .await?;
-        let mut out: Vec<StoredEvent> = rows.iter().map(stored).collect::<Result<_>>()?;
-        out.sort_by_key(|e| e.seq);
-        Ok(out)
+        match (e.device.as_deref(), e.customer_id) {
+            (Some(device), Some(customer)) => {
+                sqlx::query(
+                    "INSERT INTO device_links (device, customer_id, linked_ms) VALUES ($1, $2, $3) \
+                     ON CONFLICT (device) DO UPDATE SET customer_id = excluded.customer_id, linked_ms = excluded.linked_ms",
+                )
+                .bind(device)
+                .bind(customer)
+                .bind(e.ts_ms)
+                .execute(&mut *$conn)
+                .await?;
+                Some((device, customer))
+            }
+            _ => None,
+        }
     }};
 }
 
-async fn link_device_sqlite(conn: &mut sqlx::SqliteConnection, e: &NewEvent, seq: i64) -> Result<Vec<StoredEvent>> {
-    let attributed: Result<Vec<StoredEvent>> = async { link_device_body!(conn, e, seq) }.await;
-    let attributed = attributed?;
+/// Links the identify event's device to its customer and attributes the device's
+/// anonymous events (inside the batch's transaction); returns them in seq order.
+async fn link_device_pg(conn: &mut sqlx::PgConnection, e: &NewEvent, seq: i64) -> Result<Vec<StoredEvent>> {
+    let Some((device, customer)) = upsert_device_link!(conn, e) else {
+        return Ok(Vec::new());
+    };
+    let rows = sqlx::query(&format!(
+        "UPDATE events SET customer_id = $1, attributed_seq = $3 WHERE device = $2 AND customer_id IS NULL RETURNING {EVENT_COLS}"
+    ))
+    .bind(customer)
+    .bind(device)
+    .bind(seq)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out: Vec<StoredEvent> = rows.iter().map(stored).collect::<Result<_>>()?;
+    out.sort_by_key(|e| e.seq);
+    Ok(out)
+}
+
+/// The same on SQLite, where anonymous events are found by device in `event_devices` (up
+/// to the timeline's mark), in the store's index of the log's tail (after it; brought up
+/// to date when the transaction began) and among the events this transaction wrote
+/// (`pending`).
+async fn link_device_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    e: &NewEvent,
+    seq: i64,
+    mark: &TimelineMark,
+    pending: &[(String, i64)],
+) -> Result<Vec<StoredEvent>> {
+    let Some((device, customer)) = upsert_device_link!(conn, e) else {
+        return Ok(Vec::new());
+    };
+    let mut seqs: Vec<i64> = sqlx::query_scalar(
+        "SELECT seq FROM event_devices \
+         WHERE bucket IN (WITH RECURSIVE b(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM b \
+                            WHERE n < (SELECT indexed_seq FROM event_timeline_meta WHERE id = 1) / $2) SELECT n FROM b) \
+           AND device = $1",
+    )
+    .bind(device)
+    .bind(timeline_bucket())
+    .fetch_all(&mut *conn)
+    .await?;
+    {
+        let tail = mark.anon.lock().expect("lock");
+        seqs.extend(tail.by_device.get(device).into_iter().flatten().copied());
+    }
+    seqs.extend(pending.iter().filter(|(d, _)| d == device).map(|(_, s)| *s));
+    if seqs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = serde_json::to_string(&seqs).map_err(|e| StoreError::Conflict(e.to_string()))?;
+    let rows = sqlx::query(&format!(
+        "UPDATE events SET customer_id = $1, attributed_seq = $3 \
+         WHERE seq IN (SELECT value FROM json_each($2)) AND customer_id IS NULL RETURNING {EVENT_COLS}"
+    ))
+    .bind(customer)
+    .bind(&list)
+    .bind(seq)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut attributed: Vec<StoredEvent> = rows.iter().map(stored).collect::<Result<_>>()?;
+    attributed.sort_by_key(|e| e.seq);
     if !attributed.is_empty() {
         // Events already past the timeline's mark get their place in it now; the later
         // ones are filled with their new customer in the next bulk fill.
@@ -1225,6 +1318,41 @@ async fn link_device_sqlite(conn: &mut sqlx::SqliteConnection, e: &NewEvent, seq
     Ok(attributed)
 }
 
+/// Brings the store's index of the anonymous events after the timeline's mark up to date
+/// with the log (inside a write transaction, so nothing changes meanwhile): the rows
+/// written since it was last brought up to date (by another process, or before this one
+/// started) are read by range.
+async fn sync_anon_tail(conn: &mut sqlx::SqliteConnection, mark: &TimelineMark) -> Result<()> {
+    let last: i64 = sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(seq) FROM events").fetch_one(&mut *conn).await?.unwrap_or(0);
+    let upto = mark.anon.lock().expect("lock").upto;
+    if upto == last {
+        return Ok(());
+    }
+    let indexed: i64 = sqlx::query_scalar("SELECT indexed_seq FROM event_timeline_meta WHERE id = 1").fetch_one(&mut *conn).await?;
+    // Not loaded, or the log is behind what was seen (cannot happen while the log only
+    // grows; read it whole then): everything after the mark. Else what came since.
+    let rebuild = upto < 0 || upto > last;
+    let from = if rebuild { indexed } else { upto.max(indexed) };
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT seq, device FROM events WHERE seq > $1 AND customer_id IS NULL AND device IS NOT NULL ORDER BY seq",
+    )
+    .bind(from)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut tail = mark.anon.lock().expect("lock");
+    if rebuild {
+        tail.by_device.clear();
+    }
+    for (seq, device) in rows {
+        tail.by_device.entry(device).or_default().push(seq);
+    }
+    tail.upto = last;
+    drop(tail);
+    // Entries the database's mark has passed (another process filled): in event_devices.
+    mark.prune_anon(indexed);
+    Ok(())
+}
+
 /// Fills SQLite's customer timeline with the events logged after its mark, sorted by its
 /// key (each leaf page written once), and moves the mark, in one transaction. Returns the
 /// new mark.
@@ -1238,6 +1366,16 @@ async fn fill_timeline_sqlite(conn: &mut sqlx::SqliteConnection) -> Result<i64> 
                 "INSERT OR IGNORE INTO event_timeline (bucket, customer_id, ts_ms, seq) \
                  SELECT seq / $3, customer_id, ts_ms, seq FROM events WHERE seq > $1 AND seq <= $2 AND customer_id IS NOT NULL \
                  ORDER BY seq / $3, customer_id, ts_ms, seq",
+            )
+            .bind(from)
+            .bind(upto)
+            .bind(timeline_bucket())
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
+                "INSERT OR IGNORE INTO event_devices (bucket, device, seq) \
+                 SELECT seq / $3, device, seq FROM events WHERE seq > $1 AND seq <= $2 AND customer_id IS NULL AND device IS NOT NULL \
+                 ORDER BY seq / $3, device, seq",
             )
             .bind(from)
             .bind(upto)
@@ -1261,6 +1399,3 @@ async fn fill_timeline_sqlite(conn: &mut sqlx::SqliteConnection) -> Result<i64> 
     }
 }
 
-async fn link_device_pg(conn: &mut sqlx::PgConnection, e: &NewEvent, seq: i64) -> Result<Vec<StoredEvent>> {
-    link_device_body!(conn, e, seq)
-}

@@ -109,18 +109,20 @@ async fn the_timeline_holds_every_event_of_the_customer_filled_or_not() {
     // events back into earlier ones.
     testing::set_timeline_bucket_events(3);
     let sqlite = Store::open(&Store::sqlite_url_for_dir(&dir), &opts).await.unwrap();
-    let mut stores = vec![(sqlite, "sqlite")];
+    // Another process writing to the same SQLite file (its own memory of the log's tail).
+    let other = Store::open(&Store::sqlite_url_for_dir(&dir), &opts).await.unwrap();
+    let mut stores = vec![(sqlite, other, "sqlite")];
     let pg = testing::postgres().await;
     if let Some(p) = &pg {
-        stores.push((p.store.clone(), "postgres"));
+        stores.push((p.store.clone(), p.store.clone(), "postgres"));
     }
-    for (s, name) in &stores {
-        story(s, name).await;
+    for (s, other, name) in &stores {
+        story(s, other, name).await;
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-async fn story(s: &Store, name: &str) {
+async fn story(s: &Store, other: &Store, name: &str) {
     let mut l = s.begin_load(kehu_domain::ingest::EntityKind::Customers, "test", Utc::now()).await.unwrap();
     assert!(l.write(&[cust("T1"), cust("T2")]).await.unwrap().is_empty());
     l.finish(true, LoadCounts::default()).await.unwrap();
@@ -173,10 +175,45 @@ async fn story(s: &Store, name: &str) {
         assert!(st.indexed_seq < st.last_seq, "{name}: the last events are not filled: {st:?}");
     }
 
+    // Anonymous events and the identify in one batch; anonymous events written by another
+    // process, identified here; an identify of a device with nothing anonymous left.
+    let b = vec![
+        log.event(EventKind::PageView, t0 + 12, None, Some("d3")),
+        log.event(EventKind::PageView, t0 + 13, None, Some("d3")),
+        log.event(EventKind::Identify, t0 + 14, Some(c2), Some("d3")),
+    ];
+    log.write(s, b).await;
+    check(s, &log, &[c1, c2], name, "identify in the batch of the anonymous events").await;
+    let b = vec![log.event(EventKind::PageView, t0 + 15, None, Some("d4")), log.event(EventKind::AppOpen, t0 + 16, None, Some("d4"))];
+    log.write(other, b).await;
+    let b = vec![log.event(EventKind::Identify, t0 + 17, Some(c1), Some("d4"))];
+    let ins = s.insert_events(Utc::now().timestamp_millis(), &b).await.unwrap();
+    let attributed: Vec<i64> = ins.attributed.iter().map(|e| e.seq).collect();
+    let d4: Vec<i64> = log.sent.iter().filter(|x| x.3.as_deref() == Some("d4")).map(|x| x.0).collect();
+    assert_eq!(attributed, d4, "{name}: the other process's anonymous events are attributed");
+    log.sent.push((ins.seqs[0].unwrap(), t0 + 17, Some(c1), Some("d4".into())));
+    for x in log.sent.iter_mut().filter(|x| x.3.as_deref() == Some("d4")) {
+        x.2 = Some(c1);
+    }
+    check(s, &log, &[c1, c2], name, "identify of another process's device").await;
+    let b = vec![log.event(EventKind::Identify, t0 + 18, Some(c2), Some("d1"))];
+    let ins = s.insert_events(Utc::now().timestamp_millis(), &b).await.unwrap();
+    assert!(ins.attributed.is_empty(), "{name}: d1 has nothing anonymous left");
+    log.sent.push((ins.seqs[0].unwrap(), t0 + 18, Some(c2), Some("d1".into())));
+
     // Filling on demand changes nothing in the answers.
     let st = s.fill_timeline().await.unwrap();
     assert_eq!(st.indexed_seq, st.last_seq);
     check(s, &log, &[c1, c2], name, "after filling on demand").await;
-    assert_eq!(log.expected(c2, 100).len(), 4, "{name}: c2 has its own event, d1's two and identify");
-    assert_eq!(log.expected(c1, 100).len(), 5, "{name}: c1 has three of its own, d2's one and identify");
+    assert_eq!(log.expected(c2, 100).len(), 8, "{name}: c2 has its own event, d1's two and identify, d3's two and identify, d1's identify again");
+    assert_eq!(log.expected(c1, 100).len(), 8, "{name}: c1 has three of its own, d2's one and identify, d4's two and identify");
+    // A device identified after everything is filled: its anonymous events come from the
+    // filled part (SQLite: event_devices).
+    let b = vec![log.event(EventKind::PageView, t0 + 19, None, Some("d5"))];
+    log.write(s, b).await;
+    s.fill_timeline().await.unwrap();
+    let b = vec![log.event(EventKind::Identify, t0 + 20, Some(c1), Some("d5"))];
+    log.write(s, b).await;
+    check(s, &log, &[c1, c2], name, "identify of a filled device after a fill on demand").await;
+    assert_eq!(log.expected(c1, 100).len(), 10);
 }
