@@ -475,12 +475,15 @@ impl Store {
                 match res {
                     Ok(()) => {
                         sqlx::query("COMMIT").execute(&mut *conn).await?;
+                        // Another task's transaction may have begun meanwhile and read
+                        // these rows from the log already (up to its `upto`).
                         let mut tail = self.timeline.anon.lock().expect("lock");
-                        if let Some(last) = out.seqs.iter().flatten().max() {
-                            tail.upto = *last;
-                        }
-                        for (d, seq) in pending {
+                        let seen = tail.upto;
+                        for (d, seq) in pending.into_iter().filter(|(_, seq)| *seq > seen) {
                             tail.by_device.entry(d).or_default().push(seq);
+                        }
+                        if let Some(last) = out.seqs.iter().flatten().max() {
+                            tail.upto = tail.upto.max(*last);
                         }
                     }
                     Err(e) => {
