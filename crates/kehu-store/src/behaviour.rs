@@ -91,6 +91,15 @@ fn timeline_bucket() -> i64 {
     TIMELINE_BUCKET_EVENTS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// SQLite: the timeline's mark (events up to it are filled), as a query.
+const TIMELINE_MARK_SQL: &str = "SELECT indexed_seq FROM event_timeline_meta WHERE id = 1";
+
+/// SQLite: the buckets filled so far (0 to the mark's), as a query; `size` is the bind
+/// that holds `timeline_bucket()`.
+fn filled_buckets_sql(size: &str) -> String {
+    format!("WITH RECURSIVE b(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM b WHERE n < ({TIMELINE_MARK_SQL}) / {size}) SELECT n FROM b")
+}
+
 /// How far the SQLite customer timeline is filled (`Store::timeline_status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimelineStatus {
@@ -558,7 +567,7 @@ impl Store {
         let mark = &self.timeline;
         let mut indexed = mark.indexed.load(Ordering::Relaxed);
         if indexed < 0 {
-            indexed = sqlx::query_scalar("SELECT indexed_seq FROM event_timeline_meta WHERE id = 1")
+            indexed = sqlx::query_scalar(TIMELINE_MARK_SQL)
                 .fetch_one(&mut *conn)
                 .await?;
             mark.indexed.store(indexed, Ordering::Relaxed);
@@ -591,7 +600,7 @@ impl Store {
     pub async fn timeline_status(&self) -> Result<TimelineStatus> {
         let last_seq = self.max_event_seq().await?;
         let indexed_seq = match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query_scalar("SELECT indexed_seq FROM event_timeline_meta WHERE id = 1").fetch_one(pool).await?,
+            Backend::Sqlite(pool) => sqlx::query_scalar(TIMELINE_MARK_SQL).fetch_one(pool).await?,
             Backend::Postgres(_) => last_seq,
         };
         Ok(TimelineStatus { indexed_seq, last_seq })
@@ -658,23 +667,25 @@ impl Store {
     /// latest from the filled timeline and every event of the customer logged after it.
     pub async fn customer_events(&self, customer_id: i64, limit: i64) -> Result<Vec<TimelineEvent>> {
         let sql = match self.backend {
-            Backend::Sqlite(_) => "SELECT e.seq, e.kind, e.ts_ms, e.dwell_ms, e.depth, e.quantity, e.amount_fen, e.detail, p.code, p.name \
+            Backend::Sqlite(_) => format!(
+                "SELECT e.seq, e.kind, e.ts_ms, e.dwell_ms, e.depth, e.quantity, e.amount_fen, e.detail, p.code, p.name \
                    FROM events e LEFT JOIN products p ON p.id = e.product_id \
                    WHERE e.seq IN ( \
                      SELECT seq FROM (SELECT seq FROM event_timeline \
-                       WHERE bucket IN (WITH RECURSIVE b(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM b \
-                                          WHERE n < (SELECT indexed_seq FROM event_timeline_meta WHERE id = 1) / $3) SELECT n FROM b) \
-                         AND customer_id = $1 ORDER BY ts_ms DESC, seq DESC LIMIT $2) \
+                       WHERE bucket IN ({}) AND customer_id = $1 ORDER BY ts_ms DESC, seq DESC LIMIT $2) \
                      UNION ALL \
-                     SELECT seq FROM events WHERE seq > (SELECT indexed_seq FROM event_timeline_meta WHERE id = 1) AND customer_id = $1) \
+                     SELECT seq FROM events WHERE seq > ({TIMELINE_MARK_SQL}) AND customer_id = $1) \
                    ORDER BY e.ts_ms DESC, e.seq DESC LIMIT $2",
+                filled_buckets_sql("$3")
+            ),
             Backend::Postgres(_) => "SELECT e.seq, e.kind, e.ts_ms, e.dwell_ms, e.depth, e.quantity, e.amount_fen, e.detail, p.code, p.name \
                    FROM events e LEFT JOIN products p ON p.id = e.product_id \
-                   WHERE e.customer_id = $1 ORDER BY e.ts_ms DESC, e.seq DESC LIMIT $2",
+                   WHERE e.customer_id = $1 ORDER BY e.ts_ms DESC, e.seq DESC LIMIT $2"
+                .to_string(),
         };
         with_pool!(self, p => {
             // PostgreSQL's statement has no $3: an extra bind would be refused there.
-            let q = sqlx::query(sql).bind(customer_id).bind(limit);
+            let q = sqlx::query(&sql).bind(customer_id).bind(limit);
             let rows = if matches!(self.backend, Backend::Sqlite(_)) { q.bind(timeline_bucket()) } else { q }.fetch_all(p).await?;
             rows.iter().map(|r| Ok(TimelineEvent {
                 seq: r.i("seq")?,
@@ -1275,12 +1286,10 @@ async fn link_device_sqlite(
     let Some((device, customer)) = upsert_device_link!(conn, e) else {
         return Ok(Vec::new());
     };
-    let mut seqs: Vec<i64> = sqlx::query_scalar(
-        "SELECT seq FROM event_devices \
-         WHERE bucket IN (WITH RECURSIVE b(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM b \
-                            WHERE n < (SELECT indexed_seq FROM event_timeline_meta WHERE id = 1) / $2) SELECT n FROM b) \
-           AND device = $1",
-    )
+    let mut seqs: Vec<i64> = sqlx::query_scalar(&format!(
+        "SELECT seq FROM event_devices WHERE bucket IN ({}) AND device = $1",
+        filled_buckets_sql("$2")
+    ))
     .bind(device)
     .bind(timeline_bucket())
     .fetch_all(&mut *conn)
@@ -1308,11 +1317,11 @@ async fn link_device_sqlite(
     if !attributed.is_empty() {
         // Events already past the timeline's mark get their place in it now; the later
         // ones are filled with their new customer in the next bulk fill.
-        sqlx::query(
+        sqlx::query(&format!(
             "INSERT OR IGNORE INTO event_timeline (bucket, customer_id, ts_ms, seq) \
              SELECT seq / $2, customer_id, ts_ms, seq FROM events \
-             WHERE attributed_seq = $1 AND seq <= (SELECT indexed_seq FROM event_timeline_meta WHERE id = 1)",
-        )
+             WHERE attributed_seq = $1 AND seq <= ({TIMELINE_MARK_SQL})"
+        ))
         .bind(seq)
         .bind(timeline_bucket())
         .execute(&mut *conn)
@@ -1331,7 +1340,7 @@ async fn sync_anon_tail(conn: &mut sqlx::SqliteConnection, mark: &TimelineMark) 
     if upto == last {
         return Ok(());
     }
-    let indexed: i64 = sqlx::query_scalar("SELECT indexed_seq FROM event_timeline_meta WHERE id = 1").fetch_one(&mut *conn).await?;
+    let indexed: i64 = sqlx::query_scalar(TIMELINE_MARK_SQL).fetch_one(&mut *conn).await?;
     // Not loaded, or the log is behind what was seen (cannot happen while the log only
     // grows; read it whole then): everything after the mark. Else what came since.
     let rebuild = upto < 0 || upto > last;
@@ -1362,7 +1371,7 @@ async fn sync_anon_tail(conn: &mut sqlx::SqliteConnection, mark: &TimelineMark) 
 async fn fill_timeline_sqlite(conn: &mut sqlx::SqliteConnection) -> Result<i64> {
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
     let res = async {
-        let from: i64 = sqlx::query_scalar("SELECT indexed_seq FROM event_timeline_meta WHERE id = 1").fetch_one(&mut *conn).await?;
+        let from: i64 = sqlx::query_scalar(TIMELINE_MARK_SQL).fetch_one(&mut *conn).await?;
         let upto: i64 = sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(seq) FROM events").fetch_one(&mut *conn).await?.unwrap_or(0).max(from);
         if upto > from {
             sqlx::query(
