@@ -1316,7 +1316,7 @@ impl crate::Store {
                     })
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(|e| BillingError::from(StoreError::from(e)))
+                .map_err(BillingError::from)
         })
     }
 

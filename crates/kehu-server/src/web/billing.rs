@@ -561,18 +561,6 @@ async fn account(
     Query(q): Query<AccountQuery>,
 ) -> Result<Response, PageError> {
     ctx.require(Perm::Billing)?;
-    // A reversal is announced only when this account's payment is indeed reversed.
-    let reversed = match q.reversed.as_deref() {
-        Some(id) => s
-            .store
-            .account_payments(&number, 20)
-            .await
-            .map_err(store_err)?
-            .into_iter()
-            .find(|p| p.payment == id && p.reversed_at.is_some())
-            .map(|p| p.payment),
-        None => None,
-    };
     let message = q
         .recorded
         .as_deref()
@@ -580,8 +568,7 @@ async fn account(
         .map(|st| {
             ctx.t
                 .f("account.recorded", &[("step", step_label(&ctx.t, st))])
-        })
-        .or_else(|| reversed.map(|p| ctx.t.f("account.reversal_done", &[("payment", &p)])));
+        });
     let receipt = match q.receipt.as_deref() {
         Some(id) => s
             .store
@@ -591,7 +578,7 @@ async fn account(
             .filter(|r| r.account == number),
         None => None,
     };
-    account_page_with(&s, ctx, &number, message, Vec::new(), receipt).await
+    account_page_with(&s, ctx, &number, message, Vec::new(), receipt, q.reversed.as_deref()).await
 }
 
 async fn account_page(
@@ -601,7 +588,7 @@ async fn account_page(
     message: Option<String>,
     gates: Vec<String>,
 ) -> Result<Response, PageError> {
-    account_page_with(s, ctx, number, message, gates, None).await
+    account_page_with(s, ctx, number, message, gates, None, None).await
 }
 
 async fn account_page_with(
@@ -611,6 +598,9 @@ async fn account_page_with(
     message: Option<String>,
     gates: Vec<String>,
     receipt: Option<kehu_store::billing::Receipt>,
+    // A payment the address says was just reversed: announced only if it is this
+    // account's and reversed indeed.
+    reversed: Option<&str>,
 ) -> Result<Response, PageError> {
     let t = ctx.t;
     let today = s.today();
@@ -628,12 +618,16 @@ async fn account_page_with(
         .map_err(store_err)?;
     let bills = s.store.account_bills(number).await.map_err(store_err)?;
     let timeline = s.store.dunning_timeline(number).await.map_err(store_err)?;
+    let listed = s.store.account_payments(number, 20).await.map_err(store_err)?;
+    let message = message.or_else(|| {
+        let id = reversed?;
+        listed
+            .iter()
+            .find(|p| p.payment == id && p.reversed_at.is_some())
+            .map(|p| t.f("account.reversal_done", &[("payment", &p.payment)]))
+    });
     let mut latest_in_force = true;
-    let payments: Vec<PaymentView> = s
-        .store
-        .account_payments(number, 20)
-        .await
-        .map_err(store_err)?
+    let payments: Vec<PaymentView> = listed
         .into_iter()
         .map(|p| {
             let may_reverse = p.reversed_at.is_none() && latest_in_force;
