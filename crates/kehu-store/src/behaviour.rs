@@ -53,6 +53,12 @@ pub struct TimelineMark {
 }
 
 impl TimelineMark {
+    /// A fill (this process's) has moved the mark to `upto`.
+    fn filled(&self, upto: i64) {
+        self.indexed.store(upto, std::sync::atomic::Ordering::Relaxed);
+        self.prune_anon(upto);
+    }
+
     /// Drops the tail's events up to `upto`: `event_devices` holds them now.
     fn prune_anon(&self, upto: i64) {
         let mut tail = self.anon.lock().expect("lock");
@@ -575,9 +581,7 @@ impl Store {
         if last_seq - indexed < mark.batch {
             return Ok(());
         }
-        let upto = fill_timeline_sqlite(conn).await?;
-        mark.indexed.store(upto, Ordering::Relaxed);
-        mark.prune_anon(upto);
+        mark.filled(fill_timeline_sqlite(conn).await?);
         Ok(())
     }
 
@@ -587,9 +591,7 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(pool) => {
                 let mut conn = pool.acquire().await?;
-                let upto = fill_timeline_sqlite(&mut conn).await?;
-                self.timeline.indexed.store(upto, std::sync::atomic::Ordering::Relaxed);
-                self.timeline.prune_anon(upto);
+                self.timeline.filled(fill_timeline_sqlite(&mut conn).await?);
             }
             Backend::Postgres(_) => {}
         }
