@@ -699,11 +699,27 @@ impl crate::Store {
         match &self.backend {
             crate::Backend::Sqlite(p) => {
                 let mut tx = p.begin_write().await?;
+                let mut second = if reads.len() >= INTAKE_PIPELINE_MIN {
+                    crate::sqlite_bulk::reader(p).await
+                } else {
+                    None
+                };
                 let out = {
                     let conn: &mut sqlx::SqliteConnection = &mut tx;
                     let mut handle = conn.lock_handle().await?;
-                    add_reads_sqlite(handle.as_raw_handle().as_ptr(), reads, rules, today, now)
-                }?;
+                    let db = handle.as_raw_handle().as_ptr();
+                    match second.as_deref_mut() {
+                        Some(r) => {
+                            let mut rh = r.lock_handle().await?;
+                            add_reads_sqlite(db, Some(rh.as_raw_handle().as_ptr()), reads, rules, today, now)
+                        }
+                        None => add_reads_sqlite(db, None, reads, rules, today, now),
+                    }
+                };
+                if let Some(r) = second {
+                    r.rollback().await?;
+                }
+                let out = out?;
                 tx.commit().await?;
                 Ok(out)
             }
@@ -1049,7 +1065,11 @@ impl crate::Store {
                 source,
             })?;
         }
-        let (missing, _) = self.missing_reads(period, 0).await?;
+        // SQLite counts the meters without a read as the run walks them.
+        let missing = match &self.backend {
+            crate::Backend::Sqlite(_) => 0,
+            crate::Backend::Postgres(_) => self.missing_reads(period, 0).await?.0,
+        };
         let (from, to) = (period.first_day(), period.last_day());
         let review_count_sql = "SELECT COUNT(*) FROM billing_reads r WHERE r.status = 'review' AND r.read_on >= $1 AND r.read_on <= $2";
         let review_first_sql = "SELECT m.external_id AS meter, r.read_on, r.flags FROM billing_reads r \
@@ -1092,7 +1112,7 @@ impl crate::Store {
             let billed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM billing_bills WHERE period = $1")
                 .bind(&period_s).fetch_one(&mut *tx).await?;
             report.already_billed = billed as u64;
-            tx.run_bulk(&ctx, &held, &year_start, now, &mut report).await?;
+            tx.run_bulk(p, &ctx, &held, &year_start, now, &mut report).await?;
             tx.commit().await?;
         });
         Ok(report)
@@ -1850,9 +1870,11 @@ fn run_reads_sql(p1: &str, p2: &str, p3: &str, p4: &str) -> String {
     )
 }
 
-trait RunBulk {
+trait RunBulk<P> {
+    /// `pool`: the store's pool, for a second connection to read through.
     async fn run_bulk(
         &mut self,
+        pool: &P,
         ctx: &RunCtx<'_>,
         held: &std::collections::HashSet<i64>,
         year_start: &str,
@@ -1861,19 +1883,31 @@ trait RunBulk {
     ) -> BResult<()>;
 }
 
-impl RunBulk for sqlx::Transaction<'_, sqlx::Sqlite> {
+impl RunBulk<sqlx::SqlitePool> for sqlx::Transaction<'_, sqlx::Sqlite> {
     async fn run_bulk(
         &mut self,
+        pool: &sqlx::SqlitePool,
         ctx: &RunCtx<'_>,
         held: &std::collections::HashSet<i64>,
         year_start: &str,
         now: DateTime<Utc>,
         report: &mut RunReport,
     ) -> BResult<()> {
+        let mut second = crate::sqlite_bulk::reader(pool).await;
         let conn: &mut sqlx::SqliteConnection = self;
         let mut handle = conn.lock_handle().await?;
         let db = handle.as_raw_handle().as_ptr();
-        run_sqlite(db, ctx, held, year_start, now, report)
+        let done = match second.as_deref_mut() {
+            Some(r) => {
+                let mut rh = r.lock_handle().await?;
+                run_sqlite(db, Some(rh.as_raw_handle().as_ptr()), ctx, held, year_start, now, report)
+            }
+            None => run_sqlite(db, None, ctx, held, year_start, now, report),
+        };
+        if let Some(r) = second {
+            r.rollback().await?;
+        }
+        done
     }
 }
 
@@ -1882,21 +1916,36 @@ impl RunBulk for sqlx::Transaction<'_, sqlx::Sqlite> {
 /// reads a table while it is written to, and memory stays flat).
 pub(crate) static SQLITE_RUN_CHUNK: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(10_000);
 
-/// The billable reads of the period not yet billed, for accounts `?3 <= id < ?4`, walked
-/// from the accounts (rowid range) through their meters to the meter's reads of the period
-/// (`?1`/`?2`), in account order without a sort.
+/// The meters of accounts `?3 <= id < ?4` (a rowid range) with their reads in force of the
+/// period (`?1`/`?2`, not rejected), in account order without a sort: a meter without such
+/// a read comes once with the read's columns NULL (漏抄, counted as the run goes). Column
+/// 12 says whether the read is billable and not yet billed.
 const SQLITE_RUN_READS: &str = "SELECT a.id, a.external_id, a.class, a.tariff, a.prepaid, a.credit_fen, r.id, r.kwh, m.prepaid_mode, \
-    r.peak_kwh, r.flat_kwh, r.valley_kwh \
-    FROM billing_accounts a CROSS JOIN billing_meters m CROSS JOIN billing_reads r \
-    WHERE a.id >= ?3 AND a.id < ?4 AND m.account_id = a.id AND r.meter_id = m.id AND r.read_on >= ?1 AND r.read_on <= ?2 \
-    AND r.status IN ('clean', 'accepted', 'corrected', 'estimated') AND r.bill_id IS NULL AND r.kwh IS NOT NULL \
+    r.peak_kwh, r.flat_kwh, r.valley_kwh, \
+    r.status IN ('clean', 'accepted', 'corrected', 'estimated') AND r.bill_id IS NULL AND r.kwh IS NOT NULL \
+    FROM billing_accounts a CROSS JOIN billing_meters m LEFT JOIN billing_reads r \
+    ON r.meter_id = m.id AND r.read_on >= ?1 AND r.read_on <= ?2 AND r.status <> 'rejected' \
+    WHERE a.id >= ?3 AND a.id < ?4 AND m.account_id = a.id \
     ORDER BY a.id";
 
-/// The SQLite run on the transaction's raw connection: no await, no per-row sqlx. Accounts
-/// are taken `SQLITE_RUN_CHUNK` at a time in id order; for each, the bill is written with
-/// its lines and its reads are marked billed by id.
+/// One account priced by the reading side of the SQLite run, for the writing side.
+struct Priced {
+    acc: RunAcc,
+    draft: kehu_domain::billing::bill::BillDraft,
+    settled: Option<prepaid::PrepaidSettlement>,
+}
+
+/// The SQLite run on raw connections: no await, no per-row sqlx. Accounts are taken
+/// `SQLITE_RUN_CHUNK` at a time in id order; the reading side (on `reader`, a second
+/// connection, when there is one: see `sqlite_bulk::pipeline`) collects each account's
+/// billable reads and earlier bills of the tier year and prices the bill, while the writing
+/// side (the transaction's connection `writer`) writes the bills priced before with their
+/// lines and marks their reads billed by id. The reader reads accounts, meters, reads and
+/// bills as they were when the run began; the run writes only bills of the period and the
+/// reads it bills, each account's after that account was read.
 fn run_sqlite(
-    db: *mut libsqlite3_sys::sqlite3,
+    writer: *mut libsqlite3_sys::sqlite3,
+    reader: Option<*mut libsqlite3_sys::sqlite3>,
     ctx: &RunCtx<'_>,
     held: &std::collections::HashSet<i64>,
     year_start: &str,
@@ -1905,43 +1954,95 @@ fn run_sqlite(
 ) -> BResult<()> {
     use crate::sqlite_bulk::{Stmt, V};
     debug_assert!(SQLITE_RUN_READS.contains(BILLABLE));
-    let max_acc = Stmt::prepare(db, "SELECT COALESCE(MAX(id), 0) FROM billing_accounts")?;
-    let reads = Stmt::prepare(db, SQLITE_RUN_READS)?;
-    // The account's bills from ?2 to the period ?3: whether the period is billed already,
-    // and the kWh billed before it in the tier year (one walk of the unique key).
-    let bills_st = Stmt::prepare(db, "SELECT period, kwh FROM billing_bills WHERE account_id = ?1 AND period >= ?2 AND period <= ?3")?;
-    let ins_bill = Stmt::prepare(db, "INSERT INTO billing_bills (account_id, period, kwh, total_fen, due_on, issued_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
-    let ins_line = Stmt::prepare(db, "INSERT INTO billing_bill_lines (bill_id, line_no, item, label, kwh, price, amount_fen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
-    let mark = Stmt::prepare(db, "UPDATE billing_reads SET status = 'billed', bill_id = ?1 WHERE id = ?2")?;
-    let mut prepaid_stmts: Option<[Stmt; 4]> = None;
     let period = ctx.period.to_string();
-    let now_s = crate::sqlite_bulk::time(now);
     let date = |d: NaiveDate| {
         let mut s = String::with_capacity(10);
         crate::sqlite_bulk::push_date(&mut s, d);
         s
     };
-    let last_day = date(ctx.period.last_day());
-    let (from, to) = (date(ctx.period.first_day()), date(ctx.period.last_day()));
-    max_acc.bind(&[])?;
-    let last_acc = if max_acc.next()? { max_acc.int(0) } else { 0 };
-    let annual = |tariff: &str| ctx.tariffs.get(tariff).is_some_and(counts_tier_year);
-    let mut write = |a: &mut RunAcc, report: &mut RunReport| -> BResult<()> {
-        if held.contains(&a.id) {
-            return Ok(());
-        }
-        let annual = annual(&a.tariff);
-        let from = if annual { year_start } else { period.as_str() };
-        bills_st.bind(&[V::Int(a.id), V::Text(from), V::Text(&period)])?;
-        let mut before = 0u64;
-        while bills_st.next()? {
-            if bills_st.text(0) == period {
-                return Ok(());
+    let produce = |db: *mut libsqlite3_sys::sqlite3,
+                   sink: &mut dyn FnMut(Vec<Priced>) -> bool|
+     -> BResult<i64> {
+        let max_acc = Stmt::prepare(db, "SELECT COALESCE(MAX(id), 0) FROM billing_accounts")?;
+        let reads = Stmt::prepare(db, SQLITE_RUN_READS)?;
+        // The account's bills from ?2 to the period ?3: whether the period is billed
+        // already, and the kWh billed before it in the tier year (one walk of the unique key).
+        let bills_st = Stmt::prepare(db, "SELECT period, kwh FROM billing_bills WHERE account_id = ?1 AND period >= ?2 AND period <= ?3")?;
+        let (from, to) = (date(ctx.period.first_day()), date(ctx.period.last_day()));
+        max_acc.bind(&[])?;
+        let last_acc = if max_acc.next()? { max_acc.int(0) } else { 0 };
+        max_acc.bind(&[])?;
+        let annual = |tariff: &str| ctx.tariffs.get(tariff).is_some_and(counts_tier_year);
+        let mut chunk: Vec<RunAcc> = Vec::new();
+        let mut missing = 0i64;
+        let mut lo = 1;
+        while lo <= last_acc {
+            let hi = lo + SQLITE_RUN_CHUNK.load(std::sync::atomic::Ordering::Relaxed).max(1);
+            chunk.clear();
+            reads.bind(&[V::Text(&from), V::Text(&to), V::Int(lo), V::Int(hi)])?;
+            while reads.next()? {
+                if reads.is_null(6) {
+                    missing += 1;
+                    continue;
+                }
+                if reads.int(12) == 0 {
+                    continue;
+                }
+                let id = reads.int(0);
+                if chunk.last().map_or(true, |a| a.id != id) {
+                    chunk.push(RunAcc {
+                        id,
+                        ext: reads.text(1).to_string(),
+                        class: reads.text(2).to_string(),
+                        tariff: reads.text(3).to_string(),
+                        prepaid: reads.int(4) != 0,
+                        credit: reads.int(5),
+                        ..RunAcc::default()
+                    });
+                }
+                let a = chunk.last_mut().expect("pushed above");
+                a.read_ids.push(reads.int(6));
+                let opt = |i| (!reads.is_null(i)).then(|| reads.int(i));
+                a.add(reads.int(7), opt(9), opt(10), opt(11));
+                a.mismatch |= a.prepaid && reads.int(8) == 0;
             }
-            before += bills_st.int(1).max(0) as u64;
+            // Reset: on the writer's connection the bills and reads are written next.
+            reads.bind(&[])?;
+            let mut priced = Vec::with_capacity(chunk.len());
+            'acc: for mut a in chunk.drain(..) {
+                if held.contains(&a.id) {
+                    continue;
+                }
+                let from = if annual(&a.tariff) { year_start } else { period.as_str() };
+                bills_st.bind(&[V::Int(a.id), V::Text(from), V::Text(&period)])?;
+                let mut before = 0u64;
+                while bills_st.next()? {
+                    if bills_st.text(0) == period {
+                        continue 'acc;
+                    }
+                    before += bills_st.int(1).max(0) as u64;
+                }
+                a.before = before;
+                let (draft, settled) = price_account(ctx, &a, report)?;
+                priced.push(Priced { acc: a, draft, settled });
+            }
+            bills_st.bind(&[])?;
+            if !priced.is_empty() && !sink(priced) {
+                break;
+            }
+            lo = hi;
         }
-        a.before = before;
-        let (draft, settled) = price_account(ctx, a, report)?;
+        Ok(missing)
+    };
+    let db = writer;
+    let ins_bill = Stmt::prepare(db, "INSERT INTO billing_bills (account_id, period, kwh, total_fen, due_on, issued_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
+    let ins_line = Stmt::prepare(db, "INSERT INTO billing_bill_lines (bill_id, line_no, item, label, kwh, price, amount_fen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
+    let mark = Stmt::prepare(db, "UPDATE billing_reads SET status = 'billed', bill_id = ?1 WHERE id = ?2")?;
+    let mut prepaid_stmts: Option<[Stmt; 4]> = None;
+    let now_s = crate::sqlite_bulk::time(now);
+    let last_day = date(ctx.period.last_day());
+    let mut write = |p: &Priced| -> BResult<()> {
+        let (a, draft) = (&p.acc, &p.draft);
         let due = date(draft.due_on);
         let bill_id = ins_bill
             .insert(&[
@@ -1972,7 +2073,7 @@ fn run_sqlite(
         for &r in &a.read_ids {
             mark.row(&[V::Int(bill_id), V::Int(r)])?;
         }
-        if let Some(st) = settled.filter(|st| st.paid.0 > 0) {
+        if let Some(st) = p.settled.as_ref().filter(|st| st.paid.0 > 0) {
             if prepaid_stmts.is_none() {
                 prepaid_stmts = Some([
                     Stmt::prepare(db, "INSERT INTO billing_payments (external_id, account_id, amount_fen, paid_on, channel, credit_fen, recorded_at) VALUES (?1, ?2, 0, ?3, 'prepaid_balance', ?4, ?5)")?,
@@ -1998,38 +2099,10 @@ fn run_sqlite(
         }
         Ok(())
     };
-    let mut chunk: Vec<RunAcc> = Vec::new();
-    let mut lo = 1;
-    while lo <= last_acc {
-        let hi = lo + SQLITE_RUN_CHUNK.load(std::sync::atomic::Ordering::Relaxed).max(1);
-        chunk.clear();
-        reads.bind(&[V::Text(&from), V::Text(&to), V::Int(lo), V::Int(hi)])?;
-        while reads.next()? {
-            let id = reads.int(0);
-            if chunk.last().map_or(true, |a| a.id != id) {
-                chunk.push(RunAcc {
-                    id,
-                    ext: reads.text(1).to_string(),
-                    class: reads.text(2).to_string(),
-                    tariff: reads.text(3).to_string(),
-                    prepaid: reads.int(4) != 0,
-                    credit: reads.int(5),
-                    ..RunAcc::default()
-                });
-            }
-            let a = chunk.last_mut().expect("pushed above");
-            a.read_ids.push(reads.int(6));
-            let opt = |i| (!reads.is_null(i)).then(|| reads.int(i));
-            a.add(reads.int(7), opt(9), opt(10), opt(11));
-            a.mismatch |= a.prepaid && reads.int(8) == 0;
-        }
-        // Reset before writing: the bills and reads below are the tables it read.
-        reads.bind(&[])?;
-        for a in &mut chunk {
-            write(a, report)?;
-        }
-        lo = hi;
-    }
+    let missing = crate::sqlite_bulk::pipeline(writer, reader, produce, |chunk: Vec<Priced>| {
+        chunk.iter().try_for_each(&mut write)
+    })?;
+    report.meters_without_read = missing;
     Ok(())
 }
 
@@ -2153,9 +2226,10 @@ impl PgBatch {
     }
 }
 
-impl RunBulk for sqlx::Transaction<'_, sqlx::Postgres> {
+impl RunBulk<sqlx::PgPool> for sqlx::Transaction<'_, sqlx::Postgres> {
     async fn run_bulk(
         &mut self,
+        _pool: &sqlx::PgPool,
         ctx: &RunCtx<'_>,
         held: &std::collections::HashSet<i64>,
         year_start: &str,
@@ -2274,45 +2348,221 @@ fn parse_date(s: &str, table: &'static str, column: &'static str) -> BResult<Nai
         .ok_or_else(|| corrupt(table, column, s.to_string()))
 }
 
-/// `add_reads` on the transaction's raw SQLite connection: for each read, the meter, a
-/// resend, the previous read and the history are looked up by prepared statements, the
-/// read is checked by `vee::check_read` and inserted. Same order, same answers, same rows
-/// as the per-statement path; no await inside.
+/// What intake needs to know of a meter before checking its next read: the meter, its
+/// latest read in force, and its billable periods before the read (the VEE history; the
+/// same period last year when there is none).
+struct MeterContext {
+    meter_id: i64,
+    meter: Meter,
+    previous: Option<Read>,
+    prev_bands: Option<BandRegisters>,
+    /// Oldest first.
+    history: Vec<PeriodUse>,
+    last_year: Option<PeriodUse>,
+    /// The read checked against this context already (by the reading side), unless it is
+    /// out of order.
+    checked: Option<(vee::ReadCheck, ReadStatus, Option<BandUse>)>,
+}
+
+/// The prepared lookups of a `MeterContext` on one connection.
+struct ContextLookups {
+    meter_st: crate::sqlite_bulk::Stmt,
+    recent_st: crate::sqlite_bulk::Stmt,
+    ly_st: crate::sqlite_bulk::Stmt,
+    hist_n: usize,
+}
+
+impl ContextLookups {
+    fn prepare(db: *mut libsqlite3_sys::sqlite3, rules: &VeeRules) -> BResult<ContextLookups> {
+        use crate::sqlite_bulk::Stmt;
+        Ok(ContextLookups {
+            meter_st: Stmt::prepare(db, "SELECT m.id, m.external_id, m.ct_ratio, m.pt_ratio, m.multiplier, m.register_digits, m.installed_on, \
+                m.capacity_kva, m.prepaid_mode, a.external_id FROM billing_meters m JOIN billing_accounts a ON a.id = m.account_id WHERE m.external_id = ?1")?,
+            // The meter's reads, latest first: the first is the previous read, the history
+            // is taken from the following ones (one walk of the meter's index for both).
+            recent_st: Stmt::prepare(db, "SELECT read_on, value, prev_read_on, kwh, status, peak_value, flat_value, valley_value FROM billing_reads \
+                WHERE meter_id = ?1 AND status <> 'rejected' ORDER BY read_on DESC, id DESC")?,
+            ly_st: Stmt::prepare(db, &last_year_sql())?,
+            hist_n: rules.history_periods.max(1) as usize,
+        })
+    }
+
+    /// The context of read `r`; `known`: its meter when already looked up (reads of one
+    /// meter usually come together). Every statement is reset before it returns.
+    fn context(&self, r: &NewRead, known: Option<(i64, Meter)>) -> BResult<MeterContext> {
+        use crate::sqlite_bulk::V;
+        const M: &str = "billing_meters";
+        const R: &str = "billing_reads";
+        let (meter_id, meter) = match known {
+            Some(k) => k,
+            None => {
+                let st = &self.meter_st;
+                st.bind(&[V::Text(&r.meter)])?;
+                if !st.next()? {
+                    return Err(BillingError::UnknownMeter {
+                        meter: r.meter.clone(),
+                    });
+                }
+                let m = Meter {
+                    external_id: st.text(1).to_string(),
+                    account: st.text(9).to_string(),
+                    ct_ratio: st.int(2) as u32,
+                    pt_ratio: st.int(3) as u32,
+                    multiplier: st.int(4) as u32,
+                    register_digits: st.int(5) as u8,
+                    installed_on: parse_date(st.text(6), M, "installed_on")?,
+                    capacity_kva: st.int(7) as u32,
+                    prepaid_mode: st.int(8) != 0,
+                };
+                let id = st.int(0);
+                st.bind(&[])?;
+                (id, m)
+            }
+        };
+        let st = &self.recent_st;
+        st.bind(&[V::Int(meter_id)])?;
+        let mut history = Vec::with_capacity(self.hist_n);
+        let mut previous = None;
+        let mut prev_bands = None;
+        while history.len() < self.hist_n && st.next()? {
+            let on = parse_date(st.text(0), R, "read_on")?;
+            if previous.is_none() {
+                previous = Some(Read {
+                    read_on: on,
+                    value: st.int(1) as u64,
+                });
+                let opt = |i| (!st.is_null(i)).then(|| st.int(i));
+                prev_bands = bands_from(opt(5), opt(6), opt(7));
+            }
+            if on < r.read_on && !st.is_null(2) && !st.is_null(3) && HISTORY_STATUSES.contains(&st.text(4)) {
+                history.push(PeriodUse {
+                    from: parse_date(st.text(2), R, "prev_read_on")?,
+                    to: on,
+                    kwh: st.int(3) as u64,
+                });
+            }
+        }
+        st.bind(&[])?;
+        history.reverse();
+        // The same period last year is used only without history (see `vee::check_read`).
+        let mut last_year = None;
+        if history.is_empty() {
+            let date = |d: NaiveDate| {
+                let mut s = String::with_capacity(10);
+                crate::sqlite_bulk::push_date(&mut s, d);
+                s
+            };
+            let (lo, hi) = vee::last_year_window(r.read_on);
+            let st = &self.ly_st;
+            st.bind(&[V::Int(meter_id), V::Text(&date(lo)), V::Text(&date(hi))])?;
+            if st.next()? {
+                last_year = Some(PeriodUse {
+                    from: parse_date(st.text(0), R, "prev_read_on")?,
+                    to: parse_date(st.text(1), R, "read_on")?,
+                    kwh: st.int(2) as u64,
+                });
+            }
+            st.bind(&[])?;
+        }
+        Ok(MeterContext {
+            meter_id,
+            meter,
+            previous,
+            prev_bands,
+            history,
+            last_year,
+            checked: None,
+        })
+    }
+}
+
+/// Reads taken together by the reading side of SQLite intake.
+const INTAKE_STEP: usize = 256;
+
+/// Batches smaller than this are read and written on one connection (a second thread and
+/// connection cost more than they save).
+const INTAKE_PIPELINE_MIN: usize = 512;
+
+/// `add_reads` on raw SQLite connections: for each read, the meter, the previous read and
+/// the history are looked up by prepared statements, the read is checked by
+/// `vee::check_read` and inserted; a resend is found by the insert (the unique key) and only
+/// then looked up. Same order, same answers, same rows as the per-statement path; no await
+/// inside.
+///
+/// With a second connection (`reader`, see `sqlite_bulk::pipeline`) the lookups of a
+/// meter's first read in the batch run there, on the other core, while the transaction's
+/// connection (`writer`) checks and writes the reads before it. A meter's later reads in
+/// the batch depend on what its earlier ones wrote: they are looked up on the writer.
 fn add_reads_sqlite(
-    db: *mut libsqlite3_sys::sqlite3,
+    writer: *mut libsqlite3_sys::sqlite3,
+    reader: Option<*mut libsqlite3_sys::sqlite3>,
     reads: &[NewRead],
     rules: &VeeRules,
     today: NaiveDate,
     now: DateTime<Utc>,
 ) -> BResult<Vec<ReadOutcome>> {
     use crate::sqlite_bulk::{Stmt, V};
-    const M: &str = "billing_meters";
     const R: &str = "billing_reads";
-    let meter_st = Stmt::prepare(db, "SELECT m.id, m.external_id, m.ct_ratio, m.pt_ratio, m.multiplier, m.register_digits, m.installed_on, \
-        m.capacity_kva, m.prepaid_mode, a.external_id FROM billing_meters m JOIN billing_accounts a ON a.id = m.account_id WHERE m.external_id = ?1")?;
-    let existing_st = Stmt::prepare(db, "SELECT id, meter_id, read_on, value, kwh, flags, status, \
+    // For each read in order: its context, or `None` when the writer must look it up.
+    let produce = |db: *mut libsqlite3_sys::sqlite3,
+                   sink: &mut dyn FnMut(Vec<BResult<Option<MeterContext>>>) -> bool|
+     -> BResult<()> {
+        let lookups = ContextLookups::prepare(db, rules)?;
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        for step in reads.chunks(INTAKE_STEP) {
+            let mut out = Vec::with_capacity(step.len());
+            let mut failed = false;
+            for r in step {
+                if !seen.insert(r.meter.as_str()) {
+                    out.push(Ok(None));
+                    continue;
+                }
+                // Checked here too when in order: the writer then only writes it.
+                let c = lookups.context(r, None).and_then(|mut c| {
+                    let bands = r.bands()?;
+                    if c.previous.map_or(true, |p| r.read_on >= p.read_on) {
+                        let ctx = ReadContext {
+                            meter: &c.meter,
+                            previous: c.previous,
+                            history: &c.history,
+                            last_year: c.last_year,
+                            today,
+                        };
+                        c.checked = Some(check_new_read(rules, r, bands, c.prev_bands, &ctx));
+                    }
+                    Ok(c)
+                });
+                failed = c.is_err();
+                out.push(c.map(Some));
+                if failed {
+                    break;
+                }
+            }
+            if !sink(out) || failed {
+                break;
+            }
+        }
+        Ok(())
+    };
+    let existing_st = Stmt::prepare(writer, "SELECT id, meter_id, read_on, value, kwh, flags, status, \
         peak_value, flat_value, valley_value, peak_kwh, flat_kwh, valley_kwh FROM billing_reads WHERE external_id = ?1")?;
-    // The meter's reads, latest first: the first is the previous read, the history is
-    // taken from the following ones (one walk of the meter's index for both).
-    let recent_st = Stmt::prepare(db, "SELECT read_on, value, prev_read_on, kwh, status, peak_value, flat_value, valley_value FROM billing_reads \
-        WHERE meter_id = ?1 AND status <> 'rejected' ORDER BY read_on DESC, id DESC")?;
-    let ly_st = Stmt::prepare(db, &last_year_sql())?;
-    // A resent read id is found by the insert itself (the unique key) and only then looked up.
-    let ins_st = Stmt::prepare(db, "INSERT INTO billing_reads (external_id, meter_id, read_on, value, prev_read_on, kwh, flags, status, created_at, \
+    let ins_st = Stmt::prepare(writer, "INSERT INTO billing_reads (external_id, meter_id, read_on, value, prev_read_on, kwh, flags, status, created_at, \
         peak_value, flat_value, valley_value, peak_kwh, flat_kwh, valley_kwh) \
         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT (external_id) DO NOTHING")?;
+    let mut own: Option<ContextLookups> = None;
     let now_s = crate::sqlite_bulk::time(now);
     let date = |d: NaiveDate| {
         let mut s = String::with_capacity(10);
         crate::sqlite_bulk::push_date(&mut s, d);
         s
     };
-    let hist_n = rules.history_periods.max(1) as i64;
-    // The last meter looked up (reads of one meter usually come together).
+    // The meter of the read before (reads of one meter usually come together).
     let mut last_meter: Option<(i64, Meter)> = None;
-    let mut history: Vec<PeriodUse> = Vec::with_capacity(hist_n as usize);
     let mut out = Vec::with_capacity(reads.len());
-    for r in reads {
+    let mut next = 0usize;
+    let mut consume = |found: BResult<Option<MeterContext>>| -> BResult<()> {
+        let r = &reads[next];
+        next += 1;
         let ext = r
             .external_id
             .clone()
@@ -2324,31 +2574,17 @@ fn add_reads_sqlite(
             ))
         })?;
         let bands = r.bands()?;
-        if last_meter
-            .as_ref()
-            .map_or(true, |(_, m)| m.external_id != r.meter)
-        {
-            meter_st.bind(&[V::Text(&r.meter)])?;
-            if !meter_st.next()? {
-                return Err(BillingError::UnknownMeter {
-                    meter: r.meter.clone(),
-                });
+        let mut c = match found? {
+            Some(c) => c,
+            None => {
+                if own.is_none() {
+                    own = Some(ContextLookups::prepare(writer, rules)?);
+                }
+                let known = last_meter.take().filter(|(_, m)| m.external_id == r.meter);
+                own.as_ref().expect("prepared above").context(r, known)?
             }
-            let m = Meter {
-                external_id: meter_st.text(1).to_string(),
-                account: meter_st.text(9).to_string(),
-                ct_ratio: meter_st.int(2) as u32,
-                pt_ratio: meter_st.int(3) as u32,
-                multiplier: meter_st.int(4) as u32,
-                register_digits: meter_st.int(5) as u8,
-                installed_on: parse_date(meter_st.text(6), M, "installed_on")?,
-                capacity_kva: meter_st.int(7) as u32,
-                prepaid_mode: meter_st.int(8) != 0,
-            };
-            last_meter = Some((meter_st.int(0), m));
-        }
-        let (meter_id, meter) = last_meter.as_ref().expect("set above");
-        let meter_id = *meter_id;
+        };
+        let meter_id = c.meter_id;
         // A read already stored under this id: the same read again is answered as it was
         // stored, a different one is refused.
         let resent = |out: &mut Vec<ReadOutcome>| -> BResult<bool> {
@@ -2362,11 +2598,11 @@ fn add_reads_sqlite(
                 existing_st.int(3),
             );
             let opt = |i| (!existing_st.is_null(i)).then(|| existing_st.int(i));
-            if ex_meter == meter_id
+            let same = ex_meter == meter_id
                 && ex_on == r.read_on
                 && ex_value == value
-                && bands_from(opt(7), opt(8), opt(9)) == bands
-            {
+                && bands_from(opt(7), opt(8), opt(9)) == bands;
+            if same {
                 out.push(ReadOutcome {
                     read_id: existing_st.int(0),
                     status: status(existing_st.text(6).to_string())?,
@@ -2374,6 +2610,9 @@ fn add_reads_sqlite(
                     kwh: opt(4).map(|k| k as u64),
                     bands: band_use_from(opt(10), opt(11), opt(12)),
                 });
+            }
+            existing_st.bind(&[])?;
+            if same {
                 return Ok(true);
             }
             Err(BillingError::ConflictingResend {
@@ -2381,37 +2620,12 @@ fn add_reads_sqlite(
                 before: format!("meter id {ex_meter}, {ex_on} value {ex_value}"),
             })
         };
-        let read_on = date(r.read_on);
-        history.clear();
-        recent_st.bind(&[V::Int(meter_id)])?;
-        let mut previous = None;
-        let mut prev_bands = None;
-        while history.len() < hist_n as usize && recent_st.next()? {
-            let on = parse_date(recent_st.text(0), R, "read_on")?;
-            if previous.is_none() {
-                previous = Some(Read {
-                    read_on: on,
-                    value: recent_st.int(1) as u64,
-                });
-                let opt = |i| (!recent_st.is_null(i)).then(|| recent_st.int(i));
-                prev_bands = bands_from(opt(5), opt(6), opt(7));
-            }
-            if on < r.read_on
-                && !recent_st.is_null(2)
-                && !recent_st.is_null(3)
-                && HISTORY_STATUSES.contains(&recent_st.text(4))
-            {
-                history.push(PeriodUse {
-                    from: parse_date(recent_st.text(2), R, "prev_read_on")?,
-                    to: on,
-                    kwh: recent_st.int(3) as u64,
-                });
-            }
-        }
+        let previous = c.previous;
         if let Some(pr) = previous {
             if r.read_on < pr.read_on {
                 if resent(&mut out)? {
-                    continue;
+                    last_meter = Some((meter_id, c.meter));
+                    return Ok(());
                 }
                 return Err(BillingError::OutOfOrder {
                     meter: r.meter.clone(),
@@ -2420,55 +2634,44 @@ fn add_reads_sqlite(
                 });
             }
         }
-        history.reverse();
-        // The same period last year is used only without history (see `vee::check_read`).
-        let last_year = if history.is_empty() {
-            let (lo, hi) = vee::last_year_window(r.read_on);
-            ly_st.bind(&[V::Int(meter_id), V::Text(&date(lo)), V::Text(&date(hi))])?;
-            if ly_st.next()? {
-                Some(PeriodUse {
-                    from: parse_date(ly_st.text(0), R, "prev_read_on")?,
-                    to: parse_date(ly_st.text(1), R, "read_on")?,
-                    kwh: ly_st.int(2) as u64,
-                })
-            } else {
-                None
+        let (check, st, band_use) = match c.checked.take() {
+            Some(checked) => checked,
+            None => {
+                let ctx = ReadContext {
+                    meter: &c.meter,
+                    previous,
+                    history: &c.history,
+                    last_year: c.last_year,
+                    today,
+                };
+                check_new_read(rules, r, bands, c.prev_bands, &ctx)
             }
-        } else {
-            None
         };
-        let ctx = ReadContext {
-            meter,
-            previous,
-            history: &history,
-            last_year,
-            today,
-        };
-        let (check, st, band_use) = check_new_read(rules, r, bands, prev_bands, &ctx);
+        let read_on = date(r.read_on);
         let prev_on = previous.map(|p| date(p.read_on));
         let int_or_null = |v: Option<u64>| v.map_or(V::Null, |k| V::Int(k as i64));
         let flags = flags_to_text(&check.flags);
-        let id = ins_st
-            .insert(&[
-                V::Text(&ext),
-                V::Int(meter_id),
-                V::Text(&read_on),
-                V::Int(value),
-                prev_on.as_deref().map_or(V::Null, V::Text),
-                check.kwh.map_or(V::Null, |k| V::Int(k as i64)),
-                V::Text(&flags),
-                V::Text(st.code()),
-                V::Text(&now_s),
-                int_or_null(bands.map(|b| b.peak)),
-                int_or_null(bands.map(|b| b.flat)),
-                int_or_null(bands.map(|b| b.valley)),
-                int_or_null(band_use.map(|b| b.peak)),
-                int_or_null(band_use.map(|b| b.flat)),
-                int_or_null(band_use.map(|b| b.valley)),
-            ])?;
+        let id = ins_st.insert(&[
+            V::Text(&ext),
+            V::Int(meter_id),
+            V::Text(&read_on),
+            V::Int(value),
+            prev_on.as_deref().map_or(V::Null, V::Text),
+            check.kwh.map_or(V::Null, |k| V::Int(k as i64)),
+            V::Text(&flags),
+            V::Text(st.code()),
+            V::Text(&now_s),
+            int_or_null(bands.map(|b| b.peak)),
+            int_or_null(bands.map(|b| b.flat)),
+            int_or_null(bands.map(|b| b.valley)),
+            int_or_null(band_use.map(|b| b.peak)),
+            int_or_null(band_use.map(|b| b.flat)),
+            int_or_null(band_use.map(|b| b.valley)),
+        ])?;
+        last_meter = Some((meter_id, c.meter));
         let Some(id) = id else {
             if resent(&mut out)? {
-                continue;
+                return Ok(());
             }
             return Err(BillingError::Invalid(format!("read {ext} was not written")));
         };
@@ -2479,7 +2682,12 @@ fn add_reads_sqlite(
             kwh: check.kwh,
             bands: band_use,
         });
-    }
+        Ok(())
+    };
+    let reader = reader.filter(|_| reads.len() >= INTAKE_PIPELINE_MIN);
+    crate::sqlite_bulk::pipeline(writer, reader, produce, |step: Vec<BResult<Option<MeterContext>>>| {
+        step.into_iter().try_for_each(&mut consume)
+    })?;
     Ok(out)
 }
 

@@ -250,6 +250,81 @@ impl Stmt {
     }
 }
 
+// ---- Reading on a second connection while the transaction writes ----
+
+/// A second connection of the pool in a read transaction, for `pipeline`. It is begun after
+/// the writer's `BEGIN IMMEDIATE` and reads nothing before the pipeline does, so it sees the
+/// database as the writer found it (no other writer can commit in between). `None` when the
+/// pool has no connection to spare at once; the work then runs on the writer alone.
+pub(crate) async fn reader(pool: &sqlx::SqlitePool) -> Option<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    tokio::time::timeout(std::time::Duration::from_millis(250), pool.begin())
+        .await
+        .ok()?
+        .ok()
+}
+
+/// A connection handed to the reading thread of `pipeline`.
+struct Handle(*mut ffi::sqlite3);
+
+// SAFETY: a SQLite connection may be used from any thread, by one thread at a time. The
+// pipeline gives the reader's connection to exactly one thread, which ends before the
+// pipeline returns; nothing else uses that connection meanwhile (its sqlx handle is locked).
+unsafe impl Send for Handle {}
+
+/// Runs `produce` and `consume` at the same time on the two cores: `produce` on a thread of
+/// its own, reading through `reader`, hands items through a short channel to `consume`,
+/// which writes here through the writer's connection. `produce` gets a sink that answers
+/// false once nothing more is wanted (`consume` failed); it should then stop.
+///
+/// Without a reader both run here, `produce` reading through `writer` and each item consumed
+/// as soon as it is made; `produce` must then leave no statement open when it hands one over
+/// (so no table is read while it is written).
+///
+/// `produce` may only read what `consume` does not write, or what it writes only after the
+/// item that needed it was produced: the reader does not see the writer's changes.
+pub(crate) fn pipeline<T: Send, R: Send, E: Send>(
+    writer: *mut ffi::sqlite3,
+    reader: Option<*mut ffi::sqlite3>,
+    produce: impl FnOnce(*mut ffi::sqlite3, &mut dyn FnMut(T) -> bool) -> std::result::Result<R, E> + Send,
+    mut consume: impl FnMut(T) -> std::result::Result<(), E>,
+) -> std::result::Result<R, E> {
+    let mut failed = None;
+    let Some(reader) = reader else {
+        let made = produce(writer, &mut |t| match consume(t) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        });
+        return match failed {
+            Some(e) => Err(e),
+            None => made,
+        };
+    };
+    let (tx, rx) = std::sync::mpsc::sync_channel::<T>(2);
+    let handle = Handle(reader);
+    std::thread::scope(|s| {
+        let made = s.spawn(move || {
+            let handle = handle;
+            produce(handle.0, &mut |t| tx.send(t).is_ok())
+        });
+        for t in rx.iter() {
+            if let Err(e) = consume(t) {
+                failed = Some(e);
+                break;
+            }
+        }
+        // The producer's next send fails once the receiver is gone, and it stops.
+        drop(rx);
+        let made = made.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        match failed {
+            Some(e) => Err(e),
+            None => made,
+        }
+    })
+}
+
 const CUSTOMERS: &str = "INSERT INTO customers (external_id, name, gender, birth_date, phone, phone_last4, id_number, \
     income_band, occupation, branch, manager_id, vip_tier, consent_sms, consent_push, consent_call, personalization, \
     import_run, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \

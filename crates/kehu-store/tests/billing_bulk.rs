@@ -63,6 +63,10 @@ async fn a_large_run_bills_each_account_its_reads_once() {
         s.add_reads(&sept, &rules.vee, day("2026-11-05"), now)
             .await
             .unwrap();
+        // Three more meters that read nothing in October (漏抄): counted by the run.
+        for i in 0..3 {
+            testing::supply_account_with_meter(s, &format!("X{i}"), CustomerClass::Residential, "flat", &format!("MX{i}"), 1, 50).await;
+        }
         let mut oct = Vec::new();
         for i in 0..ACCOUNTS {
             let v1 = 1_000 + i as u64 + used(i, 1);
@@ -128,21 +132,53 @@ async fn a_large_run_bills_each_account_its_reads_once() {
                 o.flags
             );
         }
-        // Re-sending is harmless and returns the same reads.
-        let again = s
-            .add_reads(&oct[..4], &rules.vee, day("2026-11-05"), now)
+        // Re-sending is harmless and returns the same reads, a few or the whole batch.
+        for resend in [&oct[..4], &oct[..]] {
+            let again = s
+                .add_reads(resend, &rules.vee, day("2026-11-05"), now)
+                .await
+                .unwrap();
+            assert_eq!(
+                again.iter().map(|o| (o.read_id, o.kwh, o.status)).collect::<Vec<_>>(),
+                out[..resend.len()].iter().map(|o| (o.read_id, o.kwh, o.status)).collect::<Vec<_>>(),
+                "{}",
+                t.name
+            );
+        }
+        // An unknown meter in the middle of a large batch: refused whole, named.
+        let mut nov: Vec<NewRead> = (0..1_000)
+            .map(|i| NewRead {
+                external_id: None,
+                meter: format!("M{i:05}"),
+                read_on: day("2026-11-30"),
+                value: 9_000 + i as u64,
+                peak: None,
+                flat: None,
+                valley: None,
+            })
+            .collect();
+        nov[600].meter = "M-NOPE".into();
+        let e = s
+            .add_reads(&nov, &rules.vee, day("2026-12-05"), now)
             .await
-            .unwrap();
+            .unwrap_err();
+        assert!(
+            matches!(&e, BillingError::UnknownMeter { meter } if meter == "M-NOPE"),
+            "{}: {e}",
+            t.name
+        );
         assert_eq!(
-            again.iter().map(|o| o.read_id).collect::<Vec<_>>(),
-            out[..4].iter().map(|o| o.read_id).collect::<Vec<_>>()
+            s.meter_latest_read("M00000").await.unwrap(),
+            Some(Some(day("2026-10-31"))),
+            "{}: nothing of the refused batch stays",
+            t.name
         );
 
         let period = Period::parse("2026-10").unwrap();
         let r = s.billing_run(period, false, &rules, now).await.unwrap();
         assert_eq!(
-            (r.bills, r.already_billed, r.held_for_review),
-            (ACCOUNTS as u64, 0, 0),
+            (r.bills, r.already_billed, r.held_for_review, r.meters_without_read),
+            (ACCOUNTS as u64, 0, 0, 3),
             "{}",
             t.name
         );
