@@ -7,6 +7,7 @@ mod api_tokens;
 pub mod audit;
 pub mod behaviour;
 pub mod billing;
+mod checkpoint;
 mod billing_view;
 pub mod load;
 pub mod models;
@@ -69,6 +70,8 @@ pub struct Store {
     url: String,
     /// SQLite: where the bulk-filled customer timeline of events stands (behaviour.rs).
     pub(crate) timeline: std::sync::Arc<behaviour::TimelineMark>,
+    /// SQLite: the thread that copies the write-ahead log back (checkpoint.rs).
+    checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
 }
 
 /// Runs the same body for whichever backend the store has; `$pool` is bound to the pool.
@@ -148,6 +151,7 @@ impl Store {
             url: shown.clone(),
             reason: e.to_string(),
         };
+        let mut checkpointer = None;
         let backend = if url.starts_with("sqlite:") {
             let path = url
                 .trim_start_matches("sqlite://")
@@ -161,8 +165,17 @@ impl Store {
                     reason: format!("cannot create directory {}: {e}", parent.display()),
                 })?;
             }
-            let co = SqliteConnectOptions::from_str(url)
-                .map_err(connect_err)?
+            let co = SqliteConnectOptions::from_str(url).map_err(connect_err)?;
+            let file = co.get_filename();
+            let on_disk = !file.as_os_str().is_empty()
+                && file != Path::new(":memory:")
+                && !file.to_string_lossy().starts_with("file:");
+            checkpointer = on_disk
+                .then(|| checkpoint::Checkpointer::start(file, opts.sqlite_wal_checkpoint_pages))
+                .flatten()
+                .map(std::sync::Arc::new);
+            let hook = checkpointer.as_ref().map(|c| c.hook_arg());
+            let co = co
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
@@ -181,6 +194,17 @@ impl Store {
             let pool = SqlitePoolOptions::new()
                 .max_connections(opts.max_connections)
                 .acquire_timeout(Duration::from_secs(60))
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if let Some(arg) = hook {
+                            let mut h = conn.lock_handle().await?;
+                            // SAFETY: the connection is locked for this call; `arg` is the
+                            // checkpointer's (leaked, so always valid).
+                            unsafe { checkpoint::install_hook(h.as_raw_handle().as_ptr(), arg) };
+                        }
+                        Ok(())
+                    })
+                })
                 .connect_with(co)
                 .await
                 .map_err(connect_err)?;
@@ -206,6 +230,7 @@ impl Store {
             backend,
             url: shown,
             timeline: std::sync::Arc::new(behaviour::TimelineMark::new(opts.sqlite_timeline_batch_events)),
+            checkpointer,
         })
     }
 
@@ -225,6 +250,12 @@ impl Store {
     pub async fn ping(&self) -> Result<()> {
         with_pool!(self, p => { sqlx::query("SELECT 1").execute(p).await?; });
         Ok(())
+    }
+
+    /// SQLite: how many times the store's checkpoint thread has copied the write-ahead log
+    /// back into the database file (`None` on PostgreSQL or without the thread).
+    pub fn sqlite_checkpoints(&self) -> Option<u64> {
+        self.checkpointer.as_ref().map(|c| c.done())
     }
 
     pub async fn close(&self) {
