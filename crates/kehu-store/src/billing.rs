@@ -2338,14 +2338,18 @@ impl RunBulk<sqlx::PgPool> for sqlx::Transaction<'_, sqlx::Postgres> {
 /// A stored `YYYY-MM-DD` date, read digit by digit (chrono's parser cost more than the
 /// statement that fetched it).
 fn parse_date(s: &str, table: &'static str, column: &'static str) -> BResult<NaiveDate> {
-    let b = s.as_bytes();
+    parse_date_bytes(s.as_bytes(), table, column)
+}
+
+/// `parse_date` on the bytes of a stored date (no UTF-8 check first).
+fn parse_date_bytes(b: &[u8], table: &'static str, column: &'static str) -> BResult<NaiveDate> {
     let digits = |r: std::ops::Range<usize>| -> Option<u32> {
         b[r].iter().try_fold(0u32, |n, &c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')))
     };
     (b.len() == 10 && b[4] == b'-' && b[7] == b'-')
         .then(|| NaiveDate::from_ymd_opt(digits(0..4)? as i32, digits(5..7)?, digits(8..10)?))
         .flatten()
-        .ok_or_else(|| corrupt(table, column, s.to_string()))
+        .ok_or_else(|| corrupt(table, column, String::from_utf8_lossy(b).into_owned()))
 }
 
 /// What intake needs to know of a meter before checking its next read: the meter, its
@@ -2376,8 +2380,9 @@ impl ContextLookups {
     fn prepare(db: *mut libsqlite3_sys::sqlite3, rules: &VeeRules) -> BResult<ContextLookups> {
         use crate::sqlite_bulk::Stmt;
         Ok(ContextLookups {
+            // The meter's account is not read: no check of a read depends on it.
             meter_st: Stmt::prepare(db, "SELECT m.id, m.external_id, m.ct_ratio, m.pt_ratio, m.multiplier, m.register_digits, m.installed_on, \
-                m.capacity_kva, m.prepaid_mode, a.external_id FROM billing_meters m JOIN billing_accounts a ON a.id = m.account_id WHERE m.external_id = ?1")?,
+                m.capacity_kva, m.prepaid_mode FROM billing_meters m WHERE m.external_id = ?1")?,
             // The meter's reads, latest first: the first is the previous read, the history
             // is taken from the following ones (one walk of the meter's index for both).
             recent_st: Stmt::prepare(db, "SELECT read_on, value, prev_read_on, kwh, status, peak_value, flat_value, valley_value FROM billing_reads \
@@ -2405,12 +2410,12 @@ impl ContextLookups {
                 }
                 let m = Meter {
                     external_id: st.text(1).to_string(),
-                    account: st.text(9).to_string(),
+                    account: String::new(),
                     ct_ratio: st.int(2) as u32,
                     pt_ratio: st.int(3) as u32,
                     multiplier: st.int(4) as u32,
                     register_digits: st.int(5) as u8,
-                    installed_on: parse_date(st.text(6), M, "installed_on")?,
+                    installed_on: parse_date_bytes(st.bytes(6), M, "installed_on")?,
                     capacity_kva: st.int(7) as u32,
                     prepaid_mode: st.int(8) != 0,
                 };
@@ -2425,7 +2430,7 @@ impl ContextLookups {
         let mut previous = None;
         let mut prev_bands = None;
         while history.len() < self.hist_n && st.next()? {
-            let on = parse_date(st.text(0), R, "read_on")?;
+            let on = parse_date_bytes(st.bytes(0), R, "read_on")?;
             if previous.is_none() {
                 previous = Some(Read {
                     read_on: on,
@@ -2434,9 +2439,10 @@ impl ContextLookups {
                 let opt = |i| (!st.is_null(i)).then(|| st.int(i));
                 prev_bands = bands_from(opt(5), opt(6), opt(7));
             }
-            if on < r.read_on && !st.is_null(2) && !st.is_null(3) && HISTORY_STATUSES.contains(&st.text(4)) {
+            let status = st.bytes(4);
+            if on < r.read_on && !st.is_null(2) && !st.is_null(3) && HISTORY_STATUSES.iter().any(|h| h.as_bytes() == status) {
                 history.push(PeriodUse {
-                    from: parse_date(st.text(2), R, "prev_read_on")?,
+                    from: parse_date_bytes(st.bytes(2), R, "prev_read_on")?,
                     to: on,
                     kwh: st.int(3) as u64,
                 });

@@ -233,6 +233,21 @@ impl Stmt {
         }
     }
 
+    /// Column `i` of the current row as bytes (text without the UTF-8 check), valid until
+    /// the next step.
+    pub(crate) fn bytes(&self, i: c_int) -> &[u8] {
+        // SAFETY: called after `next` returned true; SQLite returns `len` bytes that live
+        // until the next step or reset.
+        unsafe {
+            let p = ffi::sqlite3_column_text(self.st, i);
+            if p.is_null() {
+                return &[];
+            }
+            let n = ffi::sqlite3_column_bytes(self.st, i) as usize;
+            std::slice::from_raw_parts(p, n)
+        }
+    }
+
     pub(crate) fn row(&self, vals: &[V<'_>]) -> Result<bool> {
         // SAFETY: the statement is live; text is bound with SQLITE_STATIC and stays
         // borrowed until after the step and reset below.
