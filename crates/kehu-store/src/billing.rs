@@ -2380,9 +2380,13 @@ impl ContextLookups {
     fn prepare(db: *mut libsqlite3_sys::sqlite3, rules: &VeeRules) -> BResult<ContextLookups> {
         use crate::sqlite_bulk::Stmt;
         Ok(ContextLookups {
-            // The meter's account is not read: no check of a read depends on it.
+            // The meter with its reads (as `recent_st`), in one statement. The meter's
+            // account is not read: no check of a read depends on it.
             meter_st: Stmt::prepare(db, "SELECT m.id, m.external_id, m.ct_ratio, m.pt_ratio, m.multiplier, m.register_digits, m.installed_on, \
-                m.capacity_kva, m.prepaid_mode FROM billing_meters m WHERE m.external_id = ?1")?,
+                m.capacity_kva, m.prepaid_mode, \
+                r.read_on, r.value, r.prev_read_on, r.kwh, r.status, r.peak_value, r.flat_value, r.valley_value \
+                FROM billing_meters m LEFT JOIN billing_reads r ON r.meter_id = m.id AND r.status <> 'rejected' \
+                WHERE m.external_id = ?1 ORDER BY r.read_on DESC, r.id DESC")?,
             // The meter's reads, latest first: the first is the previous read, the history
             // is taken from the following ones (one walk of the meter's index for both).
             recent_st: Stmt::prepare(db, "SELECT read_on, value, prev_read_on, kwh, status, peak_value, flat_value, valley_value FROM billing_reads \
@@ -2398,12 +2402,18 @@ impl ContextLookups {
         use crate::sqlite_bulk::V;
         const M: &str = "billing_meters";
         const R: &str = "billing_reads";
-        let (meter_id, meter) = match known {
-            Some(k) => k,
+        // A meter looked up here comes with its reads in one statement (its columns first,
+        // the read's after `off`; a meter without reads comes once, the read's NULL).
+        let (meter_id, meter, st, off) = match known {
+            Some((id, m)) => {
+                self.recent_st.bind(&[V::Int(id)])?;
+                (id, m, &self.recent_st, 0)
+            }
             None => {
                 let st = &self.meter_st;
                 st.bind(&[V::Text(&r.meter)])?;
                 if !st.next()? {
+                    st.bind(&[])?;
                     return Err(BillingError::UnknownMeter {
                         meter: r.meter.clone(),
                     });
@@ -2419,34 +2429,40 @@ impl ContextLookups {
                     capacity_kva: st.int(7) as u32,
                     prepaid_mode: st.int(8) != 0,
                 };
-                let id = st.int(0);
-                st.bind(&[])?;
-                (id, m)
+                (st.int(0), m, st, 9)
             }
         };
-        let st = &self.recent_st;
-        st.bind(&[V::Int(meter_id)])?;
         let mut history = Vec::with_capacity(self.hist_n);
         let mut previous = None;
         let mut prev_bands = None;
-        while history.len() < self.hist_n && st.next()? {
-            let on = parse_date_bytes(st.bytes(0), R, "read_on")?;
+        // The meter's statement stands on its first row already.
+        let mut row = off > 0 && !st.is_null(off);
+        if off == 0 {
+            row = st.next()?;
+        }
+        while row {
+            let on = parse_date_bytes(st.bytes(off), R, "read_on")?;
             if previous.is_none() {
                 previous = Some(Read {
                     read_on: on,
-                    value: st.int(1) as u64,
+                    value: st.int(off + 1) as u64,
                 });
-                let opt = |i| (!st.is_null(i)).then(|| st.int(i));
+                let opt = |i| (!st.is_null(off + i)).then(|| st.int(off + i));
                 prev_bands = bands_from(opt(5), opt(6), opt(7));
             }
-            let status = st.bytes(4);
-            if on < r.read_on && !st.is_null(2) && !st.is_null(3) && HISTORY_STATUSES.iter().any(|h| h.as_bytes() == status) {
+            let status = st.bytes(off + 4);
+            if on < r.read_on
+                && !st.is_null(off + 2)
+                && !st.is_null(off + 3)
+                && HISTORY_STATUSES.iter().any(|h| h.as_bytes() == status)
+            {
                 history.push(PeriodUse {
-                    from: parse_date_bytes(st.bytes(2), R, "prev_read_on")?,
+                    from: parse_date_bytes(st.bytes(off + 2), R, "prev_read_on")?,
                     to: on,
-                    kwh: st.int(3) as u64,
+                    kwh: st.int(off + 3) as u64,
                 });
             }
+            row = history.len() < self.hist_n && st.next()?;
         }
         st.bind(&[])?;
         history.reverse();
