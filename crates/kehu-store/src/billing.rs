@@ -2551,6 +2551,8 @@ fn add_reads_sqlite(
                             today,
                         };
                         c.checked = Some(check_new_read(rules, r, bands, c.prev_bands, &ctx));
+                        // Not needed by the writer any more: freed on this thread.
+                        c.history = Vec::new();
                     }
                     Ok(c)
                 });
