@@ -707,14 +707,13 @@ impl crate::Store {
                 let out = {
                     let conn: &mut sqlx::SqliteConnection = &mut tx;
                     let mut handle = conn.lock_handle().await?;
-                    let db = handle.as_raw_handle().as_ptr();
-                    match second.as_deref_mut() {
-                        Some(r) => {
-                            let mut rh = r.lock_handle().await?;
-                            add_reads_sqlite(db, Some(rh.as_raw_handle().as_ptr()), reads, rules, today, now)
-                        }
-                        None => add_reads_sqlite(db, None, reads, rules, today, now),
-                    }
+                    let mut rh = match second.as_deref_mut() {
+                        Some(r) => Some(r.lock_handle().await?),
+                        None => None,
+                    };
+                    // Raw handles only from here on: no await below (the future stays Send).
+                    let reader = rh.as_mut().map(|h| h.as_raw_handle().as_ptr());
+                    add_reads_sqlite(handle.as_raw_handle().as_ptr(), reader, reads, rules, today, now)
                 };
                 if let Some(r) = second {
                     r.rollback().await?;
@@ -1895,14 +1894,15 @@ impl RunBulk<sqlx::SqlitePool> for sqlx::Transaction<'_, sqlx::Sqlite> {
     ) -> BResult<()> {
         let mut second = crate::sqlite_bulk::reader(pool).await;
         let conn: &mut sqlx::SqliteConnection = self;
-        let mut handle = conn.lock_handle().await?;
-        let db = handle.as_raw_handle().as_ptr();
-        let done = match second.as_deref_mut() {
-            Some(r) => {
-                let mut rh = r.lock_handle().await?;
-                run_sqlite(db, Some(rh.as_raw_handle().as_ptr()), ctx, held, year_start, now, report)
-            }
-            None => run_sqlite(db, None, ctx, held, year_start, now, report),
+        let done = {
+            let mut handle = conn.lock_handle().await?;
+            let mut rh = match second.as_deref_mut() {
+                Some(r) => Some(r.lock_handle().await?),
+                None => None,
+            };
+            // Raw handles only from here on: no await below (the future stays Send).
+            let reader = rh.as_mut().map(|h| h.as_raw_handle().as_ptr());
+            run_sqlite(handle.as_raw_handle().as_ptr(), reader, ctx, held, year_start, now, report)
         };
         if let Some(r) = second {
             r.rollback().await?;
