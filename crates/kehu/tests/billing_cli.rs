@@ -187,7 +187,8 @@ fn demo_supplier_bills_imports_and_reports() {
     let reads = dir.join("reads.csv");
     std::fs::write(
         &reads,
-        "表号,抄表日期,示数\nDB00000001,2026-11-20,99999\nNOPE,2026-11-20,5\nDB00000002,2026-11-20,abc\nDB00000003,2026-01-01,5\n",
+        // Read today: after the demo's last reads (the end of last month) whatever the date.
+        format!("表号,抄表日期,示数\nDB00000001,{today},99999\nNOPE,{today},5\nDB00000002,{today},abc\nDB00000003,2026-01-01,5\n"),
     )
     .unwrap();
     let (code, _, err) = kehu_in(
@@ -227,7 +228,7 @@ fn demo_supplier_bills_imports_and_reports() {
     let tou = dir.join("tou.csv");
     std::fs::write(
         &tou,
-        "meter,read_on,value,peak,flat,valley\nDB00000002,2026-11-21,99999,10,x,5\nDB00000003,2026-11-21,99999,-1,2,3\nDB00000004,2026-11-21,99999,7,,\n",
+        format!("meter,read_on,value,peak,flat,valley\nDB00000002,{today},99999,10,x,5\nDB00000003,{today},99999,-1,2,3\nDB00000004,{today},99999,7,,\n"),
     )
     .unwrap();
     let (code, _, err) = kehu_in(&dir, &["billing", "import", "reads", tou.to_str().unwrap()]);
@@ -242,7 +243,7 @@ fn demo_supplier_bills_imports_and_reports() {
     // All three, under Chinese headers: loaded.
     std::fs::write(
         &tou,
-        "表号,抄表日期,示数,峰,平,谷\nDB00000002,2026-11-21,99999,10,20,5\n",
+        format!("表号,抄表日期,示数,峰,平,谷\nDB00000002,{today},99999,10,20,5\n"),
     )
     .unwrap();
     let (code, _, err) = kehu_in(&dir, &["billing", "import", "reads", tou.to_str().unwrap()]);
