@@ -699,26 +699,10 @@ impl crate::Store {
         match &self.backend {
             crate::Backend::Sqlite(p) => {
                 let mut tx = p.begin_write().await?;
-                let mut second = if reads.len() >= INTAKE_PIPELINE_MIN {
-                    crate::sqlite_bulk::reader(p).await
-                } else {
-                    None
-                };
-                let out = {
-                    let conn: &mut sqlx::SqliteConnection = &mut tx;
-                    let mut handle = conn.lock_handle().await?;
-                    let mut rh = match second.as_deref_mut() {
-                        Some(r) => Some(r.lock_handle().await?),
-                        None => None,
-                    };
-                    // Raw handles only from here on: no await below (the future stays Send).
-                    let reader = rh.as_mut().map(|h| h.as_raw_handle().as_ptr());
-                    add_reads_sqlite(handle.as_raw_handle().as_ptr(), reader, reads, rules, today, now)
-                };
-                if let Some(r) = second {
-                    r.rollback().await?;
-                }
-                let out = out?;
+                let out = crate::sqlite_bulk::on_raw(p, &mut tx, reads.len() >= INTAKE_PIPELINE_MIN, |db, reader| {
+                    add_reads_sqlite(db, reader, reads, rules, today, now)
+                })
+                .await??;
                 tx.commit().await?;
                 Ok(out)
             }
@@ -1892,22 +1876,10 @@ impl RunBulk<sqlx::SqlitePool> for sqlx::Transaction<'_, sqlx::Sqlite> {
         now: DateTime<Utc>,
         report: &mut RunReport,
     ) -> BResult<()> {
-        let mut second = crate::sqlite_bulk::reader(pool).await;
-        let conn: &mut sqlx::SqliteConnection = self;
-        let done = {
-            let mut handle = conn.lock_handle().await?;
-            let mut rh = match second.as_deref_mut() {
-                Some(r) => Some(r.lock_handle().await?),
-                None => None,
-            };
-            // Raw handles only from here on: no await below (the future stays Send).
-            let reader = rh.as_mut().map(|h| h.as_raw_handle().as_ptr());
-            run_sqlite(handle.as_raw_handle().as_ptr(), reader, ctx, held, year_start, now, report)
-        };
-        if let Some(r) = second {
-            r.rollback().await?;
-        }
-        done
+        crate::sqlite_bulk::on_raw(pool, self, true, |db, reader| {
+            run_sqlite(db, reader, ctx, held, year_start, now, report)
+        })
+        .await?
     }
 }
 

@@ -271,11 +271,38 @@ impl Stmt {
 /// the writer's `BEGIN IMMEDIATE` and reads nothing before the pipeline does, so it sees the
 /// database as the writer found it (no other writer can commit in between). `None` when the
 /// pool has no connection to spare at once; the work then runs on the writer alone.
-pub(crate) async fn reader(pool: &sqlx::SqlitePool) -> Option<sqlx::Transaction<'static, sqlx::Sqlite>> {
+async fn reader(pool: &sqlx::SqlitePool) -> Option<sqlx::Transaction<'static, sqlx::Sqlite>> {
     tokio::time::timeout(std::time::Duration::from_millis(250), pool.begin())
         .await
         .ok()?
         .ok()
+}
+
+/// Runs `work` on the raw handle of the transaction's connection `conn` and, when
+/// `read_too` and the pool has one to spare, of another connection in a read transaction
+/// (see `reader`), which is ended after. Both are locked before `work` runs, and `work`
+/// cannot await, so no raw handle is held across an await (the caller's future stays
+/// `Send`).
+pub(crate) async fn on_raw<R>(
+    pool: &sqlx::SqlitePool,
+    conn: &mut sqlx::SqliteConnection,
+    read_too: bool,
+    work: impl FnOnce(*mut ffi::sqlite3, Option<*mut ffi::sqlite3>) -> R,
+) -> std::result::Result<R, sqlx::Error> {
+    let mut second = if read_too { reader(pool).await } else { None };
+    let done = {
+        let mut handle = conn.lock_handle().await?;
+        let mut other = match second.as_deref_mut() {
+            Some(r) => Some(r.lock_handle().await?),
+            None => None,
+        };
+        let reader = other.as_mut().map(|h| h.as_raw_handle().as_ptr());
+        work(handle.as_raw_handle().as_ptr(), reader)
+    };
+    if let Some(r) = second {
+        r.rollback().await?;
+    }
+    Ok(done)
 }
 
 /// A connection handed to the reading thread of `pipeline`.
