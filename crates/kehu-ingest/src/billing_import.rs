@@ -40,6 +40,9 @@ impl BillingKind {
     }
 }
 
+/// Payments recorded per transaction by an import (each still answered on its own).
+const PAYMENT_BATCH: usize = 1_000;
+
 const fn col(
     name: &'static str,
     aliases: &'static [&'static str],
@@ -424,33 +427,51 @@ pub async fn import_billing_file(
     if report.rows_rejected > 0 && !opts.skip_invalid {
         return Ok(report);
     }
-    // Pass 2: write. Reads go in one transaction: all of them or none.
+    // Pass 2: write. Reads go in one transaction: all of them or none. Payments go in file
+    // order, `PAYMENT_BATCH` to a transaction; each is answered on its own.
     let mut reads = Vec::new();
+    let mut payments = Vec::new();
     for (line, row) in valid {
         match row {
             Row::Read(r) => reads.push((line, r)),
-            Row::Payment(p) => match store.record_payment(&p, &opts.rules, now).await {
+            Row::Payment(p) => payments.push((line, p)),
+        }
+    }
+    for batch in payments.chunks(PAYMENT_BATCH) {
+        let pays: Vec<NewPayment> = batch.iter().map(|(_, p)| p.clone()).collect();
+        let answers = match store.record_payments(&pays, &opts.rules, now).await {
+            Ok(a) => a,
+            Err(BillingError::Store(s)) => {
+                return Err(ImportError::Store {
+                    file: file.clone(),
+                    source: s,
+                })
+            }
+            // Only storage fails a whole batch; anything else is a payment's own answer.
+            Err(e) => {
+                return Err(ImportError::Store {
+                    file: file.clone(),
+                    source: kehu_store::StoreError::Conflict(e.to_string()),
+                })
+            }
+        };
+        for ((line, _), answer) in batch.iter().zip(answers) {
+            match answer {
                 Ok(_) => report.rows_loaded += 1,
-                Err(BillingError::Store(s)) => {
-                    return Err(ImportError::Store {
-                        file: file.clone(),
-                        source: s,
-                    })
-                }
                 Err(e) => {
                     report.rows_rejected += 1;
                     push_err(
                         &mut report,
                         RowError {
                             file: file.clone(),
-                            line,
+                            line: *line,
                             column: None,
                             value: None,
                             message: e.to_string(),
                         },
                     );
                 }
-            },
+            }
         }
     }
     if !reads.is_empty() {

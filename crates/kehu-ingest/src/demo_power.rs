@@ -418,6 +418,7 @@ pub async fn load(
             .into_iter()
             .map(|(a, _, t, d)| (a, (t, d)))
             .collect();
+        let mut pays = Vec::new();
         for (i, a) in accounts.iter().enumerate() {
             let Some(&(total, due_on)) = bills.get(&a.account.external_id) else {
                 continue;
@@ -441,21 +442,20 @@ pub async fn load(
             if amount.0 <= 0 {
                 continue;
             }
-            store
-                .record_payment(
-                    &NewPayment {
-                        external_id: format!("PAY-{}-{}", a.account.external_id, p),
-                        account: a.account.external_id.clone(),
-                        amount,
-                        paid_on,
-                        channel: ["counter", "bank", "app", "wechat", "alipay"][r.gen_range(0..5)]
-                            .into(),
-                    },
-                    rules,
-                    now,
-                )
-                .await?;
-            sum.payments += 1;
+            pays.push(NewPayment {
+                external_id: format!("PAY-{}-{}", a.account.external_id, p),
+                account: a.account.external_id.clone(),
+                amount,
+                paid_on,
+                channel: ["counter", "bank", "app", "wechat", "alipay"][r.gen_range(0..5)].into(),
+            });
+        }
+        // One payment per account: recorded together, in batches of 1,000.
+        for batch in pays.chunks(1_000) {
+            for answer in store.record_payments(batch, rules, now).await? {
+                answer?;
+                sum.payments += 1;
+            }
         }
     }
     sum.in_review = store.review_queue(1_000_000).await?.len() as u64;

@@ -1158,76 +1158,119 @@ impl crate::Store {
         rules: &BillingRules,
         now: DateTime<Utc>,
     ) -> BResult<Receipt> {
-        if pay.amount.0 <= 0 {
-            return Err(BillingError::NotPositive {
-                amount: pay.amount.to_plain(),
-            });
-        }
+        self.record_payments(std::slice::from_ref(pay), rules, now)
+            .await?
+            .remove(0)
+    }
+
+    /// Records payments in one transaction, in the given order (each pays what the ones
+    /// before it left), as `record_payment` does each. Every payment has its own answer: a
+    /// refused one (amount not positive, unknown account) writes nothing and the others go
+    /// in; a payment id recorded before, or earlier in the batch, is answered with its
+    /// receipt. A storage error writes none of them.
+    pub async fn record_payments(
+        &self,
+        pays: &[NewPayment],
+        rules: &BillingRules,
+        now: DateTime<Utc>,
+    ) -> BResult<Vec<BResult<Receipt>>> {
         let bills_sql = "SELECT id, period, due_on, total_fen, paid_principal_fen, paid_penalty_fen FROM billing_bills \
                          WHERE account_id = $1 ORDER BY due_on, id";
         let paid_sql = "SELECT al.bill_id, p.paid_on, al.principal_fen FROM billing_allocations al \
                         JOIN billing_payments p ON p.id = al.payment_id JOIN billing_bills b ON b.id = al.bill_id \
                         WHERE b.account_id = $1 AND p.reversed_at IS NULL ORDER BY p.paid_on, al.id";
-        let existing = self.receipt(&pay.external_id).await?;
-        if let Some(r) = existing {
-            return Ok(r);
+        // What is answered without writing: refusals, and receipts of payments stored before.
+        let mut out: Vec<Option<BResult<Receipt>>> = Vec::with_capacity(pays.len());
+        for pay in pays {
+            out.push(if pay.amount.0 <= 0 {
+                Some(Err(BillingError::NotPositive {
+                    amount: pay.amount.to_plain(),
+                }))
+            } else {
+                self.receipt(&pay.external_id).await?.map(Ok)
+            });
         }
+        // The batch's recorded payment under each id (a later one is answered with its
+        // receipt).
+        let mut first_of: HashMap<&str, usize> = HashMap::new();
         with_pool!(self, p => {
             let mut tx = p.begin_write().await?;
-            let Some(acc) = sqlx::query("SELECT id, class, penalty_ppm, credit_fen FROM billing_accounts WHERE external_id = $1")
-                .bind(&pay.account).fetch_optional(&mut *tx).await? else {
-                return Err(BillingError::UnknownAccount { account: pay.account.clone() });
-            };
-            let account_id = acc.g_i("id")?;
-            let class_s = acc.g_s("class")?;
-            let class = CustomerClass::parse(&class_s).ok_or_else(|| corrupt("billing_accounts", "class", class_s))?;
-            let rates = rules.penalty.with_contract_ppm(class, acc.g_oi("penalty_ppm")?.map(|v| v as u32));
-            let credit_before = acc.g_i("credit_fen")?;
-            let mut principal_paid: HashMap<i64, Vec<(NaiveDate, Fen)>> = HashMap::new();
-            for r in sqlx::query(paid_sql).bind(account_id).fetch_all(&mut *tx).await? {
-                principal_paid.entry(r.g_i("bill_id")?).or_default().push((r.g_d("paid_on")?, Fen(r.g_i("principal_fen")?)));
-            }
-            let mut open = Vec::new();
-            let mut periods = HashMap::new();
-            for b in sqlx::query(bills_sql).bind(account_id).fetch_all(&mut *tx).await? {
-                let id = b.g_i("id")?;
-                let total = Fen(b.g_i("total_fen")?);
-                let due = b.g_d("due_on")?;
-                let hist = principal_paid.get(&id).map(Vec::as_slice).unwrap_or(&[]);
-                let accrued = accrued_penalty(&rates, class, total, due, hist, pay.paid_on);
-                let ob = OpenBill {
-                    bill_id: id,
-                    due_on: due,
-                    principal: Fen(total.0 - b.g_i("paid_principal_fen")?),
-                    penalty: Fen((accrued.0 - b.g_i("paid_penalty_fen")?).max(0)),
-                };
-                periods.insert(id, b.g_s("period")?);
-                if ob.principal.0 > 0 || ob.penalty.0 > 0 {
-                    open.push(ob);
+            for (i, pay) in pays.iter().enumerate() {
+                if out[i].is_some() {
+                    continue;
                 }
+                if let Some(&j) = first_of.get(pay.external_id.as_str()) {
+                    if let Some(Ok(r)) = &out[j] {
+                        out[i] = Some(Ok(r.clone()));
+                        continue;
+                    }
+                }
+                let Some(acc) = sqlx::query("SELECT id, class, penalty_ppm, credit_fen FROM billing_accounts WHERE external_id = $1")
+                    .bind(&pay.account).fetch_optional(&mut *tx).await? else {
+                    out[i] = Some(Err(BillingError::UnknownAccount { account: pay.account.clone() }));
+                    continue;
+                };
+                let account_id = acc.g_i("id")?;
+                let class_s = acc.g_s("class")?;
+                let class = CustomerClass::parse(&class_s).ok_or_else(|| corrupt("billing_accounts", "class", class_s))?;
+                let rates = rules.penalty.with_contract_ppm(class, acc.g_oi("penalty_ppm")?.map(|v| v as u32));
+                let credit_before = acc.g_i("credit_fen")?;
+                let mut principal_paid: HashMap<i64, Vec<(NaiveDate, Fen)>> = HashMap::new();
+                for r in sqlx::query(paid_sql).bind(account_id).fetch_all(&mut *tx).await? {
+                    principal_paid.entry(r.g_i("bill_id")?).or_default().push((r.g_d("paid_on")?, Fen(r.g_i("principal_fen")?)));
+                }
+                let mut open = Vec::new();
+                let mut periods = HashMap::new();
+                for b in sqlx::query(bills_sql).bind(account_id).fetch_all(&mut *tx).await? {
+                    let id = b.g_i("id")?;
+                    let total = Fen(b.g_i("total_fen")?);
+                    let due = b.g_d("due_on")?;
+                    let hist = principal_paid.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+                    let accrued = accrued_penalty(&rates, class, total, due, hist, pay.paid_on);
+                    let ob = OpenBill {
+                        bill_id: id,
+                        due_on: due,
+                        principal: Fen(total.0 - b.g_i("paid_principal_fen")?),
+                        penalty: Fen((accrued.0 - b.g_i("paid_penalty_fen")?).max(0)),
+                    };
+                    periods.insert(id, b.g_s("period")?);
+                    if ob.principal.0 > 0 || ob.penalty.0 > 0 {
+                        open.push(ob);
+                    }
+                }
+                let result = match allocation::allocate(Fen(pay.amount.0 + credit_before), &open, rules.allocation_order) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        out[i] = Some(Err(BillingError::Invalid(e.to_string())));
+                        continue;
+                    }
+                };
+                let pid: i64 = sqlx::query_scalar("INSERT INTO billing_payments (external_id, account_id, amount_fen, paid_on, channel, credit_fen, recorded_at) \
+                                                  VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id")
+                    .bind(&pay.external_id).bind(account_id).bind(pay.amount.0).bind(pay.paid_on).bind(&pay.channel)
+                    .bind(result.credit.0).bind(now).fetch_one(&mut *tx).await?;
+                let mut lines = Vec::new();
+                for a in &result.allocations {
+                    sqlx::query("INSERT INTO billing_allocations (payment_id, bill_id, principal_fen, penalty_fen) VALUES ($1, $2, $3, $4)")
+                        .bind(pid).bind(a.bill_id).bind(a.principal.0).bind(a.penalty.0).execute(&mut *tx).await?;
+                    sqlx::query("UPDATE billing_bills SET paid_principal_fen = paid_principal_fen + $1, paid_penalty_fen = paid_penalty_fen + $2 WHERE id = $3")
+                        .bind(a.principal.0).bind(a.penalty.0).bind(a.bill_id).execute(&mut *tx).await?;
+                    lines.push(ReceiptLine { period: periods[&a.bill_id].clone(), principal: a.principal, penalty: a.penalty });
+                }
+                sqlx::query("UPDATE billing_accounts SET credit_fen = $1 WHERE id = $2")
+                    .bind(result.credit.0).bind(account_id).execute(&mut *tx).await?;
+                out[i] = Some(Ok(Receipt {
+                    payment: pay.external_id.clone(), account: pay.account.clone(), amount: pay.amount, paid_on: pay.paid_on,
+                    credit_used: Fen(credit_before), lines, credit: result.credit,
+                }));
+                first_of.insert(pay.external_id.as_str(), i);
             }
-            let result = allocation::allocate(Fen(pay.amount.0 + credit_before), &open, rules.allocation_order)
-                .map_err(|e| BillingError::Invalid(e.to_string()))?;
-            let pid: i64 = sqlx::query_scalar("INSERT INTO billing_payments (external_id, account_id, amount_fen, paid_on, channel, credit_fen, recorded_at) \
-                                              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id")
-                .bind(&pay.external_id).bind(account_id).bind(pay.amount.0).bind(pay.paid_on).bind(&pay.channel)
-                .bind(result.credit.0).bind(now).fetch_one(&mut *tx).await?;
-            let mut lines = Vec::new();
-            for a in &result.allocations {
-                sqlx::query("INSERT INTO billing_allocations (payment_id, bill_id, principal_fen, penalty_fen) VALUES ($1, $2, $3, $4)")
-                    .bind(pid).bind(a.bill_id).bind(a.principal.0).bind(a.penalty.0).execute(&mut *tx).await?;
-                sqlx::query("UPDATE billing_bills SET paid_principal_fen = paid_principal_fen + $1, paid_penalty_fen = paid_penalty_fen + $2 WHERE id = $3")
-                    .bind(a.principal.0).bind(a.penalty.0).bind(a.bill_id).execute(&mut *tx).await?;
-                lines.push(ReceiptLine { period: periods[&a.bill_id].clone(), principal: a.principal, penalty: a.penalty });
-            }
-            sqlx::query("UPDATE billing_accounts SET credit_fen = $1 WHERE id = $2")
-                .bind(result.credit.0).bind(account_id).execute(&mut *tx).await?;
             tx.commit().await?;
-            Ok(Receipt {
-                payment: pay.external_id.clone(), account: pay.account.clone(), amount: pay.amount, paid_on: pay.paid_on,
-                credit_used: Fen(credit_before), lines, credit: result.credit,
-            })
-        })
+        });
+        Ok(out
+            .into_iter()
+            .map(|o| o.expect("every payment answered above"))
+            .collect())
     }
 
     /// The receipt of a recorded payment.

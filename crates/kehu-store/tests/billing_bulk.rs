@@ -8,7 +8,7 @@ use kehu_domain::billing::bill::{bill_period, Consumption};
 use kehu_domain::billing::tariff::{PricePerKwh, Tariff};
 use kehu_domain::billing::{BillingRules, CustomerClass, Period};
 use kehu_domain::Fen;
-use kehu_store::billing::{BillingError, NewRead, ReadStatus};
+use kehu_store::billing::{BillingError, NewPayment, NewRead, ReadStatus};
 use kehu_store::testing;
 
 fn day(s: &str) -> NaiveDate {
@@ -224,5 +224,54 @@ async fn a_large_run_bills_each_account_its_reads_once() {
             t.name
         );
         assert_eq!(s.period_bills(period).await.unwrap().len(), ACCOUNTS);
+
+        // Payments in one batch, before the bills fall due (no penalty): each answered on
+        // its own, each paying what the ones before it left.
+        let owed = |i: usize| bills[i].2;
+        let pay = |id: &str, acc: &str, fen: i64| NewPayment {
+            external_id: id.into(),
+            account: acc.into(),
+            amount: Fen(fen),
+            paid_on: day("2026-11-10"),
+            channel: "bank".into(),
+        };
+        let half = owed(0).0 / 2;
+        let batch = vec![
+            pay("pA", "A00000", half),
+            pay("pX", "NOBODY", 100),
+            pay("pZ", "A00001", 0),
+            pay("pA", "A00000", half),
+            pay("pB", "A00000", owed(0).0 - half + 1_000),
+            pay("pC", "A00001", owed(1).0),
+        ];
+        let answers = s.record_payments(&batch, &rules, now).await.unwrap();
+        let a: Vec<_> = answers.iter().map(|a| a.as_ref().ok().cloned()).collect();
+        assert!(matches!(answers[1], Err(BillingError::UnknownAccount { .. })), "{}", t.name);
+        assert!(matches!(answers[2], Err(BillingError::NotPositive { .. })), "{}", t.name);
+        let first = a[0].clone().expect("pA recorded");
+        assert_eq!(a[3].as_ref(), Some(&first), "{}: the same id again is the same receipt", t.name);
+        assert_eq!(first.lines[0].principal, Fen(half));
+        let b = a[4].clone().expect("pB recorded");
+        assert_eq!(
+            (b.lines[0].principal, b.credit),
+            (Fen(owed(0).0 - half), Fen(1_000)),
+            "{}: the second payment pays what the first left, the rest is credit",
+            t.name
+        );
+        assert_eq!(a[5].as_ref().map(|r| r.credit), Some(Fen::ZERO));
+        let paid = |acc: &'static str| async move {
+            let b = &s.account_bills(acc).await.unwrap()[0];
+            (b.paid_principal, b.total)
+        };
+        let (p0, t0) = paid("A00000").await;
+        assert_eq!(p0, t0, "{}", t.name);
+        assert_eq!(s.account_credit("A00000").await.unwrap(), Fen(1_000));
+        // The whole batch again: the same answers, nothing paid twice.
+        let again = s.record_payments(&batch, &rules, now).await.unwrap();
+        for k in [0, 3, 4, 5] {
+            assert_eq!(again[k].as_ref().ok(), a[k].as_ref(), "{}: payment {k}", t.name);
+        }
+        assert_eq!(s.account_credit("A00000").await.unwrap(), Fen(1_000));
+        assert_eq!(paid("A00001").await.0, owed(1));
     }
 }
