@@ -41,7 +41,7 @@ impl BillingKind {
 }
 
 /// Payments recorded per transaction by an import (each still answered on its own).
-const PAYMENT_BATCH: usize = 1_000;
+pub(crate) const PAYMENT_BATCH: usize = 1_000;
 
 const fn col(
     name: &'static str,

@@ -450,8 +450,8 @@ pub async fn load(
                 channel: ["counter", "bank", "app", "wechat", "alipay"][r.gen_range(0..5)].into(),
             });
         }
-        // One payment per account: recorded together, in batches of 1,000.
-        for batch in pays.chunks(1_000) {
+        // One payment per account: recorded together, in batches as an import does.
+        for batch in pays.chunks(crate::billing_import::PAYMENT_BATCH) {
             for answer in store.record_payments(batch, rules, now).await? {
                 answer?;
                 sum.payments += 1;

@@ -1970,11 +1970,7 @@ fn run_sqlite(
     use crate::sqlite_bulk::{Stmt, V};
     debug_assert!(SQLITE_RUN_READS.contains(BILLABLE));
     let period = ctx.period.to_string();
-    let date = |d: NaiveDate| {
-        let mut s = String::with_capacity(10);
-        crate::sqlite_bulk::push_date(&mut s, d);
-        s
-    };
+    let date = crate::sqlite_bulk::date_text;
     let produce = |db: *mut libsqlite3_sys::sqlite3,
                    sink: &mut dyn FnMut(Vec<Priced>) -> bool|
      -> BResult<i64> {
@@ -2383,6 +2379,26 @@ struct MeterContext {
     checked: Option<(vee::ReadCheck, ReadStatus, Option<BandUse>)>,
 }
 
+impl MeterContext {
+    /// VEE on read `r` (with its band registers `bands`) against this context.
+    fn check(
+        &self,
+        rules: &VeeRules,
+        r: &NewRead,
+        bands: Option<BandRegisters>,
+        today: NaiveDate,
+    ) -> (vee::ReadCheck, ReadStatus, Option<BandUse>) {
+        let ctx = ReadContext {
+            meter: &self.meter,
+            previous: self.previous,
+            history: &self.history,
+            last_year: self.last_year,
+            today,
+        };
+        check_new_read(rules, r, bands, self.prev_bands, &ctx)
+    }
+}
+
 /// The prepared lookups of a `MeterContext` on one connection.
 struct ContextLookups {
     meter_st: crate::sqlite_bulk::Stmt,
@@ -2484,11 +2500,7 @@ impl ContextLookups {
         // The same period last year is used only without history (see `vee::check_read`).
         let mut last_year = None;
         if history.is_empty() {
-            let date = |d: NaiveDate| {
-                let mut s = String::with_capacity(10);
-                crate::sqlite_bulk::push_date(&mut s, d);
-                s
-            };
+            let date = crate::sqlite_bulk::date_text;
             let (lo, hi) = vee::last_year_window(r.read_on);
             let st = &self.ly_st;
             st.bind(&[V::Int(meter_id), V::Text(&date(lo)), V::Text(&date(hi))])?;
@@ -2558,14 +2570,7 @@ fn add_reads_sqlite(
                 let c = lookups.context(r, None).and_then(|mut c| {
                     let bands = r.bands()?;
                     if c.previous.map_or(true, |p| r.read_on >= p.read_on) {
-                        let ctx = ReadContext {
-                            meter: &c.meter,
-                            previous: c.previous,
-                            history: &c.history,
-                            last_year: c.last_year,
-                            today,
-                        };
-                        c.checked = Some(check_new_read(rules, r, bands, c.prev_bands, &ctx));
+                        c.checked = Some(c.check(rules, r, bands, today));
                         // Not needed by the writer any more: freed on this thread.
                         c.history = Vec::new();
                     }
@@ -2590,11 +2595,7 @@ fn add_reads_sqlite(
         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT (external_id) DO NOTHING")?;
     let mut own: Option<ContextLookups> = None;
     let now_s = crate::sqlite_bulk::time(now);
-    let date = |d: NaiveDate| {
-        let mut s = String::with_capacity(10);
-        crate::sqlite_bulk::push_date(&mut s, d);
-        s
-    };
+    let date = crate::sqlite_bulk::date_text;
     // The meter of the read before (reads of one meter usually come together).
     let mut last_meter: Option<(i64, Meter)> = None;
     let mut out = Vec::with_capacity(reads.len());
@@ -2675,16 +2676,7 @@ fn add_reads_sqlite(
         }
         let (check, st, band_use) = match c.checked.take() {
             Some(checked) => checked,
-            None => {
-                let ctx = ReadContext {
-                    meter: &c.meter,
-                    previous,
-                    history: &c.history,
-                    last_year: c.last_year,
-                    today,
-                };
-                check_new_read(rules, r, bands, c.prev_bands, &ctx)
-            }
+            None => c.check(rules, r, bands, today),
         };
         let read_on = date(r.read_on);
         let prev_on = previous.map(|p| date(p.read_on));

@@ -32,11 +32,14 @@ fn int(v: Option<i64>) -> V<'static> {
 }
 
 fn date(d: Option<NaiveDate>) -> Option<String> {
-    d.map(|d| {
-        let mut s = String::with_capacity(10);
-        push_date(&mut s, d);
-        s
-    })
+    d.map(date_text)
+}
+
+/// A date as stored: `2026-11-28` (see `push_date`).
+pub(crate) fn date_text(d: NaiveDate) -> String {
+    let mut s = String::with_capacity(10);
+    push_date(&mut s, d);
+    s
 }
 
 /// `2026-11-28`, written digit by digit (chrono's formatter costs more than the insert).
