@@ -2538,10 +2538,11 @@ const INTAKE_PIPELINE_MIN: usize = 512;
 /// then looked up. Same order, same answers, same rows as the per-statement path; no await
 /// inside.
 ///
-/// With a second connection (`reader`, see `sqlite_bulk::pipeline`) the lookups of a
+/// With a second connection (`reader`, see `sqlite_bulk::shared_steps`) the lookups of a
 /// meter's first read in the batch run there, on the other core, while the transaction's
-/// connection (`writer`) checks and writes the reads before it. A meter's later reads in
-/// the batch depend on what its earlier ones wrote: they are looked up on the writer.
+/// connection (`writer`) checks and writes the reads before it; when the writer would wait
+/// for them, it looks up the next ones itself. A meter's later reads in the batch depend on
+/// what its earlier ones wrote: they are looked up on the writer, in order.
 fn add_reads_sqlite(
     writer: *mut libsqlite3_sys::sqlite3,
     reader: Option<*mut libsqlite3_sys::sqlite3>,
@@ -2552,41 +2553,41 @@ fn add_reads_sqlite(
 ) -> BResult<Vec<ReadOutcome>> {
     use crate::sqlite_bulk::{Stmt, V};
     const R: &str = "billing_reads";
-    // For each read in order: its context, or `None` when the writer must look it up.
-    let produce = |db: *mut libsqlite3_sys::sqlite3,
-                   sink: &mut dyn FnMut(Vec<BResult<Option<MeterContext>>>) -> bool|
-     -> BResult<()> {
-        let lookups = ContextLookups::prepare(db, rules)?;
-        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
-        for step in reads.chunks(INTAKE_STEP) {
-            let mut out = Vec::with_capacity(step.len());
-            let mut failed = false;
-            for r in step {
-                if !seen.insert(r.meter.as_str()) {
-                    out.push(Ok(None));
-                    continue;
-                }
-                // Checked here too when in order: the writer then only writes it.
-                let c = lookups.context(r, None).and_then(|mut c| {
-                    let bands = r.bands()?;
-                    if c.previous.map_or(true, |p| r.read_on >= p.read_on) {
-                        c.checked = Some(c.check(rules, r, bands, today));
-                        // Not needed by the writer any more: freed on this thread.
-                        c.history = Vec::new();
-                    }
-                    Ok(c)
-                });
-                failed = c.is_err();
-                out.push(c.map(Some));
-                if failed {
-                    break;
-                }
+    // A meter's first read in the batch is looked up in a step of reading (on either
+    // connection: see `sqlite_bulk::shared_steps`); its later reads by the writer, after the
+    // earlier ones are written.
+    let first: Vec<bool> = {
+        let mut seen = std::collections::HashSet::with_capacity(reads.len());
+        reads.iter().map(|r| seen.insert(r.meter.as_str())).collect()
+    };
+    // The reads of step `j`: for each in order, its context, or `None` when the writer must
+    // look it up; ends at the first that fails.
+    let step = |lookups: &ContextLookups, j: usize| -> Vec<BResult<Option<MeterContext>>> {
+        let lo = j * INTAKE_STEP;
+        let hi = (lo + INTAKE_STEP).min(reads.len());
+        let mut out = Vec::with_capacity(hi - lo);
+        for (r, &first) in reads[lo..hi].iter().zip(&first[lo..hi]) {
+            if !first {
+                out.push(Ok(None));
+                continue;
             }
-            if !sink(out) || failed {
+            // Checked here too when in order: the writer then only writes it.
+            let c = lookups.context(r, None).and_then(|mut c| {
+                let bands = r.bands()?;
+                if c.previous.map_or(true, |p| r.read_on >= p.read_on) {
+                    c.checked = Some(c.check(rules, r, bands, today));
+                    // Not needed by the writer any more: freed on this thread.
+                    c.history = Vec::new();
+                }
+                Ok(c)
+            });
+            let failed = c.is_err();
+            out.push(c.map(Some));
+            if failed {
                 break;
             }
         }
-        Ok(())
+        out
     };
     let existing_st = Stmt::prepare(writer, "SELECT id, meter_id, read_on, value, kwh, flags, status, \
         peak_value, flat_value, valley_value, peak_kwh, flat_kwh, valley_kwh FROM billing_reads WHERE external_id = ?1")?;
@@ -2716,9 +2717,14 @@ fn add_reads_sqlite(
         Ok(())
     };
     let reader = reader.filter(|_| reads.len() >= INTAKE_PIPELINE_MIN);
-    crate::sqlite_bulk::pipeline(writer, reader, produce, |step: Vec<BResult<Option<MeterContext>>>| {
-        step.into_iter().try_for_each(&mut consume)
-    })?;
+    crate::sqlite_bulk::shared_steps(
+        writer,
+        reader,
+        reads.len().div_ceil(INTAKE_STEP),
+        |db| ContextLookups::prepare(db, rules),
+        step,
+        |step: Vec<BResult<Option<MeterContext>>>| step.into_iter().try_for_each(&mut consume),
+    )?;
     Ok(out)
 }
 

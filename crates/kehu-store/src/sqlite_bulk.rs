@@ -370,6 +370,120 @@ pub(crate) fn pipeline<T: Send, R: Send, E: Send>(
     })
 }
 
+/// Steps of reading kept by `shared_steps` for the writer, at most (the reading thread waits
+/// when the writer is that far behind).
+const SHARED_AHEAD: usize = 8;
+
+/// Runs `steps` steps of reading on two connections at once and hands each step's result to
+/// `consume` in order, on this thread, which writes through `writer`.
+///
+/// A thread of its own takes the steps in order and reads them through `reader`. Whenever
+/// `consume` would wait for a step the thread has not finished, this thread takes the next
+/// step nobody has taken and reads it through `writer` itself, keeping the result until its
+/// turn: both cores read while there is reading left, and the writer never idles while the
+/// reader is the slower side. `prepare` makes a connection's state (its statements) for
+/// `step`; it runs once per connection that takes a step.
+///
+/// `step` must read the same through either connection: only what `consume` does not write,
+/// or writes only after every step that reads it has run. Without a reader every step runs
+/// here in order. Stops at the first error of `consume` (or of `prepare`), which it returns.
+pub(crate) fn shared_steps<S, T: Send, E: Send>(
+    writer: *mut ffi::sqlite3,
+    reader: Option<*mut ffi::sqlite3>,
+    steps: usize,
+    prepare: impl Fn(*mut ffi::sqlite3) -> std::result::Result<S, E> + Sync,
+    step: impl Fn(&S, usize) -> T + Sync,
+    mut consume: impl FnMut(T) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let Some(reader) = reader.filter(|_| steps > 1) else {
+        let state = prepare(writer)?;
+        return (0..steps).try_for_each(|j| consume(step(&state, j)));
+    };
+    // The next step nobody has taken; set once the writer wants no more.
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let (tx, rx) =
+        std::sync::mpsc::sync_channel::<std::result::Result<(usize, T), E>>(SHARED_AHEAD);
+    let handle = Handle(reader);
+    let (next, stop, prepare, step) = (&next, &stop, &prepare, &step);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let handle = handle;
+            let state = match prepare(handle.0) {
+                Ok(state) => state,
+                Err(e) => {
+                    // The writer takes every step itself.
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            while !stop.load(Ordering::Relaxed) {
+                let j = next.fetch_add(1, Ordering::Relaxed);
+                if j >= steps || tx.send(Ok((j, step(&state, j)))).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut own: Option<S> = None;
+        let mut kept: std::collections::BTreeMap<usize, T> = Default::default();
+        let mut reader_failed = false;
+        let result = (|| {
+            for j in 0..steps {
+                let t = loop {
+                    if let Some(t) = kept.remove(&j) {
+                        break t;
+                    }
+                    // The reader's results come in the order it took them; one after `j`
+                    // means `j` was taken here (and is kept already).
+                    let got = if reader_failed {
+                        Err(std::sync::mpsc::TryRecvError::Disconnected)
+                    } else {
+                        rx.try_recv()
+                    };
+                    match got {
+                        Ok(Ok((k, t))) if k == j => break t,
+                        Ok(Ok((k, t))) => {
+                            kept.insert(k, t);
+                        }
+                        Ok(Err(_)) => reader_failed = true,
+                        Err(_) => {
+                            let k = next.fetch_add(1, Ordering::Relaxed);
+                            if k >= steps {
+                                // Every step is taken: `j` is the reader's, still being read.
+                                match rx.recv() {
+                                    Ok(Ok((k, t))) if k == j => break t,
+                                    Ok(Ok((k, t))) => {
+                                        kept.insert(k, t);
+                                    }
+                                    _ => unreachable!(
+                                        "the reader ends only after sending what it took"
+                                    ),
+                                }
+                                continue;
+                            }
+                            if own.is_none() {
+                                own = Some(prepare(writer)?);
+                            }
+                            let t = step(own.as_ref().expect("prepared above"), k);
+                            if k == j {
+                                break t;
+                            }
+                            kept.insert(k, t);
+                        }
+                    }
+                };
+                consume(t)?;
+            }
+            Ok(())
+        })();
+        stop.store(true, Ordering::Relaxed);
+        // The reader's next send fails once the receiver is gone, and it stops.
+        drop(rx);
+        result
+    })
+}
+
 const CUSTOMERS: &str = "INSERT INTO customers (external_id, name, gender, birth_date, phone, phone_last4, id_number, \
     income_band, occupation, branch, manager_id, vip_tier, consent_sms, consent_push, consent_call, personalization, \
     import_run, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
@@ -599,6 +713,99 @@ pub(crate) async fn write(
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    // `shared_steps` only hands the connections to `prepare`; these tests tell them apart by
+    // address and never open them.
+    const W: *mut ffi::sqlite3 = 8 as *mut ffi::sqlite3;
+    const R: *mut ffi::sqlite3 = 16 as *mut ffi::sqlite3;
+
+    /// Runs 40 steps with a reader that takes `reader_ms` per step; the steps in the order
+    /// consumed, with the connection that read each.
+    fn shared_run(
+        reader_ms: u64,
+        fail_at: Option<usize>,
+        reader_prepares: bool,
+    ) -> (std::result::Result<(), String>, Vec<(usize, usize)>) {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let mut seen = Vec::new();
+        // The writer's steps wait until the reader has begun one (when it can).
+        let reader_began = AtomicBool::new(!reader_prepares);
+        let r = shared_steps(
+            W,
+            Some(R),
+            40,
+            |db| {
+                if db == R && !reader_prepares {
+                    return Err("the reader cannot prepare".to_string());
+                }
+                Ok(db as usize)
+            },
+            |&db, j| {
+                if db == R as usize {
+                    reader_began.store(true, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(reader_ms));
+                } else {
+                    while !reader_began.load(Ordering::SeqCst) {
+                        std::thread::yield_now();
+                    }
+                }
+                (j, db)
+            },
+            |(j, db)| {
+                seen.push((j, db));
+                match fail_at {
+                    Some(f) if f == j => Err(format!("step {j} refused")),
+                    _ => Ok(()),
+                }
+            },
+        );
+        (r, seen)
+    }
+
+    #[test]
+    fn shared_steps_hands_every_step_once_in_order_and_the_writer_reads_when_the_reader_is_slower()
+    {
+        let (r, seen) = shared_run(3, None, true);
+        assert_eq!(r, Ok(()));
+        assert_eq!(
+            seen.iter().map(|s| s.0).collect::<Vec<_>>(),
+            (0..40).collect::<Vec<_>>()
+        );
+        let by_writer = seen.iter().filter(|s| s.1 == W as usize).count();
+        // The writer's steps take no time once the reader has begun: it reads most of them
+        // while the reader sleeps through each of its own.
+        assert!(by_writer >= 20, "the writer read {by_writer} of 40 steps");
+        assert!(by_writer < 40, "the reader read none");
+    }
+
+    #[test]
+    fn shared_steps_stops_at_the_first_refusal_and_without_a_reader_runs_every_step_here() {
+        let (r, seen) = shared_run(1, Some(5), true);
+        assert_eq!(r, Err("step 5 refused".to_string()));
+        assert_eq!(
+            seen.iter().map(|s| s.0).collect::<Vec<_>>(),
+            (0..=5).collect::<Vec<_>>()
+        );
+        // A reader that cannot prepare leaves every step to the writer.
+        let (r, seen) = shared_run(0, None, false);
+        assert_eq!(r, Ok(()));
+        assert_eq!(seen, (0..40).map(|j| (j, W as usize)).collect::<Vec<_>>());
+        // No reader at all: the same, in order.
+        let mut order = Vec::new();
+        shared_steps(
+            W,
+            None,
+            7,
+            |db| Ok::<_, ()>(db as usize),
+            |&db, j| (j, db),
+            |s| {
+                order.push(s);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(order, (0..7).map(|j| (j, W as usize)).collect::<Vec<_>>());
+    }
 
     #[test]
     fn hand_written_times_match_the_encoding_sqlx_uses() {
