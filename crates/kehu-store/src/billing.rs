@@ -2046,45 +2046,60 @@ fn run_sqlite(
         Ok(missing)
     };
     let db = writer;
-    let ins_bill = Stmt::prepare(db, "INSERT INTO billing_bills (account_id, period, kwh, total_fen, due_on, issued_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
-    let ins_line = Stmt::prepare(db, "INSERT INTO billing_bill_lines (bill_id, line_no, item, label, kwh, price, amount_fen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
+    // Bills take the ids after the last (as SQLite would give them one by one): no other
+    // writer can add one during this transaction.
+    let last_bill = Stmt::prepare(db, "SELECT COALESCE(MAX(id), 0) FROM billing_bills")?;
+    last_bill.bind(&[])?;
+    let mut next_bill = if last_bill.next()? { last_bill.int(0) } else { 0 } + 1;
+    last_bill.bind(&[])?;
+    let bills = crate::sqlite_bulk::Rows::prepare(db, "billing_bills (id, account_id, period, kwh, total_fen, due_on, issued_at)", 7)?;
+    let lines = crate::sqlite_bulk::Rows::prepare(db, "billing_bill_lines (bill_id, line_no, item, label, kwh, price, amount_fen)", 7)?;
     let mark = Stmt::prepare(db, "UPDATE billing_reads SET status = 'billed', bill_id = ?1 WHERE id = ?2")?;
     let mut prepaid_stmts: Option<[Stmt; 4]> = None;
     let now_s = crate::sqlite_bulk::time(now);
     let last_day = date(ctx.period.last_day());
-    let mut write = |p: &Priced| -> BResult<()> {
-        let (a, draft) = (&p.acc, &p.draft);
-        let due = date(draft.due_on);
-        let bill_id = ins_bill
-            .insert(&[
-                V::Int(a.id),
+    // The bills of a chunk, then their lines, then their reads marked and prepaid balances.
+    let mut write = |chunk: &[Priced]| -> BResult<()> {
+        let first = next_bill;
+        next_bill += chunk.len() as i64;
+        let ids = (first..next_bill).zip(chunk);
+        let dues: Vec<String> = chunk.iter().map(|p| date(p.draft.due_on)).collect();
+        let mut vals = Vec::with_capacity(chunk.len() * 7);
+        for ((id, p), due) in ids.clone().zip(&dues) {
+            vals.extend([
+                V::Int(id),
+                V::Int(p.acc.id),
                 V::Text(&period),
-                V::Int(draft.kwh as i64),
-                V::Int(draft.total.0),
-                V::Text(&due),
+                V::Int(p.draft.kwh as i64),
+                V::Int(p.draft.total.0),
+                V::Text(due),
                 V::Text(&now_s),
-            ])?
-            .ok_or_else(|| {
-                BillingError::Invalid(format!(
-                    "account {}: the bill of {period} was not written",
-                    a.ext
-                ))
-            })?;
-        for (i, l) in draft.lines.iter().enumerate() {
-            ins_line.row(&[
-                V::Int(bill_id),
-                V::Int(i as i64 + 1),
-                V::Text(&l.item),
-                V::Text(&l.label),
-                V::Int(l.kwh as i64),
-                V::Int(l.price.0),
-                V::Int(l.amount.0),
-            ])?;
+            ]);
         }
-        for &r in &a.read_ids {
-            mark.row(&[V::Int(bill_id), V::Int(r)])?;
+        bills.write(&vals)?;
+        vals.clear();
+        for (id, p) in ids.clone() {
+            for (i, l) in p.draft.lines.iter().enumerate() {
+                vals.extend([
+                    V::Int(id),
+                    V::Int(i as i64 + 1),
+                    V::Text(&l.item),
+                    V::Text(&l.label),
+                    V::Int(l.kwh as i64),
+                    V::Int(l.price.0),
+                    V::Int(l.amount.0),
+                ]);
+            }
         }
-        if let Some(st) = p.settled.as_ref().filter(|st| st.paid.0 > 0) {
+        lines.write(&vals)?;
+        for (bill_id, p) in ids {
+            let a = &p.acc;
+            for &r in &a.read_ids {
+                mark.row(&[V::Int(bill_id), V::Int(r)])?;
+            }
+            let Some(st) = p.settled.as_ref().filter(|st| st.paid.0 > 0) else {
+                continue;
+            };
             if prepaid_stmts.is_none() {
                 prepaid_stmts = Some([
                     Stmt::prepare(db, "INSERT INTO billing_payments (external_id, account_id, amount_fen, paid_on, channel, credit_fen, recorded_at) VALUES (?1, ?2, 0, ?3, 'prepaid_balance', ?4, ?5)")?,
@@ -2110,9 +2125,7 @@ fn run_sqlite(
         }
         Ok(())
     };
-    let missing = crate::sqlite_bulk::pipeline(writer, reader, produce, |chunk: Vec<Priced>| {
-        chunk.iter().try_for_each(&mut write)
-    })?;
+    let missing = crate::sqlite_bulk::pipeline(writer, reader, produce, |chunk: Vec<Priced>| write(&chunk))?;
     report.meters_without_read = missing;
     Ok(())
 }

@@ -268,6 +268,48 @@ impl Stmt {
     }
 }
 
+/// Rows written by one statement of `Rows` (with seven columns, 224 parameters).
+const ROWS_PER_STATEMENT: usize = 32;
+
+/// Writes rows `ROWS_PER_STATEMENT` at a time through one statement of that many `VALUES`
+/// tuples, and the rest one at a time: SQLite's work per statement (cursors opened and
+/// closed, the statement begun and ended) costs about as much as a short row itself.
+///
+/// The statements are `INSERT OR FAIL`: a row refused by a constraint ends the write with
+/// an error and keeps the rows before it (no statement journal is needed for that); the
+/// caller's transaction is then rolled back.
+pub(crate) struct Rows {
+    many: Stmt,
+    one: Stmt,
+    cols: usize,
+}
+
+impl Rows {
+    /// `into`: the table and its columns, as in `INSERT OR FAIL INTO {into} VALUES …`.
+    pub(crate) fn prepare(db: *mut ffi::sqlite3, into: &str, cols: usize) -> Result<Rows> {
+        let tuple = format!("({})", vec!["?"; cols].join(","));
+        let many = vec![tuple.as_str(); ROWS_PER_STATEMENT].join(",");
+        Ok(Rows {
+            many: Stmt::prepare(db, &format!("INSERT OR FAIL INTO {into} VALUES {many}"))?,
+            one: Stmt::prepare(db, &format!("INSERT OR FAIL INTO {into} VALUES {tuple}"))?,
+            cols,
+        })
+    }
+
+    /// Writes the rows whose values `vals` holds one after the other, in order.
+    pub(crate) fn write(&self, vals: &[V<'_>]) -> Result<()> {
+        debug_assert_eq!(vals.len() % self.cols, 0);
+        let mut groups = vals.chunks_exact(self.cols * ROWS_PER_STATEMENT);
+        for g in &mut groups {
+            self.many.row(g)?;
+        }
+        for r in groups.remainder().chunks(self.cols) {
+            self.one.row(r)?;
+        }
+        Ok(())
+    }
+}
+
 // ---- Reading on a second connection while the transaction writes ----
 
 /// A second connection of the pool in a read transaction, for `pipeline`. It is begun after
@@ -713,6 +755,48 @@ pub(crate) async fn write(
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn rows_writes_groups_and_the_rest_in_order_and_stops_at_a_refused_row() {
+        let mut db = ptr::null_mut();
+        let name = c":memory:";
+        // SAFETY: a fresh in-memory connection, closed at the end of the test.
+        assert_eq!(unsafe { ffi::sqlite3_open(name.as_ptr(), &mut db) }, ffi::SQLITE_OK);
+        Stmt::prepare(db, "CREATE TABLE t (k INTEGER PRIMARY KEY, label TEXT NOT NULL)")
+            .unwrap()
+            .row(&[])
+            .unwrap();
+        let rows = Rows::prepare(db, "t (k, label)", 2).unwrap();
+        // Two statements of 32 rows and 6 rows one by one.
+        let labels: Vec<String> = (0..70).map(|k| format!("第{k}行")).collect();
+        let vals: Vec<V> = (0..70)
+            .flat_map(|k| [V::Int(k), V::Text(&labels[k as usize])])
+            .collect();
+        rows.write(&vals).unwrap();
+        let all = Stmt::prepare(db, "SELECT k, label FROM t ORDER BY rowid").unwrap();
+        all.bind(&[]).unwrap();
+        let mut got = Vec::new();
+        while all.next().unwrap() {
+            got.push((all.int(0), all.text(1).to_string()));
+        }
+        all.bind(&[]).unwrap();
+        assert_eq!(got, (0..70).map(|k| (k, format!("第{k}行"))).collect::<Vec<_>>());
+        // Row 40 of the next write repeats a key: an error that names the constraint, and
+        // the rows before it (one whole statement and eight of the next) are kept.
+        let vals: Vec<V> = (100..170)
+            .map(|k| if k == 140 { 5 } else { k })
+            .flat_map(|k| [V::Int(k), V::Text("x")])
+            .collect();
+        let err = rows.write(&vals).unwrap_err().to_string();
+        assert!(err.contains("UNIQUE constraint failed: t.k"), "{err}");
+        let count = Stmt::prepare(db, "SELECT COUNT(*), MAX(k) FROM t WHERE k >= 100").unwrap();
+        count.bind(&[]).unwrap();
+        assert!(count.next().unwrap());
+        assert_eq!((count.int(0), count.int(1)), (40, 139));
+        drop((rows, all, count));
+        // SAFETY: every statement on `db` is finalized above.
+        unsafe { ffi::sqlite3_close(db) };
+    }
 
     // `shared_steps` only hands the connections to `prepare`; these tests tell them apart by
     // address and never open them.
