@@ -2463,7 +2463,8 @@ impl ContextLookups {
                     });
                 }
                 let m = Meter {
-                    external_id: st.text(1).to_string(),
+                    // Not read: the caller knows it (the read names its meter).
+                    external_id: String::new(),
                     account: String::new(),
                     ct_ratio: st.int(2) as u32,
                     pt_ratio: st.int(3) as u32,
@@ -2609,18 +2610,26 @@ fn add_reads_sqlite(
         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT (external_id) DO NOTHING")?;
     let mut own: Option<ContextLookups> = None;
     let now_s = crate::sqlite_bulk::time(now);
-    let date = crate::sqlite_bulk::date_text;
     // The meter of the read before (reads of one meter usually come together).
-    let mut last_meter: Option<(i64, Meter)> = None;
+    // (Named by the read: a context's meter comes without its external id.)
+    let mut last_meter: Option<(&str, (i64, Meter))> = None;
     let mut out = Vec::with_capacity(reads.len());
     let mut next = 0usize;
+    // The text written per read, in buffers kept from one read to the next.
+    let (mut ext_buf, mut on_buf, mut prev_buf) = (String::new(), String::new(), String::new());
     let mut consume = |found: BResult<Option<MeterContext>>| -> BResult<()> {
         let r = &reads[next];
         next += 1;
-        let ext = r
-            .external_id
-            .clone()
-            .unwrap_or_else(|| format!("{}@{}", r.meter, r.read_on));
+        let ext: &str = match &r.external_id {
+            Some(e) => e,
+            None => {
+                ext_buf.clear();
+                ext_buf.push_str(&r.meter);
+                ext_buf.push('@');
+                crate::sqlite_bulk::push_date(&mut ext_buf, r.read_on);
+                &ext_buf
+            }
+        };
         let value = i64::try_from(r.value).map_err(|_| {
             BillingError::Invalid(format!(
                 "meter {}: register value {} too large",
@@ -2634,15 +2643,15 @@ fn add_reads_sqlite(
                 if own.is_none() {
                     own = Some(ContextLookups::prepare(writer, rules)?);
                 }
-                let known = last_meter.take().filter(|(_, m)| m.external_id == r.meter);
-                own.as_ref().expect("prepared above").context(r, known)?
+                let known = last_meter.take().filter(|(m, _)| *m == r.meter);
+                own.as_ref().expect("prepared above").context(r, known.map(|(_, k)| k))?
             }
         };
         let meter_id = c.meter_id;
         // A read already stored under this id: the same read again is answered as it was
         // stored, a different one is refused.
         let resent = |out: &mut Vec<ReadOutcome>| -> BResult<bool> {
-            existing_st.bind(&[V::Text(&ext)])?;
+            existing_st.bind(&[V::Text(ext)])?;
             if !existing_st.next()? {
                 return Ok(false);
             }
@@ -2670,7 +2679,7 @@ fn add_reads_sqlite(
                 return Ok(true);
             }
             Err(BillingError::ConflictingResend {
-                external_id: ext.clone(),
+                external_id: ext.to_string(),
                 before: format!("meter id {ex_meter}, {ex_on} value {ex_value}"),
             })
         };
@@ -2678,7 +2687,7 @@ fn add_reads_sqlite(
         if let Some(pr) = previous {
             if r.read_on < pr.read_on {
                 if resent(&mut out)? {
-                    last_meter = Some((meter_id, c.meter));
+                    last_meter = Some((&r.meter, (meter_id, c.meter)));
                     return Ok(());
                 }
                 return Err(BillingError::OutOfOrder {
@@ -2692,16 +2701,25 @@ fn add_reads_sqlite(
             Some(checked) => checked,
             None => c.check(rules, r, bands, today),
         };
-        let read_on = date(r.read_on);
-        let prev_on = previous.map(|p| date(p.read_on));
+        on_buf.clear();
+        crate::sqlite_bulk::push_date(&mut on_buf, r.read_on);
+        let prev_on = previous.map(|p| {
+            prev_buf.clear();
+            crate::sqlite_bulk::push_date(&mut prev_buf, p.read_on);
+            prev_buf.as_str()
+        });
         let int_or_null = |v: Option<u64>| v.map_or(V::Null, |k| V::Int(k as i64));
-        let flags = flags_to_text(&check.flags);
+        let flags = if check.flags.is_empty() {
+            std::borrow::Cow::Borrowed("")
+        } else {
+            std::borrow::Cow::Owned(flags_to_text(&check.flags))
+        };
         let id = ins_st.insert(&[
-            V::Text(&ext),
+            V::Text(ext),
             V::Int(meter_id),
-            V::Text(&read_on),
+            V::Text(&on_buf),
             V::Int(value),
-            prev_on.as_deref().map_or(V::Null, V::Text),
+            prev_on.map_or(V::Null, V::Text),
             check.kwh.map_or(V::Null, |k| V::Int(k as i64)),
             V::Text(&flags),
             V::Text(st.code()),
@@ -2713,7 +2731,7 @@ fn add_reads_sqlite(
             int_or_null(band_use.map(|b| b.flat)),
             int_or_null(band_use.map(|b| b.valley)),
         ])?;
-        last_meter = Some((meter_id, c.meter));
+        last_meter = Some((&r.meter, (meter_id, c.meter)));
         let Some(id) = id else {
             if resent(&mut out)? {
                 return Ok(());
