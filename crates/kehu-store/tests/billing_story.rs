@@ -556,6 +556,21 @@ async fn story(s: &Store) {
         by_area.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(),
         vec!["T1", "T2"]
     );
+    // By area and by class (summed as they are read on SQLite, by the database on
+    // PostgreSQL) the buckets and bill counts add up to the accounts' (summed by the
+    // database on both).
+    let by_class = s.ageing(today, AgeingGroup::Class).await.unwrap();
+    let all = |rows: &[kehu_store::billing::AgeingRow]| {
+        let mut t = kehu_domain::billing::ageing::AgeingTotals::default();
+        rows.iter().for_each(|r| t.merge(&r.totals));
+        (rows.iter().map(|r| r.bills).sum::<u64>(), t)
+    };
+    assert_eq!(all(&by_area), all(&by_account));
+    assert_eq!(all(&by_class), all(&by_account));
+    assert_eq!(
+        by_class.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(),
+        vec!["important", "non_residential", "residential"]
+    );
     let r1 = by_account.iter().find(|r| r.key == "R1").unwrap();
     assert_eq!(r1.totals.current, Fen::ZERO);
     assert!(r1.totals.over_90.0 > 0 && r1.totals.d1_30.0 > 0);
