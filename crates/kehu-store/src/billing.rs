@@ -1392,7 +1392,9 @@ impl crate::Store {
         let mut map: BTreeMap<String, (u64, AgeingTotals)> = BTreeMap::new();
         // SQLite by class or area (few groups): the unpaid bills summed here while they are
         // read, instead of sorted by SQLite for its GROUP BY.
-        if let (crate::Backend::Sqlite(p), AgeingGroup::Class | AgeingGroup::Area) = (&self.backend, group) {
+        if let (crate::Backend::Sqlite(p), AgeingGroup::Class | AgeingGroup::Area) =
+            (&self.backend, group)
+        {
             let mut conn = p.acquire().await?;
             let sums = {
                 let mut handle = conn.lock_handle().await?;
@@ -1403,17 +1405,19 @@ impl crate::Store {
                 e.0 += n;
                 e.1.add_bill(due_on, Fen(owed), today);
             }
-        } else { with_pool!(self, p => {
-            let mut rows = sqlx::query(&sql).fetch(p);
-            use futures_util::TryStreamExt;
-            while let Some(r) = rows.try_next().await? {
-                // A bill's bucket depends on its due date only, so the sum per due date
-                // falls in one bucket exactly.
-                let e = map.entry(r.g_s("k")?).or_default();
-                e.0 += r.g_i("n")? as u64;
-                e.1.add_bill(r.g_d("due_on")?, Fen(r.g_i("owed")?), today);
-            }
-        }) }
+        } else {
+            with_pool!(self, p => {
+                let mut rows = sqlx::query(&sql).fetch(p);
+                use futures_util::TryStreamExt;
+                while let Some(r) = rows.try_next().await? {
+                    // A bill's bucket depends on its due date only, so the sum per due date
+                    // falls in one bucket exactly.
+                    let e = map.entry(r.g_s("k")?).or_default();
+                    e.0 += r.g_i("n")? as u64;
+                    e.1.add_bill(r.g_d("due_on")?, Fen(r.g_i("owed")?), today);
+                }
+            })
+        }
         Ok(map
             .into_iter()
             .map(|(key, (bills, totals))| AgeingRow {
@@ -2457,8 +2461,10 @@ fn ageing_sums_sqlite(
     st.bind(&[])?;
     let mut out = Vec::new();
     for (k, by_due) in sums {
-        let k = String::from_utf8(k.into_vec())
-            .map_err(|e| corrupt("billing_accounts", "class or area", String::from_utf8_lossy(e.as_bytes()).into_owned()))?;
+        let k = String::from_utf8(k.into_vec()).map_err(|e| {
+            let v = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            corrupt("billing_accounts", "class or area", v)
+        })?;
         for (due, (n, owed)) in by_due {
             out.push((k.clone(), parse_date_bytes(&due, "billing_bills", "due_on")?, n, owed));
         }

@@ -276,8 +276,8 @@ const ROWS_PER_STATEMENT: usize = 32;
 /// closed, the statement begun and ended) costs about as much as a short row itself.
 ///
 /// The statements are `INSERT OR FAIL`: a row refused by a constraint ends the write with
-/// an error and keeps the rows before it (no statement journal is needed for that); the
-/// caller's transaction is then rolled back.
+/// an error naming the constraint, and the rows before it stay written; the caller's
+/// transaction is meant to be rolled back then.
 pub(crate) struct Rows {
     many: Stmt,
     one: Stmt,
@@ -498,8 +498,8 @@ pub(crate) fn shared_steps<S, T: Send, E: Send>(
                                     Ok(Ok((k, t))) => {
                                         kept.insert(k, t);
                                     }
-                                    _ => unreachable!(
-                                        "the reader ends only after sending what it took"
+                                    _ => panic!(
+                                        "the reading thread stopped inside a step it took"
                                     ),
                                 }
                                 continue;
