@@ -19,7 +19,7 @@ use kehu_domain::billing::{BandUse, CustomerClass, Period};
 use kehu_domain::Fen;
 use kehu_store::billing::{
     AgeingGroup, AgeingRow, BillingError, NewPayment, NewRead, ReadOutcome, Receipt, Resolution,
-    ReviewItem, RunReport, StoredBill, WorkItem,
+    ReviewItem, RunReport, StoredBill, WorkItem, DepositItem,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -39,6 +39,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
         reverse,
         ageing,
         worklist,
+        deposits,
         timeline,
         add_dunning,
         credit
@@ -61,6 +62,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
         ReversalRequest,
         AgeingRow,
         WorkItem,
+        DepositItem,
         TimelineEvent,
         CreditResult
     ))
@@ -81,6 +83,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/billing/payments/{payment}/reversal", post(reverse))
         .route("/api/v1/billing/ageing", get(ageing))
         .route("/api/v1/billing/dunning/worklist", get(worklist))
+        .route("/api/v1/billing/deposits", get(deposits))
         .route(
             "/api/v1/billing/accounts/{account}/dunning",
             get(timeline).post(add_dunning),
@@ -453,6 +456,17 @@ async fn worklist(State(s): State<AppState>, Query(p): Query<AsOfParams>) -> R<V
         None => s.today(),
     };
     Ok(Json(s.store.dunning_worklist(d, &s.billing).await?))
+}
+
+/// Whom to ask for a deposit or guarantee (电费保证金) on the day: every postpaid account
+/// whose credit grade calls for more than it holds, the largest shortfall first.
+#[utoipa::path(get, path = "/api/v1/billing/deposits", params(AsOfParams), responses((status = 200, body = [DepositItem])))]
+async fn deposits(State(s): State<AppState>, Query(p): Query<AsOfParams>) -> R<Vec<DepositItem>> {
+    let d = match &p.as_of {
+        Some(v) => day("as_of", v)?,
+        None => s.today(),
+    };
+    Ok(Json(s.store.deposit_worklist(d, &s.billing).await?))
 }
 
 /// The dunning timeline of an account.

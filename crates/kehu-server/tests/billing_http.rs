@@ -158,6 +158,21 @@ async fn story(base: &str, tokens: &Tokens) {
         !v.as_array().unwrap().is_empty(),
         "four months after the last bills, someone owes: {v}"
     );
+    // Whom to ask for a deposit: what the grade calls for less what is held, the largest
+    // shortfall first.
+    let (s, v) = get(&format!("{base}/api/v1/billing/deposits?as_of=2027-03-31")).await;
+    assert_eq!(s, 200, "{v}");
+    let asked = v.as_array().unwrap();
+    assert!(!asked.is_empty(), "the late payers hold too little: {v}");
+    let shortfalls: Vec<i64> = asked.iter().map(|i| i["shortfall"].as_i64().unwrap()).collect();
+    for i in asked {
+        let (required, held) = (i["required"].as_i64().unwrap(), i["held"].as_i64().unwrap());
+        assert_eq!(i["shortfall"].as_i64().unwrap(), required - held, "{i}");
+        assert!(required > held && ["B", "C"].contains(&i["grade"].as_str().unwrap()), "{i}");
+    }
+    assert!(shortfalls.windows(2).all(|w| w[0] >= w[1]), "{shortfalls:?}");
+    let (s, v) = get(&format!("{base}/api/v1/billing/deposits?as_of=March")).await;
+    assert_eq!(s, 400, "{v}");
 
     // Payments: bad ones refused, a good one gives a receipt.
     let (s, v) = post(&format!("{base}/api/v1/billing/payments"), json!({"external_id": "H1", "account": "PA00000001", "amount": 0, "paid_on": "2026-11-20", "channel": "app"})).await;

@@ -115,6 +115,26 @@ async fn overview(base: &str, store: &kehu_store::Store) {
     let bad = c.get("/billing?group=planet").await;
     assert_eq!(bad.status, 400);
     assert!(bad.body.contains("planet"), "the page names the value");
+    // Whom to ask for a deposit: linked from the overview; the store's list, its total,
+    // a chart by grade, each line's grade the account's own.
+    assert!(p.body.contains("href=\"/billing/deposits\""));
+    let d = c.get("/billing/deposits").await;
+    assert_eq!(d.status, 200);
+    assert!(d.body.contains("id=\"deposit-chart\"") && d.body.contains("<svg"));
+    let asked = store
+        .deposit_worklist(today, &BillingRules::default())
+        .await
+        .unwrap();
+    assert!(!asked.is_empty(), "the demo's late payers hold too little");
+    assert_eq!(digits_of(&d.body, "deposit-count"), asked.len() as i64);
+    let short: i64 = asked.iter().map(|i| i.shortfall.0).sum();
+    assert_eq!(digits_of(&d.body, "deposit-total"), short);
+    assert_eq!(d.body.matches("data-grade=\"").count(), asked.len().min(200));
+    for i in asked.iter().take(5) {
+        let own = store.credit_grade(&i.account, today, &BillingRules::default()).await.unwrap();
+        assert_eq!(own.grade, i.grade, "{}", i.account);
+        assert!(d.body.contains(&format!("/billing/accounts/{}", i.account)));
+    }
     // In English too.
     let csrf = hidden(&p.body, "csrf");
     c.post("/lang", &[("csrf", &csrf), ("lang", "en"), ("back", "/billing")])
@@ -122,6 +142,7 @@ async fn overview(base: &str, store: &kehu_store::Store) {
     let en = c.get("/billing").await;
     assert!(en.body.contains("Dunning worklist"));
     assert!(en.body.contains("over 90 days"));
+    assert!(c.get("/billing/deposits").await.body.contains("Deposit still to ask for, by credit grade"));
 
     // Roles without the collections work see a 403 page and no figures.
     for role in ["marketer", "customer_manager", "analyst"] {
@@ -131,6 +152,9 @@ async fn overview(base: &str, store: &kehu_store::Store) {
         assert!(!p.body.contains("ageing-total"), "{role}: no data");
         let p = b.get("/meter-review").await;
         assert_eq!(p.status, 403, "{role}");
+        let p = b.get("/billing/deposits").await;
+        assert_eq!(p.status, 403, "{role}");
+        assert!(!p.body.contains("deposit-total"), "{role}: no data");
     }
     let mut head = logged_in(base, "branch_head").await;
     assert_eq!(head.get("/billing").await.status, 200);

@@ -11,6 +11,7 @@ use kehu_domain::billing::allocation::{self, OpenBill};
 use kehu_domain::billing::bill::{bill_period, Consumption, Period};
 use kehu_domain::billing::dunning::{self, Arrears, DunningStep, Gate, TimelineEvent};
 use kehu_domain::billing::penalty::accrued_penalty;
+use kehu_domain::billing::credit;
 use kehu_domain::billing::prepaid;
 use kehu_domain::billing::tariff::{Tariff, TariffError, TierPeriod};
 use kehu_domain::billing::vee::{
@@ -371,6 +372,22 @@ pub struct WorkItem {
     pub days_overdue: i64,
     pub outstanding: Fen,
     pub step: DunningStep,
+}
+
+/// One line of the deposit worklist: an account whose credit grade calls for more deposit
+/// or guarantee (电费保证金) than it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct DepositItem {
+    pub account: String,
+    pub class: CustomerClass,
+    pub grade: CreditGrade,
+    /// The average of its latest bills (`credit::average_bill`).
+    pub average_bill: Fen,
+    /// What the grade calls for: the grade's months of the average bill.
+    pub required: Fen,
+    pub held: Fen,
+    /// Still to ask for: what the grade calls for less what is held.
+    pub shortfall: Fen,
 }
 
 /// A payment as the account's page lists it.
@@ -1591,6 +1608,87 @@ impl crate::Store {
             }
         }
         out.sort_by(|a, b| a.account.cmp(&b.account));
+        Ok(out)
+    }
+
+    /// The deposit worklist on `today`: every postpaid account whose credit grade calls for
+    /// more deposit or guarantee than it holds, the largest shortfall first. Prepaid
+    /// accounts pay before they use and are not asked. Accounts are read `WORKLIST_CHUNK`
+    /// at a time (memory is flat in their number).
+    pub async fn deposit_worklist(
+        &self,
+        today: NaiveDate,
+        rules: &BillingRules,
+    ) -> BResult<Vec<DepositItem>> {
+        type Acc = (i64, String, String, NaiveDate, i64, Option<NaiveDate>);
+        let chunk = WORKLIST_CHUNK.load(std::sync::atomic::Ordering::Relaxed).max(1) as i64;
+        let since = credit_since(today);
+        let mut out = Vec::new();
+        let mut after = 0i64;
+        loop {
+            let accounts: Vec<Acc> = with_pool!(self, p => {
+                sqlx::query_as("SELECT id, external_id, class, opened_on, deposit_fen, last_theft_on FROM billing_accounts \
+                                WHERE id > $1 AND NOT prepaid ORDER BY id LIMIT $2")
+                    .bind(after).bind(chunk).fetch_all(p).await?
+            });
+            let Some(last) = accounts.last() else { break };
+            after = last.0;
+            let ids: Vec<i64> = accounts.iter().map(|a| a.0).collect();
+            let (mut bills, _) = self.worklist_context(&ids, since, today).await?;
+            let mut latest = self.latest_bill_totals(&ids).await?;
+            for (id, ext, class, opened, deposit, theft) in accounts {
+                let class = CustomerClass::parse(&class)
+                    .ok_or_else(|| corrupt("billing_accounts", "class", class))?;
+                let inputs = credit_inputs_from(
+                    &bills.remove(&id).unwrap_or_default(),
+                    opened,
+                    deposit,
+                    theft,
+                    today,
+                );
+                let grade = kehu_domain::billing::credit_grade(&rules.credit, &inputs, today).grade;
+                let average = credit::average_bill(&latest.remove(&id).unwrap_or_default());
+                let (required, shortfall) =
+                    credit::deposit_required(&rules.credit, grade, average, Fen(deposit));
+                if shortfall.0 > 0 {
+                    out.push(DepositItem {
+                        account: ext,
+                        class,
+                        grade,
+                        average_bill: average,
+                        required,
+                        held: Fen(deposit),
+                        shortfall,
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| b.shortfall.cmp(&a.shortfall).then_with(|| a.account.cmp(&b.account)));
+        Ok(out)
+    }
+
+    /// For the accounts `ids`: the totals of their latest `credit::DEPOSIT_AVERAGE_BILLS`
+    /// bills (one statement).
+    async fn latest_bill_totals(&self, ids: &[i64]) -> BResult<HashMap<i64, Vec<Fen>>> {
+        let sql = |set: &str| {
+            format!(
+                "SELECT account_id, total_fen FROM (SELECT account_id, total_fen, \
+                 ROW_NUMBER() OVER (PARTITION BY account_id ORDER BY period DESC) AS k \
+                 FROM billing_bills WHERE account_id {set}) t WHERE k <= {}",
+                credit::DEPOSIT_AVERAGE_BILLS
+            )
+        };
+        let rows: Vec<(i64, i64)> = match &self.backend {
+            crate::Backend::Sqlite(p) => {
+                let set = serde_json::to_string(ids).map_err(|e| BillingError::Invalid(e.to_string()))?;
+                sqlx::query_as(&sql("IN (SELECT value FROM json_each($1))")).bind(&set).fetch_all(p).await?
+            }
+            crate::Backend::Postgres(p) => sqlx::query_as(&sql("= ANY($1)")).bind(ids).fetch_all(p).await?,
+        };
+        let mut out: HashMap<i64, Vec<Fen>> = HashMap::new();
+        for (account, total) in rows {
+            out.entry(account).or_default().push(Fen(total));
+        }
         Ok(out)
     }
 

@@ -97,6 +97,12 @@ pub enum BillingCommand {
         #[arg(long)]
         as_of: Option<String>,
     },
+    /// Whom to ask for a deposit or guarantee (电费保证金): postpaid accounts whose credit
+    /// grade calls for more than they hold, the largest shortfall first.
+    Deposits {
+        #[arg(long)]
+        as_of: Option<String>,
+    },
     /// Import meter reads or payments (CSV or JSON Lines; see docs/billing.md).
     Import {
         /// reads | payments
@@ -317,6 +323,32 @@ pub async fn run(cmd: BillingCommand, cfg: &Config) -> anyhow::Result<std::proce
                 );
             }
             eprintln!("{} accounts need a dunning step on {day}", w.len());
+            Ok(ok)
+        }
+        BillingCommand::Deposits { as_of: day } => {
+            let day = as_of(day, today)?;
+            let store = crate::open_store(cfg).await?;
+            let list = store.deposit_worklist(day, rules).await?;
+            println!("account\tclass\tgrade\taverage_bill\trequired\theld\tshortfall");
+            let mut total = Fen::ZERO;
+            for i in &list {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    i.account,
+                    i.class.code(),
+                    i.grade.code(),
+                    i.average_bill.to_plain(),
+                    i.required.to_plain(),
+                    i.held.to_plain(),
+                    i.shortfall.to_plain()
+                );
+                total = total + i.shortfall;
+            }
+            eprintln!(
+                "{} accounts to ask for a deposit on {day}, {} in all",
+                list.len(),
+                total.to_display()
+            );
             Ok(ok)
         }
         BillingCommand::Import {

@@ -179,6 +179,17 @@ fn demo_supplier_bills_imports_and_reports() {
     let (code, _, err) = kehu_in(&dir, &["billing", "worklist", "--as-of", "2027-06-30"]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("need a dunning step"), "{err}");
+    let (code, out, err) = kehu_in(&dir, &["billing", "deposits", "--as-of", "2027-06-30"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("account\tclass\tgrade\taverage_bill\trequired\theld\tshortfall\n"), "{out}");
+    // Each line asks for what the grade calls for less what is held.
+    let lines: Vec<Vec<&str>> = out.lines().skip(1).map(|l| l.split('\t').collect()).collect();
+    assert!(!lines.is_empty(), "the demo's late payers hold too little: {err}");
+    for l in &lines {
+        let yuan = |s: &str| -> f64 { s.parse().unwrap() };
+        assert!((yuan(l[4]) - yuan(l[5]) - yuan(l[6])).abs() < 0.001, "{l:?}");
+    }
+    assert!(err.contains(&format!("{} accounts to ask for a deposit", lines.len())), "{err}");
     let (code, out, _) = kehu_in(&dir, &["billing", "review"]);
     assert_eq!(code, 0);
     assert!(out.starts_with("read_id\tmeter"), "{out}");

@@ -170,6 +170,21 @@ pub fn credit_grade(rules: &CreditRules, i: &CreditInputs, today: NaiveDate) -> 
     }
 }
 
+/// Bills the average monthly bill of `deposit_required` is taken over: the latest twelve.
+pub const DEPOSIT_AVERAGE_BILLS: usize = 12;
+
+/// The average monthly bill a deposit is measured in: the mean of the totals of the latest
+/// `DEPOSIT_AVERAGE_BILLS` bills (`totals` holds at most that many), rounded half up to the
+/// fen; zero without bills.
+pub fn average_bill(totals: &[crate::money::Fen]) -> crate::money::Fen {
+    if totals.is_empty() {
+        return crate::money::Fen::ZERO;
+    }
+    let n = totals.len() as i64;
+    let sum: i64 = totals.iter().map(|t| t.0).sum();
+    crate::money::Fen((2 * sum + n).div_euclid(2 * n))
+}
+
 /// The deposit or guarantee the grade calls for, given the average monthly bill, and what
 /// is still to be asked for on top of what is held.
 pub fn deposit_required(
@@ -206,6 +221,17 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_average_bill_rounds_half_up_to_the_fen() {
+        use crate::money::Fen;
+        assert_eq!(average_bill(&[]), Fen::ZERO);
+        assert_eq!(average_bill(&[Fen(100), Fen(201)]), Fen(151)); // 150.5 → 151
+        assert_eq!(average_bill(&[Fen(100), Fen(200), Fen(200)]), Fen(167)); // 166.67
+        assert_eq!(average_bill(&[Fen(100), Fen(100), Fen(101)]), Fen(100)); // 100.33
+        // A credit (negative total) counts as it is; half rounds towards +∞.
+        assert_eq!(average_bill(&[Fen(-3), Fen(0)]), Fen(-1)); // −1.5 → −1
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .route("/billing/accounts/{account}/payments", post(take_payment))
         .route("/billing/accounts/{account}/payments/{payment}/reversal", post(reverse_payment))
         .route("/billing/runs", get(run_page).post(run_period))
+        .route("/billing/deposits", get(deposits))
         .route("/meter-review", get(review))
         .route("/meter-review/{read}", post(resolve))
 }
@@ -230,6 +231,87 @@ async fn overview(
         review_count: t.int(review_count),
         may_review: ctx.require(Perm::MeterReview).is_ok(),
         may_run: ctx.require(Perm::RunBilling).is_ok(),
+        c: ctx.chrome(),
+    }))
+}
+
+// ---------------------------------------------------------------- deposits
+
+struct DepositRow {
+    account: String,
+    class: &'static str,
+    grade: &'static str,
+    average: String,
+    required: String,
+    held: String,
+    shortfall: String,
+}
+
+#[derive(Template)]
+#[template(path = "billing_deposits.html")]
+struct DepositsTpl {
+    c: Chrome,
+    today: String,
+    count: String,
+    total: String,
+    chart: String,
+    rows: Vec<DepositRow>,
+}
+
+/// Whom to ask for a deposit or guarantee: the shortfall by credit grade (a chart) and the
+/// accounts, the largest shortfall first.
+async fn deposits(State(s): State<AppState>, ctx: StaffCtx) -> Result<Response, PageError> {
+    use kehu_domain::billing::CreditGrade;
+    ctx.require(Perm::Billing)?;
+    let t = ctx.t;
+    let today = s.today();
+    let list = s
+        .store
+        .deposit_worklist(today, &s.billing)
+        .await
+        .map_err(store_err)?;
+    let by_grade = |g: CreditGrade| -> Fen {
+        list.iter()
+            .filter(|i| i.grade == g)
+            .fold(Fen::ZERO, |a, i| a + i.shortfall)
+    };
+    let data: Vec<Datum> = CreditGrade::ALL
+        .iter()
+        .map(|g| {
+            let v = by_grade(*g);
+            Datum::new(t.label(g.label_zh(), g.label_en()), v.0, t.money(v))
+        })
+        .collect();
+    let chart = charts::bar(
+        &Frame {
+            id: "deposit-chart",
+            title: t.s("deposits.chart"),
+            desc: &t.f("deposits.chart_desc", &[("date", &t.date(today))]),
+            label_header: t.s("account.grade"),
+            value_header: t.s("deposits.shortfall"),
+        },
+        &data,
+    );
+    let total = list.iter().fold(Fen::ZERO, |a, i| a + i.shortfall);
+    let rows = list
+        .iter()
+        .take(PAGE_ROWS)
+        .map(|i| DepositRow {
+            account: i.account.clone(),
+            class: t.label(i.class.label_zh(), i.class.label_en()),
+            grade: i.grade.code(),
+            average: t.money(i.average_bill),
+            required: t.money(i.required),
+            held: t.money(i.held),
+            shortfall: t.money(i.shortfall),
+        })
+        .collect();
+    Ok(render(&DepositsTpl {
+        today: t.date(today),
+        count: t.int(list.len() as i64),
+        total: t.money(total),
+        chart,
+        rows,
         c: ctx.chrome(),
     }))
 }
@@ -703,13 +785,13 @@ async fn account_page_with(
     };
     // The deposit the grade calls for: months of the average bill of the last 12 bills
     // (rounded half up to the fen), less what is held.
-    let last12: Vec<i64> = bills.iter().rev().take(12).map(|b| b.total.0).collect();
-    let average = if last12.is_empty() {
-        Fen(0)
-    } else {
-        let n = last12.len() as i64;
-        Fen((last12.iter().sum::<i64>() + n / 2) / n)
-    };
+    let latest: Vec<Fen> = bills
+        .iter()
+        .rev()
+        .take(kehu_domain::billing::credit::DEPOSIT_AVERAGE_BILLS)
+        .map(|b| b.total)
+        .collect();
+    let average = kehu_domain::billing::credit::average_bill(&latest);
     let (required, missing) =
         kehu_domain::billing::credit::deposit_required(&s.billing.credit, grade.grade, average, a.deposit);
     let deposit_rule = t.f(
