@@ -198,6 +198,37 @@ async fn review(base: &str, store: &kehu_store::Store) {
         .await;
     assert_eq!(r.status, 422);
     assert!(r.body.contains("12a4"));
+    // Band registers: all three or none, whole numbers; otherwise refused, naming them.
+    let r = c
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("action", "correct"),
+                ("value", "1000"),
+                ("peak", "300"),
+                ("flat", ""),
+                ("valley", "100"),
+                ("reason", "现场复核"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("300 /  / 100"), "{}", r.body);
+    assert!(store.read_edits(first.read_id).await.unwrap().is_empty());
+    // A time-of-use read in the queue offers its band registers for correction.
+    let form_of = |id: i64| {
+        p.body
+            .split(&format!("id=\"read-{id}\""))
+            .nth(1)
+            .and_then(|rest| rest.split("</tr>").next())
+            .unwrap_or("")
+            .to_string()
+    };
+    for q in queue.iter().take(200) {
+        let row = form_of(q.read_id);
+        assert_eq!(row.contains("name=\"peak\""), q.bands.is_some(), "read {}: {row}", q.read_id);
+    }
     // A forged form: 403, nothing changes.
     let r = c
         .post(
@@ -248,6 +279,40 @@ async fn review(base: &str, store: &kehu_store::Store) {
         .await;
     assert_eq!(again.status, 422);
     assert_eq!(store.read_edits(first.read_id).await.unwrap().len(), 1);
+
+    // A time-of-use read whose flat register was misread: the form offers the band
+    // registers, and a correction with them splits the read again.
+    testing::supply_account_with_meter(store, "WEB-TOU", kehu_domain::billing::CustomerClass::NonResidential, "commercial-tou", "M-WEB-TOU", 1, 200).await;
+    let vee = &BillingRules::default().vee;
+    let today = business_today();
+    let mut tou = Vec::new();
+    for (on, total, regs) in [(today - Duration::days(31), 5_000, (1_000, 3_000, 1_000)), (today, 5_200, (1_050, 3_900, 1_050))] {
+        let mut r = kehu_store::billing::NewRead::total("M-WEB-TOU", on, total);
+        (r.peak, r.flat, r.valley) = (Some(regs.0), Some(regs.1), Some(regs.2));
+        tou.push(store.add_read(&r, vee, today, Utc::now()).await.unwrap());
+    }
+    assert_eq!(tou[1].status, kehu_store::billing::ReadStatus::Review);
+    let id = tou[1].read_id;
+    let p = c.get("/meter-review").await;
+    let row = p.body.split(&format!("id=\"read-{id}\"")).nth(1).unwrap().split("</tr>").next().unwrap();
+    assert!(row.contains("name=\"peak\"") && row.contains("3,900"), "{row}");
+    let r = c
+        .post(
+            &format!("/meter-review/{id}"),
+            &[
+                ("csrf", &csrf),
+                ("action", "correct"),
+                ("value", "5200"),
+                ("peak", "1050"),
+                ("flat", "3,100"),
+                ("valley", "1050"),
+                ("reason", "平段示数抄错"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let edit = store.read_edits(id).await.unwrap().remove(0);
+    assert!(edit.after.contains("3100") && edit.after.contains("\"band_kwh\""), "{edit:?}");
 }
 
 async fn account_and_dunning(base: &str, store: &kehu_store::Store) {

@@ -205,6 +205,9 @@ pub struct ReviewItem {
     pub kwh: Option<u64>,
     pub flags: Vec<VeeFlag>,
     pub status: ReadStatus,
+    /// The read's time-of-use registers (peak, flat, valley) when it has them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bands: Option<BandRegisters>,
     /// After a resolution that changed the read's register or took it out of force: what
     /// became of the meter's next read, whose consumption is measured from it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -249,8 +252,14 @@ fn follow_up_status(current: ReadStatus, kwh_before: Option<u64>, check: &vee::R
 pub enum Resolution {
     /// The read is right as it is (its consumption is billed).
     Accept,
-    /// The register value was wrong; this is the right one.
-    Correct { value: u64 },
+    /// The register value was wrong; this is the right one. A time-of-use read's band
+    /// registers (peak, flat, valley) may be corrected with it; without `bands` the read
+    /// keeps the ones it was read with.
+    Correct {
+        value: u64,
+        #[serde(default)]
+        bands: Option<BandRegisters>,
+    },
     /// Replace the consumption by an estimate: average daily use of the last periods.
     EstimateAverage,
     /// Replace the consumption by the same period last year, scaled to the days.
@@ -559,13 +568,14 @@ fn review_item(r: &impl BRow) -> BResult<ReviewItem> {
         kwh: r.g_oi("kwh")?.map(|k| k as u64),
         flags: flags_from_text(&r.g_s("flags")?),
         status: status(r.g_s("status")?)?,
+        bands: bands_from(r.g_oi("peak_value")?, r.g_oi("flat_value")?, r.g_oi("valley_value")?),
         follow_up: None,
     })
 }
 
 const REVIEW_COLS: &str =
     "r.id, m.external_id AS meter, a.external_id AS account, r.read_on, r.value, \
-     r.prev_read_on, r.kwh, r.flags, r.status";
+     r.prev_read_on, r.kwh, r.flags, r.status, r.peak_value, r.flat_value, r.valley_value";
 
 fn snapshot(value: u64, kwh: Option<u64>, status: ReadStatus, flags: &[VeeFlag]) -> String {
     snapshot_bands(value, kwh, status, flags, None, None)
@@ -820,7 +830,7 @@ impl crate::Store {
             tx.commit().await?;
             Ok(ReviewItem {
                 read_id: id, meter: meter.into(), account: m.g_s("account")?, read_on, value, prev_read_on: Some(prev_on),
-                kwh: Some(raw * mult), flags: flags.to_vec(), status: ReadStatus::Estimated, follow_up: None,
+                kwh: Some(raw * mult), flags: flags.to_vec(), status: ReadStatus::Estimated, bands: None, follow_up: None,
             })
         })
     }
@@ -855,7 +865,7 @@ impl crate::Store {
             });
         }
         let one = format!(
-            "SELECT {REVIEW_COLS}, r.meter_id, m.multiplier, m.register_digits, r.peak_value, r.flat_value, r.valley_value, \
+            "SELECT {REVIEW_COLS}, r.meter_id, m.multiplier, m.register_digits, \
              r.peak_kwh, r.flat_kwh, r.valley_kwh FROM billing_reads r JOIN billing_meters m ON m.id = r.meter_id \
              JOIN billing_accounts a ON a.id = m.account_id WHERE r.id = $1"
         );
@@ -906,14 +916,26 @@ impl crate::Store {
                     }
                     (item.value, item.kwh, ReadStatus::Accepted, "accept")
                 }
-                Resolution::Correct { value } => {
+                Resolution::Correct { value, bands: new_bands } => {
                     let kwh = match prev_value {
                         Some(pv) if *value < pv => return Err(bad(format!("corrected value {value} is below the previous read {pv}"))),
                         Some(pv) => Some((value - pv) * mult),
                         None => None,
                     };
-                    use_after = match (prev_bands, bands, kwh) {
-                        (Some(pb), Some(b), Some(k)) => vee::band_use(rules, &band_meter, pb, b, k).ok(),
+                    if new_bands.is_some() {
+                        regs_after = *new_bands;
+                    }
+                    use_after = match (prev_bands, regs_after, kwh) {
+                        (Some(pb), Some(b), Some(k)) => match vee::band_use(rules, &band_meter, pb, b, k) {
+                            Ok(u) => Some(u),
+                            // Corrected registers must agree with the corrected total.
+                            Err(m) if new_bands.is_some() => return Err(bad(format!(
+                                "the corrected band registers (peak {}, flat {}, valley {}) moved {} kWh since the previous read, \
+                                 the total register {} kWh (peak and valley within the total, the three within {} kWh of it)",
+                                b.peak, b.flat, b.valley, m.bands_raw, m.total_raw, rules.band_tolerance_kwh
+                            ))),
+                            Err(_) => None,
+                        },
                         _ => None,
                     };
                     (*value, kwh, ReadStatus::Corrected, "correct")
@@ -949,10 +971,10 @@ impl crate::Store {
             sqlx::query("INSERT INTO billing_read_edits (read_id, staff, at, action, before, after, reason) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(read_id).bind(staff.trim()).bind(now).bind(action).bind(&before).bind(&after).bind(reason.trim())
                 .execute(&mut *tx).await?;
-            // The next read of the meter is measured from this one: when its register
-            // changed or it left force, measure and check the next one again.
+            // The next read of the meter is measured from this one: when its register (or
+            // a band register) changed or it left force, measure and check the next one again.
             let mut follow_up = None;
-            if value != item.value || st == ReadStatus::Rejected {
+            if value != item.value || regs_after != bands || st == ReadStatus::Rejected {
                 let next = sqlx::query("SELECT id, read_on, value, kwh, flags, status, bill_id, peak_value, flat_value, valley_value, \
                      peak_kwh, flat_kwh, valley_kwh FROM billing_reads WHERE meter_id = $1 \
                      AND status <> 'rejected' AND (read_on > $2 OR (read_on = $2 AND id > $3)) ORDER BY read_on, id LIMIT 1")
@@ -1024,7 +1046,7 @@ impl crate::Store {
                 }
             }
             tx.commit().await?;
-            Ok(ReviewItem { value, kwh, status: st, follow_up, ..item })
+            Ok(ReviewItem { value, kwh, status: st, bands: regs_after, follow_up, ..item })
         })
     }
 

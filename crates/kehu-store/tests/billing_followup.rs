@@ -90,7 +90,7 @@ async fn a_changed_read_measures_the_next_one_again() {
         let fixed = s
             .resolve_read(
                 oct.read_id,
-                &Resolution::Correct { value: 1_350 },
+                &Resolution::Correct { value: 1_350, bands: None },
                 "s1",
                 "photo shows 1350",
                 &rules.vee,
@@ -189,7 +189,7 @@ async fn a_changed_read_measures_the_next_one_again() {
         let fixed = s
             .resolve_read(
                 oct.read_id,
-                &Resolution::Correct { value: 1_350 },
+                &Resolution::Correct { value: 1_350, bands: None },
                 "s3",
                 "photo",
                 &rules.vee,
@@ -224,7 +224,7 @@ async fn a_changed_read_measures_the_next_one_again() {
         assert_eq!(oct.status, ReadStatus::Review, "{}: {:?}", t.name, oct.flags);
         let nov = read_bands(s, "4", "2026-11-30", 1_300, Some([390, 650, 260])).await;
         let fixed = s
-            .resolve_read(oct.read_id, &Resolution::Correct { value: 1_200 }, "s4", "photo", &rules.vee, now)
+            .resolve_read(oct.read_id, &Resolution::Correct { value: 1_200, bands: None }, "s4", "photo", &rules.vee, now)
             .await
             .unwrap();
         let f = fixed.follow_up.expect("November measured again");

@@ -340,7 +340,7 @@ async fn story(s: &Store) {
     let fixed = s
         .resolve_read(
             q[0].read_id,
-            &Resolution::Correct { value: 9_500 },
+            &Resolution::Correct { value: 9_500, bands: None },
             "s1",
             "meter photo shows 9500",
             &rules.vee,

@@ -9,7 +9,7 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use kehu_domain::billing::bill::TOU_WITHOUT_BANDS_LABEL;
 use kehu_domain::billing::tariff::{PricePerKwh, Tariff};
 use kehu_domain::billing::{
-    BandUse, BillingRules, CustomerClass, Period, VeeFlag,
+    BandRegisters, BandUse, BillingRules, CustomerClass, Period, VeeFlag,
 };
 use kehu_domain::Fen;
 use kehu_store::billing::{BillingError, NewRead, ReadStatus, Resolution, StoredBill};
@@ -177,7 +177,7 @@ async fn tou_story(s: &Store, name: &str) {
     let fixed = s
         .resolve_read(
             out[4].read_id,
-            &Resolution::Correct { value: 5_300 },
+            &Resolution::Correct { value: 5_300, bands: None },
             "张三",
             "total register misread on site",
             &rules.vee,
@@ -338,4 +338,94 @@ async fn tou_story(s: &Store, name: &str) {
         .await
         .unwrap();
     assert_eq!((dec.kwh, dec.bands), (Some(600), None), "{name}");
+}
+
+/// A reviewer corrects a time-of-use read's band registers with its total: registers that
+/// do not agree with the corrected total are refused (nothing changes); ones that agree
+/// are stored, split again and audited; the meter's next read is measured from them.
+#[tokio::test]
+async fn a_correction_can_set_the_band_registers() {
+    for t in testing::all().await {
+        let (s, name) = (&t.store, t.name);
+        let rules = BillingRules::default();
+        let today = day("2026-12-05");
+        let now = Utc.with_ymd_and_hms(2026, 12, 5, 2, 0, 0).unwrap();
+        setup(s).await;
+        let reads = vec![
+            read("M-MIS", "2026-09-30", 5_000, Some((1_000, 3_000, 1_000))),
+            // The flat register was misread (3,900 for 3,100): bands 1,000, total 200.
+            read("M-MIS", "2026-10-31", 5_200, Some((1_050, 3_900, 1_050))),
+            read("M-MIS", "2026-11-30", 5_500, Some((1_150, 3_250, 1_100))),
+        ];
+        let out = s.add_reads(&reads, &rules.vee, today, now).await.unwrap();
+        assert_eq!(out[1].status, ReadStatus::Review, "{name}");
+        assert_eq!(out[1].bands, None, "{name}");
+        // November is measured from October's registers: its flat register went back.
+        assert_eq!(out[2].status, ReadStatus::Review, "{name}: {:?}", out[2]);
+        let queue = s.review_queue(10).await.unwrap();
+        let oct = queue.iter().find(|q| q.read_id == out[1].read_id).unwrap();
+        let regs = |peak, flat, valley| Some(BandRegisters { peak, flat, valley });
+        assert_eq!(oct.bands, regs(1_050, 3_900, 1_050), "the queue shows the registers");
+
+        // Registers that still do not agree with the total: refused, nothing written.
+        let e = s
+            .resolve_read(
+                out[1].read_id,
+                &Resolution::Correct { value: 5_200, bands: regs(1_050, 3_300, 1_050) },
+                "张三",
+                "flat register misread",
+                &rules.vee,
+                now,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, BillingError::BadResolution { .. }), "{name}: {e}");
+        assert!(e.to_string().contains("flat 3300") && e.to_string().contains("400"), "{name}: {e}");
+        assert!(s.read_edits(out[1].read_id).await.unwrap().is_empty(), "{name}");
+
+        let fixed = s
+            .resolve_read(
+                out[1].read_id,
+                &Resolution::Correct { value: 5_200, bands: regs(1_050, 3_100, 1_050) },
+                "张三",
+                "flat register misread",
+                &rules.vee,
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!((fixed.kwh, fixed.status), (Some(200), ReadStatus::Corrected), "{name}");
+        assert_eq!(fixed.bands, regs(1_050, 3_100, 1_050), "{name}");
+        let edit = s.read_edits(out[1].read_id).await.unwrap().remove(0);
+        assert!(edit.before.contains("3900") && edit.after.contains("3100"), "{name}: {edit:?}");
+        assert!(edit.after.contains("\"band_kwh\""), "{name}: {}", edit.after);
+        // November is measured again from the corrected registers: 100 / 150 / 50 of 300,
+        // clean now.
+        let f = fixed.follow_up.expect("the next read is measured again");
+        assert_eq!((f.read_id, f.kwh_after, f.status), (out[2].read_id, Some(300), ReadStatus::Clean), "{name}");
+
+        // October bills peak 50, flat 100, valley 50; November 100, 150, 50.
+        let r = s
+            .billing_run(Period::parse("2026-10").unwrap(), false, &rules, now)
+            .await
+            .unwrap();
+        assert_eq!(r.held_for_review, 0, "{name}");
+        let b = s.account_bills("A5-MISMATCH").await.unwrap().remove(0);
+        assert_eq!(
+            lines(&b).iter().map(|l| (l.0, l.2)).collect::<Vec<_>>(),
+            vec![("peak", 50), ("flat", 100), ("valley", 50)],
+            "{name}"
+        );
+        let r = s
+            .billing_run(Period::parse("2026-11").unwrap(), false, &rules, now)
+            .await
+            .unwrap();
+        assert_eq!(r.held_for_review, 0, "{name}");
+        let b = s.account_bills("A5-MISMATCH").await.unwrap().remove(1);
+        assert_eq!(
+            lines(&b).iter().map(|l| (l.0, l.2)).collect::<Vec<_>>(),
+            vec![("peak", 100), ("flat", 150), ("valley", 50)],
+            "{name}"
+        );
+    }
 }

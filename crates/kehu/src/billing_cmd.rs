@@ -56,6 +56,14 @@ pub enum BillingCommand {
         /// With --action correct: the right register value.
         #[arg(long)]
         value: Option<u64>,
+        /// With --action correct on a time-of-use meter: the right peak, flat and valley
+        /// registers (峰 / 平 / 谷), all three or none.
+        #[arg(long)]
+        peak: Option<u64>,
+        #[arg(long)]
+        flat: Option<u64>,
+        #[arg(long)]
+        valley: Option<u64>,
         #[arg(long)]
         staff: String,
         #[arg(long)]
@@ -219,12 +227,23 @@ pub async fn run(cmd: BillingCommand, cfg: &Config) -> anyhow::Result<std::proce
             read,
             action,
             value,
+            peak,
+            flat,
+            valley,
             staff,
             reason,
         } => {
+            let bands = match (peak, flat, valley) {
+                (None, None, None) => None,
+                (Some(peak), Some(flat), Some(valley)) if action == "correct" => {
+                    Some(kehu_domain::billing::vee::BandRegisters { peak, flat, valley })
+                }
+                (Some(_), Some(_), Some(_)) => bail!("--peak, --flat and --valley go with --action correct"),
+                _ => bail!("--peak, --flat and --valley come together (all three registers) or not at all"),
+            };
             let resolution = match (action.as_str(), value) {
                 ("accept", _) => Resolution::Accept,
-                ("correct", Some(v)) => Resolution::Correct { value: v },
+                ("correct", Some(v)) => Resolution::Correct { value: v, bands },
                 ("correct", None) => bail!("--action correct needs --value (the right register value)"),
                 ("estimate", _) => Resolution::EstimateAverage,
                 ("estimate-last-year", _) => Resolution::EstimateLastYear,

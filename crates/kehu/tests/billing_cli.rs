@@ -193,6 +193,18 @@ fn demo_supplier_bills_imports_and_reports() {
     let (code, out, _) = kehu_in(&dir, &["billing", "review"]);
     assert_eq!(code, 0);
     assert!(out.starts_with("read_id\tmeter"), "{out}");
+    // Band registers come all three or not at all, and only with a correction.
+    let resolve = |extra: &[&str]| {
+        let mut args = vec!["billing", "resolve", "--read", "1", "--staff", "S1", "--reason", "现场复核"];
+        args.extend_from_slice(extra);
+        kehu_in(&dir, &args)
+    };
+    let (code, _, err) = resolve(&["--action", "correct", "--value", "5", "--peak", "1", "--valley", "2"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("come together"), "{err}");
+    let (code, _, err) = resolve(&["--action", "accept", "--peak", "1", "--flat", "1", "--valley", "2"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("go with --action correct"), "{err}");
 
     // Reads: unknown meter, non-numeric value, out of order → nothing imported.
     let reads = dir.join("reads.csv");

@@ -327,6 +327,9 @@ struct ReviewRow {
     prev_read_on: String,
     kwh: String,
     flags: Vec<&'static str>,
+    /// The time-of-use registers as read (peak, flat, valley): the correction form then
+    /// takes corrected ones too.
+    bands: Option<[String; 3]>,
 }
 
 #[derive(Template)]
@@ -388,6 +391,9 @@ async fn review_page(
                 .iter()
                 .map(|f| t.label(f.label_zh(), f.label_en()))
                 .collect(),
+            bands: r.bands.map(|b| {
+                [b.peak, b.flat, b.valley].map(|v| t.int(v as i64))
+            }),
         })
         .collect();
     let status = if error.is_some() {
@@ -460,6 +466,13 @@ pub struct ResolveForm {
     action: String,
     #[serde(default)]
     value: String,
+    /// Corrected time-of-use registers: all three, or none to keep the ones read.
+    #[serde(default)]
+    peak: String,
+    #[serde(default)]
+    flat: String,
+    #[serde(default)]
+    valley: String,
     #[serde(default)]
     reason: String,
 }
@@ -476,9 +489,26 @@ async fn resolve(
     let resolution = match f.action.as_str() {
         "accept" => Resolution::Accept,
         "correct" => {
-            let v = f.value.trim().replace([',', '，'], "");
-            match v.parse::<u64>() {
-                Ok(value) => Resolution::Correct { value },
+            let number = |s: &str| s.trim().replace([',', '，'], "");
+            let regs = [&f.peak, &f.flat, &f.valley].map(|s| number(s));
+            let bands = if regs.iter().all(|r| r.is_empty()) {
+                None
+            } else {
+                match regs.each_ref().map(|r| r.parse::<u64>()) {
+                    [Ok(peak), Ok(flat), Ok(valley)] => {
+                        Some(kehu_domain::billing::vee::BandRegisters { peak, flat, valley })
+                    }
+                    _ => {
+                        let msg = t.f(
+                            "review.bad_bands",
+                            &[("id", &read.to_string()), ("value", &regs.join(" / "))],
+                        );
+                        return review_page(&s, ctx, None, Some(msg)).await;
+                    }
+                }
+            };
+            match number(&f.value).parse::<u64>() {
+                Ok(value) => Resolution::Correct { value, bands },
                 Err(_) => {
                     let msg = t.f(
                         "review.bad_value",
