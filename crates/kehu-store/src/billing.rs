@@ -1596,18 +1596,14 @@ impl crate::Store {
         let since = credit_since(today);
         for chunk in rows.chunks(WORKLIST_CHUNK.load(std::sync::atomic::Ordering::Relaxed).max(1)) {
             let ids: Vec<i64> = chunk.iter().map(|r| r.0).collect();
-            let (mut bills, mut timelines) = self.worklist_context(&ids, since, today).await?;
+            let (mut bills, mut timelines) = self.worklist_context(&ids, since, today, true).await?;
             for (id, ext, class, opened, deposit, theft, oldest, owed) in chunk.iter().cloned() {
-                let class = CustomerClass::parse(&class)
-                    .ok_or_else(|| corrupt("billing_accounts", "class", class))?;
-                let inputs = credit_inputs_from(
+                let (class, grade) = worklist_grade(
+                    rules,
                     &bills.remove(&id).unwrap_or_default(),
-                    opened,
-                    deposit,
-                    theft,
+                    (class, opened, deposit, theft),
                     today,
-                );
-                let grade = kehu_domain::billing::credit_grade(&rules.credit, &inputs, today).grade;
+                )?;
                 let arrears = Arrears {
                     class,
                     oldest_due: oldest.unwrap_or(today),
@@ -1656,19 +1652,15 @@ impl crate::Store {
             let Some(last) = accounts.last() else { break };
             after = last.0;
             let ids: Vec<i64> = accounts.iter().map(|a| a.0).collect();
-            let (mut bills, _) = self.worklist_context(&ids, since, today).await?;
+            let (mut bills, _) = self.worklist_context(&ids, since, today, false).await?;
             let mut latest = self.latest_bill_totals(&ids).await?;
             for (id, ext, class, opened, deposit, theft) in accounts {
-                let class = CustomerClass::parse(&class)
-                    .ok_or_else(|| corrupt("billing_accounts", "class", class))?;
-                let inputs = credit_inputs_from(
+                let (class, grade) = worklist_grade(
+                    rules,
                     &bills.remove(&id).unwrap_or_default(),
-                    opened,
-                    deposit,
-                    theft,
+                    (class, opened, deposit, theft),
                     today,
-                );
-                let grade = kehu_domain::billing::credit_grade(&rules.credit, &inputs, today).grade;
+                )?;
                 let average = credit::average_bill(&latest.remove(&id).unwrap_or_default());
                 let (required, shortfall) =
                     credit::deposit_required(&rules.credit, grade, average, Fen(deposit));
@@ -1715,12 +1707,14 @@ impl crate::Store {
     }
 
     /// For the accounts `ids`: their bills due from `since` to `today` as the credit grade
-    /// reads them, and their dunning timelines, oldest first (two statements).
+    /// reads them, and (with `timelines`) their dunning timelines, oldest first (a statement
+    /// each).
     async fn worklist_context(
         &self,
         ids: &[i64],
         since: NaiveDate,
         today: NaiveDate,
+        with_timelines: bool,
     ) -> BResult<(HashMap<i64, Vec<CreditRow>>, HashMap<i64, Vec<TimelineEvent>>)> {
         let timeline_sql = |set: &str| {
             format!("SELECT d.* FROM billing_dunning d WHERE d.account_id {set} ORDER BY d.account_id, d.at, d.id")
@@ -1734,14 +1728,16 @@ impl crate::Store {
                 let set = serde_json::to_string(ids).map_err(|e| BillingError::Invalid(e.to_string()))?;
                 let within = "IN (SELECT value FROM json_each($1))";
                 rows = sqlx::query_as(&credit_rows_sql(within)).bind(&set).bind(since).bind(today).fetch_all(p).await?;
-                for r in sqlx::query(&timeline_sql(within)).bind(&set).fetch_all(p).await? {
+                let events = if with_timelines { sqlx::query(&timeline_sql(within)).bind(&set).fetch_all(p).await? } else { Vec::new() };
+                for r in events {
                     timelines.entry(r.g_i("account_id")?).or_default().push(timeline_event(&r)?);
                 }
             }
             crate::Backend::Postgres(p) => {
                 let within = "= ANY($1)";
                 rows = sqlx::query_as(&credit_rows_sql(within)).bind(ids).bind(since).bind(today).fetch_all(p).await?;
-                for r in sqlx::query(&timeline_sql(within)).bind(ids).fetch_all(p).await? {
+                let events = if with_timelines { sqlx::query(&timeline_sql(within)).bind(ids).fetch_all(p).await? } else { Vec::new() };
+                for r in events {
                     timelines.entry(r.g_i("account_id")?).or_default().push(timeline_event(&r)?);
                 }
             }
@@ -1868,6 +1864,19 @@ fn period_use(r: &impl BRow) -> BResult<PeriodUse> {
 
 /// A bill as the credit grade reads it: due date, total, principal paid, last payment.
 type CreditRow = (NaiveDate, i64, i64, Option<NaiveDate>);
+
+/// The class and credit grade on `today` of an account of a worklist, from its bills as the
+/// credit grade reads them and its account row (class, opened on, deposit, last theft).
+fn worklist_grade(
+    rules: &BillingRules,
+    bills: &[CreditRow],
+    (class, opened, deposit, theft): (String, NaiveDate, i64, Option<NaiveDate>),
+    today: NaiveDate,
+) -> BResult<(CustomerClass, CreditGrade)> {
+    let class = CustomerClass::parse(&class).ok_or_else(|| corrupt("billing_accounts", "class", class))?;
+    let inputs = credit_inputs_from(bills, opened, deposit, theft, today);
+    Ok((class, kehu_domain::billing::credit_grade(&rules.credit, &inputs, today).grade))
+}
 
 /// The credit grade looks at the bills due in the last 365 days up to `today`.
 fn credit_since(today: NaiveDate) -> NaiveDate {
