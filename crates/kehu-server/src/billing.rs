@@ -19,7 +19,7 @@ use kehu_domain::billing::{BandUse, CustomerClass, Period};
 use kehu_domain::Fen;
 use kehu_store::billing::{
     AgeingGroup, AgeingRow, BillingError, NewPayment, NewRead, ReadOutcome, Receipt, Resolution,
-    ReviewItem, RunReport, StoredBill, WorkItem, DepositItem,
+    ReviewItem, RunReport, StoredBill, WorkItem, DepositItem, RebillItem,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -30,6 +30,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
         penalty,
         add_read,
         review_queue,
+        rebills,
         missing,
         estimate,
         resolve,
@@ -52,6 +53,8 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
         ReviewItem,
         ResolveRequest,
         MissingResponse,
+        RebillsResponse,
+        RebillItem,
         EstimateRequest,
         Resolution,
         RunRequest,
@@ -74,6 +77,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/billing/penalty", get(penalty))
         .route("/api/v1/billing/reads", post(add_read))
         .route("/api/v1/billing/review", get(review_queue))
+        .route("/api/v1/billing/rebills", get(rebills))
         .route("/api/v1/billing/missing", get(missing))
         .route("/api/v1/billing/meters/{meter}/estimate", post(estimate))
         .route("/api/v1/billing/review/{read_id}", post(resolve))
@@ -256,6 +260,22 @@ struct MissingParams {
     /// YYYY-MM
     period: String,
     limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct RebillsResponse {
+    /// How many billed reads changed after billing in all.
+    count: i64,
+    /// The latest of them (at most `limit`), newest first.
+    items: Vec<RebillItem>,
+}
+
+/// Bills to adjust: billed reads whose consumption changed after billing (an earlier read
+/// of the meter was corrected, estimated or rejected), newest first.
+#[utoipa::path(get, path = "/api/v1/billing/rebills", params(LimitParams), responses((status = 200, body = RebillsResponse)))]
+async fn rebills(State(s): State<AppState>, Query(p): Query<LimitParams>) -> R<RebillsResponse> {
+    let (count, items) = s.store.rebills(p.limit.unwrap_or(100).clamp(1, 10_000)).await?;
+    Ok(Json(RebillsResponse { count, items }))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -173,6 +173,10 @@ async fn story(base: &str, tokens: &Tokens) {
     assert!(shortfalls.windows(2).all(|w| w[0] >= w[1]), "{shortfalls:?}");
     let (s, v) = get(&format!("{base}/api/v1/billing/deposits?as_of=March")).await;
     assert_eq!(s, 400, "{v}");
+    // Bills to adjust: a count and the newest items (none changed after billing here).
+    let (s, v) = get(&format!("{base}/api/v1/billing/rebills?limit=5")).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["count"].as_i64(), Some(v["items"].as_array().unwrap().len() as i64), "{v}");
 
     // Payments: bad ones refused, a good one gives a receipt.
     let (s, v) = post(&format!("{base}/api/v1/billing/payments"), json!({"external_id": "H1", "account": "PA00000001", "amount": 0, "paid_on": "2026-11-20", "channel": "app"})).await;

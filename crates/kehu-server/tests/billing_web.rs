@@ -313,6 +313,33 @@ async fn review(base: &str, store: &kehu_store::Store) {
     assert_eq!(r.status, 303, "{}", r.body);
     let edit = store.read_edits(id).await.unwrap().remove(0);
     assert!(edit.after.contains("3100") && edit.after.contains("\"band_kwh\""), "{edit:?}");
+
+    // A read rejected after the next one was billed: the overview lists the bill to adjust.
+    testing::supply_account_with_meter(store, "WEB-RB", kehu_domain::billing::CustomerClass::Residential, "res-tiered", "M-WEB-RB", 1, 10).await;
+    let mut rb = Vec::new();
+    for (on, v) in [(today - Duration::days(62), 1_000), (today - Duration::days(31), 900), (today, 1_150)] {
+        let r = kehu_store::billing::NewRead::total("M-WEB-RB", on, v);
+        rb.push(store.add_read(&r, vee, today, Utc::now()).await.unwrap());
+    }
+    assert_eq!(rb[1].status, kehu_store::billing::ReadStatus::Review);
+    use chrono::Datelike;
+    let period = kehu_domain::billing::Period { year: today.year(), month: today.month() };
+    store.billing_run(period, true, &BillingRules::default(), Utc::now()).await.unwrap();
+    assert_eq!(store.account_bills("WEB-RB").await.unwrap().len(), 1, "the next read is billed");
+    let before = store.rebills(1).await.unwrap().0;
+    let r = c
+        .post(
+            &format!("/meter-review/{}", rb[1].read_id),
+            &[("csrf", &csrf), ("action", "reject"), ("reason", "表码抄错，作废")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(store.rebills(1).await.unwrap().0, before + 1);
+    let o = c.get("/billing").await;
+    assert_eq!(digits_of(&o.body, "rebill-count"), before + 1);
+    let table = o.body.split("id=\"rebill-table\"").nth(1).expect("the bills to adjust");
+    let row = table.split("<tr>").find(|r| r.contains("WEB-RB")).expect("its row");
+    assert!(row.contains("250") && row.contains("150") && row.contains("表码抄错，作废"), "{row}");
 }
 
 async fn account_and_dunning(base: &str, store: &kehu_store::Store) {

@@ -383,6 +383,26 @@ pub struct WorkItem {
     pub step: DunningStep,
 }
 
+/// A billed read whose consumption changed after it was billed (an earlier read of its
+/// meter was corrected, estimated or rejected): its bill needs an adjustment. From the
+/// read's audit trail (`needs_rebill`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RebillItem {
+    pub read_id: i64,
+    pub meter: String,
+    pub account: String,
+    pub read_on: NaiveDate,
+    /// The period of the bill that billed it.
+    pub period: Option<String>,
+    /// The consumption billed, and the right one (kWh after the multiplier).
+    pub kwh_billed: Option<u64>,
+    pub kwh_right: Option<u64>,
+    /// Who changed the earlier read, when and why.
+    pub staff: String,
+    pub at: DateTime<Utc>,
+    pub reason: String,
+}
+
 /// One line of the deposit worklist: an account whose credit grade calls for more deposit
 /// or guarantee (电费保证金) than it holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -1059,6 +1079,31 @@ impl crate::Store {
                 read_id: r.g_i("read_id")?, staff: r.g_s("staff")?, at: r.g_t("at")?, action: r.g_s("action")?,
                 before: r.g_s("before")?, after: r.g_s("after")?, reason: r.g_s("reason")?,
             })).collect()
+        })
+    }
+
+    /// Billed reads whose consumption changed after billing, newest first (at most
+    /// `limit`), with the count of all of them: their bills need an adjustment.
+    pub async fn rebills(&self, limit: i64) -> BResult<(i64, Vec<RebillItem>)> {
+        let kwh = |snapshot: &str| -> Option<u64> {
+            serde_json::from_str::<serde_json::Value>(snapshot).ok()?["kwh"].as_u64()
+        };
+        with_pool!(self, p => {
+            let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM billing_read_edits WHERE action = 'needs_rebill'")
+                .fetch_one(p).await?;
+            let rows = sqlx::query("SELECT e.read_id, m.external_id AS meter, a.external_id AS account, r.read_on, b.period, \
+                                    e.before, e.after, e.staff, e.at, e.reason FROM billing_read_edits e \
+                                    JOIN billing_reads r ON r.id = e.read_id JOIN billing_meters m ON m.id = r.meter_id \
+                                    JOIN billing_accounts a ON a.id = m.account_id LEFT JOIN billing_bills b ON b.id = r.bill_id \
+                                    WHERE e.action = 'needs_rebill' ORDER BY e.at DESC, e.id DESC LIMIT $1")
+                .bind(limit).fetch_all(p).await?;
+            let items = rows.iter().map(|r| Ok(RebillItem {
+                read_id: r.g_i("read_id")?, meter: r.g_s("meter")?, account: r.g_s("account")?,
+                read_on: r.g_d("read_on")?, period: r.g_os("period")?,
+                kwh_billed: kwh(&r.g_s("before")?), kwh_right: kwh(&r.g_s("after")?),
+                staff: r.g_s("staff")?, at: r.g_t("at")?, reason: r.g_s("reason")?,
+            })).collect::<BResult<Vec<_>>>()?;
+            Ok((count, items))
         })
     }
 

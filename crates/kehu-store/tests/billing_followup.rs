@@ -169,6 +169,19 @@ async fn a_changed_read_measures_the_next_one_again() {
             t.name
         );
         assert!(edits[0].after.contains("100"), "{}", edits[0].after);
+        // The bill to adjust is listed: the read, its bill's period, billed and right kWh,
+        // who changed the earlier read and why.
+        let (n, list) = s.rebills(10).await.unwrap();
+        assert_eq!(n, 1, "{}", t.name);
+        let item = &list[0];
+        assert_eq!(
+            (item.read_id, item.account.as_str(), item.period.as_deref(), item.kwh_billed, item.kwh_right),
+            (nov.read_id, "A2", Some("2026-11"), Some(150), Some(100)),
+            "{}",
+            t.name
+        );
+        assert_eq!((item.staff.as_str(), item.read_on), ("s2", day("2026-11-30")), "{}", t.name);
+        assert!(item.reason.contains("register misread"), "{}", item.reason);
 
         // 3. A reviewer's decision stands only for the consumption it was made on.
         let (oct, nov) = history(s, "3", 2_000).await;

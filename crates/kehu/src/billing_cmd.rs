@@ -105,6 +105,11 @@ pub enum BillingCommand {
         #[arg(long)]
         as_of: Option<String>,
     },
+    /// Bills to adjust: billed reads whose consumption changed after billing, newest first.
+    Rebills {
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
     /// Whom to ask for a deposit or guarantee (电费保证金): postpaid accounts whose credit
     /// grade calls for more than they hold, the largest shortfall first.
     Deposits {
@@ -342,6 +347,29 @@ pub async fn run(cmd: BillingCommand, cfg: &Config) -> anyhow::Result<std::proce
                 );
             }
             eprintln!("{} accounts need a dunning step on {day}", w.len());
+            Ok(ok)
+        }
+        BillingCommand::Rebills { limit } => {
+            let store = crate::open_store(cfg).await?;
+            let (count, items) = store.rebills(limit.max(1)).await?;
+            println!("read_id\tmeter\taccount\tread_on\tperiod\tkwh_billed\tkwh_right\tstaff\tat\treason");
+            let opt = |v: Option<u64>| v.map(|k| k.to_string()).unwrap_or_default();
+            for i in &items {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    i.read_id,
+                    i.meter,
+                    i.account,
+                    i.read_on,
+                    i.period.as_deref().unwrap_or(""),
+                    opt(i.kwh_billed),
+                    opt(i.kwh_right),
+                    i.staff,
+                    i.at.to_rfc3339(),
+                    i.reason.replace(['\t', '\n'], " ")
+                );
+            }
+            eprintln!("{count} billed reads changed after billing: their bills need an adjustment");
             Ok(ok)
         }
         BillingCommand::Deposits { as_of: day } => {

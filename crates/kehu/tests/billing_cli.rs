@@ -179,6 +179,10 @@ fn demo_supplier_bills_imports_and_reports() {
     let (code, _, err) = kehu_in(&dir, &["billing", "worklist", "--as-of", "2027-06-30"]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("need a dunning step"), "{err}");
+    let (code, out, err) = kehu_in(&dir, &["billing", "rebills"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("read_id\tmeter\taccount\tread_on\tperiod\tkwh_billed\tkwh_right"), "{out}");
+    assert!(err.contains(&format!("{} billed reads changed after billing", out.lines().count() - 1)), "{err}");
     let (code, out, err) = kehu_in(&dir, &["billing", "deposits", "--as-of", "2027-06-30"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("account\tclass\tgrade\taverage_bill\trequired\theld\tshortfall\n"), "{out}");

@@ -90,7 +90,23 @@ struct OverviewTpl {
     review_count: String,
     may_review: bool,
     may_run: bool,
+    rebill_count: String,
+    rebills: Vec<RebillRow>,
 }
+
+/// A bill to adjust, as the overview lists it.
+struct RebillRow {
+    account: String,
+    meter: String,
+    read_on: String,
+    period: String,
+    kwh_billed: String,
+    kwh_right: String,
+    why: String,
+}
+
+/// Bills to adjust the overview shows (the newest; the count covers all).
+const REBILL_ROWS: i64 = 20;
 
 #[derive(Deserialize)]
 pub struct OverviewQuery {
@@ -210,6 +226,20 @@ async fn overview(
         })
         .collect();
     let review_count = s.store.review_count().await.map_err(store_err)?;
+    let (rebill_count, rebill_items) = s.store.rebills(REBILL_ROWS).await.map_err(store_err)?;
+    let kwh = |k: Option<u64>| k.map(|k| t.int(k as i64)).unwrap_or_else(|| "—".into());
+    let rebills = rebill_items
+        .into_iter()
+        .map(|i| RebillRow {
+            why: format!("{} · {} · {}", i.staff, t.date(i.at.date_naive()), i.reason),
+            account: i.account,
+            meter: i.meter,
+            read_on: t.date(i.read_on),
+            period: i.period.unwrap_or_default(),
+            kwh_billed: kwh(i.kwh_billed),
+            kwh_right: kwh(i.kwh_right),
+        })
+        .collect();
     Ok(render(&OverviewTpl {
         today: t.date(today),
         group: group.code().to_string(),
@@ -231,6 +261,8 @@ async fn overview(
         review_count: t.int(review_count),
         may_review: ctx.require(Perm::MeterReview).is_ok(),
         may_run: ctx.require(Perm::RunBilling).is_ok(),
+        rebill_count: t.int(rebill_count),
+        rebills,
         c: ctx.chrome(),
     }))
 }
