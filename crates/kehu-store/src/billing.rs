@@ -1677,7 +1677,7 @@ impl crate::Store {
     /// The deposit worklist on `today`: every postpaid account whose credit grade calls for
     /// more deposit or guarantee than it holds, the largest shortfall first. Prepaid
     /// accounts pay before they use and are not asked. Accounts are read `WORKLIST_CHUNK`
-    /// at a time (memory is flat in their number).
+    /// at a time; only the accounts listed are kept.
     pub async fn deposit_worklist(
         &self,
         today: NaiveDate,
