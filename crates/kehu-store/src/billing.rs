@@ -1629,12 +1629,20 @@ impl crate::Store {
             Option<NaiveDate>,
             i64,
         )> = with_pool!(self, p => {
-            sqlx::query_as("SELECT a.id, a.external_id, a.class, a.opened_on, a.deposit_fen, a.last_theft_on, \
-                            MIN(CASE WHEN b.total_fen > b.paid_principal_fen THEN b.due_on END), \
-                            CAST(COALESCE(SUM(b.total_fen - b.paid_principal_fen), 0) AS BIGINT) \
-                            FROM billing_accounts a JOIN billing_bills b ON b.account_id = a.id \
-                            WHERE b.total_fen > b.paid_principal_fen OR a.id IN (SELECT account_id FROM billing_dunning WHERE step = 'disconnected') \
-                            GROUP BY a.id, a.external_id, a.class, a.opened_on, a.deposit_fen, a.last_theft_on ORDER BY a.id")
+            // The unpaid bills summed per account in one pass over the bills (`+account_id`:
+            // SQLite would otherwise walk the key index for the grouping and seek every
+            // bill's row), then their accounts; and the disconnected accounts that owe
+            // nothing (with a bill), for their reconnection.
+            sqlx::query_as("SELECT a.id, a.external_id, a.class, a.opened_on, a.deposit_fen, a.last_theft_on, u.oldest, CAST(u.owed AS BIGINT) \
+                            FROM (SELECT +account_id AS account_id, MIN(due_on) AS oldest, SUM(total_fen - paid_principal_fen) AS owed \
+                                  FROM billing_bills WHERE total_fen > paid_principal_fen GROUP BY 1) u \
+                            JOIN billing_accounts a ON a.id = u.account_id \
+                            UNION ALL \
+                            SELECT a.id, a.external_id, a.class, a.opened_on, a.deposit_fen, a.last_theft_on, NULL, 0 FROM billing_accounts a \
+                            WHERE a.id IN (SELECT account_id FROM billing_dunning WHERE step = 'disconnected') \
+                            AND EXISTS (SELECT 1 FROM billing_bills b WHERE b.account_id = a.id) \
+                            AND NOT EXISTS (SELECT 1 FROM billing_bills b WHERE b.account_id = a.id AND b.total_fen > b.paid_principal_fen) \
+                            ORDER BY 1")
                 .fetch_all(p).await?
         });
         let mut out = Vec::new();

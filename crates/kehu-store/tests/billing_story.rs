@@ -688,6 +688,41 @@ async fn story(s: &Store) {
         "{work:?}"
     );
 
+    // Disconnected, then paid in full: the worklist asks for the reconnection (an account
+    // that owes nothing is listed only for that).
+    for (step, when) in [
+        (DunningStep::FinalNotice, "2026-11-30 07:00"),
+        (DunningStep::Disconnected, "2026-11-30 09:00"),
+    ] {
+        s.record_dunning("I1", &ev(step, when, "s1", None, None), &rules)
+            .await
+            .unwrap();
+    }
+    let owed: i64 = s
+        .account_bills("I1")
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| b.total.0 - b.paid_principal.0)
+        .sum();
+    s.record_payment(
+        &NewPayment {
+            external_id: "I1-ALL".into(),
+            account: "I1".into(),
+            amount: Fen(owed * 2),
+            paid_on: day("2026-11-30"),
+            channel: "bank".into(),
+        },
+        &rules,
+        chrono::Utc.from_utc_datetime(&at("2026-11-30 02:00")),
+    )
+    .await
+    .unwrap();
+    let work = s.dunning_worklist(day("2026-11-30"), &rules).await.unwrap();
+    let i1: Vec<_> = work.iter().filter(|w| w.account == "I1").collect();
+    assert_eq!(i1.len(), 1, "{work:?}");
+    assert_eq!((i1[0].step, i1[0].outstanding), (DunningStep::Reconnected, Fen::ZERO), "{work:?}");
+
     // Credit grade: R1 has four unpaid bills, three months in arrears this year → C.
     let g = s.credit_grade("R1", today, &rules).await.unwrap();
     assert_eq!(g.grade, kehu_domain::billing::CreditGrade::C, "{g:?}");
