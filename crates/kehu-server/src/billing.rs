@@ -169,6 +169,11 @@ fn day(name: &str, v: &str) -> Result<NaiveDate, BillingApiError> {
         .map_err(|_| bad(format!("{name} {v:?}: expected a date like 2026-10-15")))
 }
 
+/// The day of an `as_of` parameter: today when it is absent.
+fn as_of(s: &AppState, v: Option<&str>) -> Result<NaiveDate, BillingApiError> {
+    v.map_or_else(|| Ok(s.today()), |v| day("as_of", v))
+}
+
 #[derive(Deserialize, IntoParams)]
 struct PenaltyParams {
     /// residential | non_residential | important
@@ -456,10 +461,7 @@ async fn ageing(State(s): State<AppState>, Query(p): Query<AgeingParams>) -> R<V
     let by = p.by.as_deref().unwrap_or("class");
     let group = AgeingGroup::parse(by)
         .ok_or_else(|| bad(format!("by {by:?}: expected {}", AgeingGroup::expected())))?;
-    let d = match &p.as_of {
-        Some(v) => day("as_of", v)?,
-        None => s.today(),
-    };
+    let d = as_of(&s, p.as_of.as_deref())?;
     Ok(Json(s.store.ageing(d, group).await?))
 }
 
@@ -471,10 +473,7 @@ struct AsOfParams {
 /// Who needs which dunning step on the day, by the ladder of their credit grade.
 #[utoipa::path(get, path = "/api/v1/billing/dunning/worklist", params(AsOfParams), responses((status = 200, body = [WorkItem])))]
 async fn worklist(State(s): State<AppState>, Query(p): Query<AsOfParams>) -> R<Vec<WorkItem>> {
-    let d = match &p.as_of {
-        Some(v) => day("as_of", v)?,
-        None => s.today(),
-    };
+    let d = as_of(&s, p.as_of.as_deref())?;
     Ok(Json(s.store.dunning_worklist(d, &s.billing).await?))
 }
 
@@ -482,10 +481,7 @@ async fn worklist(State(s): State<AppState>, Query(p): Query<AsOfParams>) -> R<V
 /// whose credit grade calls for more than it holds, the largest shortfall first.
 #[utoipa::path(get, path = "/api/v1/billing/deposits", params(AsOfParams), responses((status = 200, body = [DepositItem])))]
 async fn deposits(State(s): State<AppState>, Query(p): Query<AsOfParams>) -> R<Vec<DepositItem>> {
-    let d = match &p.as_of {
-        Some(v) => day("as_of", v)?,
-        None => s.today(),
-    };
+    let d = as_of(&s, p.as_of.as_deref())?;
     Ok(Json(s.store.deposit_worklist(d, &s.billing).await?))
 }
 
@@ -528,9 +524,6 @@ async fn credit(
     Path(account): Path<String>,
     Query(p): Query<AsOfParams>,
 ) -> R<CreditResult> {
-    let d = match &p.as_of {
-        Some(v) => day("as_of", v)?,
-        None => s.today(),
-    };
+    let d = as_of(&s, p.as_of.as_deref())?;
     Ok(Json(s.store.credit_grade(&account, d, &s.billing).await?))
 }

@@ -909,7 +909,7 @@ impl crate::Store {
                 },
                 None => (None, None),
             };
-            let bands = bands_from(row.g_oi("peak_value")?, row.g_oi("flat_value")?, row.g_oi("valley_value")?);
+            let bands = item.bands;
             let stored_use = band_use_from(row.g_oi("peak_kwh")?, row.g_oi("flat_kwh")?, row.g_oi("valley_kwh")?);
             // Only the multiplier and the register digits count for the band split.
             let band_meter = Meter {
@@ -2173,15 +2173,12 @@ fn run_sqlite(
     let produce = |db: *mut libsqlite3_sys::sqlite3,
                    sink: &mut dyn FnMut(Vec<Priced>) -> bool|
      -> BResult<i64> {
-        let max_acc = Stmt::prepare(db, "SELECT COALESCE(MAX(id), 0) FROM billing_accounts")?;
         let reads = Stmt::prepare(db, SQLITE_RUN_READS)?;
         // The account's bills from ?2 to the period ?3: whether the period is billed
         // already, and the kWh billed before it in the tier year (one walk of the unique key).
         let bills_st = Stmt::prepare(db, "SELECT period, kwh FROM billing_bills WHERE account_id = ?1 AND period >= ?2 AND period <= ?3")?;
         let (from, to) = (date(ctx.period.first_day()), date(ctx.period.last_day()));
-        max_acc.bind(&[])?;
-        let last_acc = if max_acc.next()? { max_acc.int(0) } else { 0 };
-        max_acc.bind(&[])?;
+        let last_acc = crate::sqlite_bulk::max_id(db, "billing_accounts")?;
         let annual = |tariff: &str| ctx.tariffs.get(tariff).is_some_and(counts_tier_year);
         let mut chunk: Vec<RunAcc> = Vec::new();
         let mut missing = 0i64;
@@ -2247,10 +2244,7 @@ fn run_sqlite(
     let db = writer;
     // Bills take the ids after the last (as SQLite would give them one by one): no other
     // writer can add one during this transaction.
-    let last_bill = Stmt::prepare(db, "SELECT COALESCE(MAX(id), 0) FROM billing_bills")?;
-    last_bill.bind(&[])?;
-    let mut next_bill = if last_bill.next()? { last_bill.int(0) } else { 0 } + 1;
-    last_bill.bind(&[])?;
+    let mut next_bill = crate::sqlite_bulk::max_id(db, "billing_bills")? + 1;
     let bills = crate::sqlite_bulk::Rows::prepare(db, "billing_bills (id, account_id, period, kwh, total_fen, due_on, issued_at)", 7)?;
     let lines = crate::sqlite_bulk::Rows::prepare(db, "billing_bill_lines (bill_id, line_no, item, label, kwh, price, amount_fen)", 7)?;
     let mark = Stmt::prepare(db, "UPDATE billing_reads SET status = 'billed', bill_id = ?1 WHERE id = ?2")?;
@@ -2618,7 +2612,6 @@ fn ageing_sums_sqlite(
     db: *mut libsqlite3_sys::sqlite3,
     key: &str,
 ) -> BResult<Vec<(String, NaiveDate, u64, i64)>> {
-    use std::collections::HashMap;
     let st = crate::sqlite_bulk::Stmt::prepare(
         db,
         &format!(
@@ -2668,7 +2661,7 @@ impl ContextLookups {
         Ok(ContextLookups {
             // The meter with its reads (as `recent_st`), in one statement. The meter's
             // account is not read: no check of a read depends on it.
-            meter_st: Stmt::prepare(db, "SELECT m.id, m.external_id, m.ct_ratio, m.pt_ratio, m.multiplier, m.register_digits, m.installed_on, \
+            meter_st: Stmt::prepare(db, "SELECT m.id, m.ct_ratio, m.pt_ratio, m.multiplier, m.register_digits, m.installed_on, \
                 m.capacity_kva, m.prepaid_mode, \
                 r.read_on, r.value, r.prev_read_on, r.kwh, r.status, r.peak_value, r.flat_value, r.valley_value \
                 FROM billing_meters m LEFT JOIN billing_reads r ON r.meter_id = m.id AND r.status <> 'rejected' \
@@ -2708,15 +2701,15 @@ impl ContextLookups {
                     // Not read: the caller knows it (the read names its meter).
                     external_id: String::new(),
                     account: String::new(),
-                    ct_ratio: st.int(2) as u32,
-                    pt_ratio: st.int(3) as u32,
-                    multiplier: st.int(4) as u32,
-                    register_digits: st.int(5) as u8,
-                    installed_on: parse_date_bytes(st.bytes(6), M, "installed_on")?,
-                    capacity_kva: st.int(7) as u32,
-                    prepaid_mode: st.int(8) != 0,
+                    ct_ratio: st.int(1) as u32,
+                    pt_ratio: st.int(2) as u32,
+                    multiplier: st.int(3) as u32,
+                    register_digits: st.int(4) as u8,
+                    installed_on: parse_date_bytes(st.bytes(5), M, "installed_on")?,
+                    capacity_kva: st.int(6) as u32,
+                    prepaid_mode: st.int(7) != 0,
                 };
-                (st.int(0), m, st, 9)
+                (st.int(0), m, st, 8)
             }
         };
         let mut history = Vec::with_capacity(self.hist_n);
@@ -2850,7 +2843,6 @@ fn add_reads_sqlite(
     let ins_st = Stmt::prepare(writer, "INSERT INTO billing_reads (external_id, meter_id, read_on, value, prev_read_on, kwh, flags, status, created_at, \
         peak_value, flat_value, valley_value, peak_kwh, flat_kwh, valley_kwh) \
         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) ON CONFLICT (external_id) DO NOTHING")?;
-    let mut own: Option<ContextLookups> = None;
     let now_s = crate::sqlite_bulk::time(now);
     // The meter of the read before (reads of one meter usually come together).
     // (Named by the read: a context's meter comes without its external id.)
@@ -2859,7 +2851,8 @@ fn add_reads_sqlite(
     let mut next = 0usize;
     // The text written per read, in buffers kept from one read to the next.
     let (mut ext_buf, mut on_buf, mut prev_buf) = (String::new(), String::new(), String::new());
-    let mut consume = |found: BResult<Option<MeterContext>>| -> BResult<()> {
+    // `own`: the lookups on the writer, for a meter's later reads.
+    let mut consume = |found: BResult<Option<MeterContext>>, own: &ContextLookups| -> BResult<()> {
         let r = &reads[next];
         next += 1;
         let ext: &str = match &r.external_id {
@@ -2882,11 +2875,8 @@ fn add_reads_sqlite(
         let mut c = match found? {
             Some(c) => c,
             None => {
-                if own.is_none() {
-                    own = Some(ContextLookups::prepare(writer, rules)?);
-                }
                 let known = last_meter.take().filter(|(m, _)| *m == r.meter);
-                own.as_ref().expect("prepared above").context(r, known.map(|(_, k)| k))?
+                own.context(r, known.map(|(_, k)| k))?
             }
         };
         let meter_id = c.meter_id;
@@ -2951,11 +2941,7 @@ fn add_reads_sqlite(
             prev_buf.as_str()
         });
         let int_or_null = |v: Option<u64>| v.map_or(V::Null, |k| V::Int(k as i64));
-        let flags = if check.flags.is_empty() {
-            std::borrow::Cow::Borrowed("")
-        } else {
-            std::borrow::Cow::Owned(flags_to_text(&check.flags))
-        };
+        let flags = flags_to_text(&check.flags);
         let id = ins_st.insert(&[
             V::Text(ext),
             V::Int(meter_id),
@@ -2989,14 +2975,15 @@ fn add_reads_sqlite(
         });
         Ok(())
     };
-    let reader = reader.filter(|_| reads.len() >= INTAKE_PIPELINE_MIN);
     crate::sqlite_bulk::shared_steps(
         writer,
         reader,
         reads.len().div_ceil(INTAKE_STEP),
         |db| ContextLookups::prepare(db, rules),
         step,
-        |step: Vec<BResult<Option<MeterContext>>>| step.into_iter().try_for_each(&mut consume),
+        |step: Vec<BResult<Option<MeterContext>>>, own| {
+            step.into_iter().try_for_each(|found| consume(found, own))
+        },
     )?;
     Ok(out)
 }

@@ -268,6 +268,15 @@ impl Stmt {
     }
 }
 
+/// The largest id of `table` (0 when it is empty).
+pub(crate) fn max_id(db: *mut ffi::sqlite3, table: &str) -> Result<i64> {
+    let st = Stmt::prepare(db, &format!("SELECT COALESCE(MAX(id), 0) FROM {table}"))?;
+    st.bind(&[])?;
+    let id = if st.next()? { st.int(0) } else { 0 };
+    st.bind(&[])?;
+    Ok(id)
+}
+
 /// Rows written by one statement of `Rows` (with seven columns, 224 parameters).
 const ROWS_PER_STATEMENT: usize = 32;
 
@@ -424,23 +433,24 @@ const SHARED_AHEAD: usize = 8;
 /// step nobody has taken and reads it through `writer` itself, keeping the result until its
 /// turn: both cores read while there is reading left, and the writer never idles while the
 /// reader is the slower side. `prepare` makes a connection's state (its statements) for
-/// `step`; it runs once per connection that takes a step.
+/// `step`, once per connection; `consume` gets the writer's too, for reading of its own.
 ///
 /// `step` must read the same through either connection: only what `consume` does not write,
 /// or writes only after every step that reads it has run. Without a reader every step runs
-/// here in order. Stops at the first error of `consume` (or of `prepare`), which it returns.
+/// here in order. Stops at the first error of `consume` (or of `prepare` on the writer),
+/// which it returns; a reader that cannot prepare leaves every step to the writer.
 pub(crate) fn shared_steps<S, T: Send, E: Send>(
     writer: *mut ffi::sqlite3,
     reader: Option<*mut ffi::sqlite3>,
     steps: usize,
     prepare: impl Fn(*mut ffi::sqlite3) -> std::result::Result<S, E> + Sync,
     step: impl Fn(&S, usize) -> T + Sync,
-    mut consume: impl FnMut(T) -> std::result::Result<(), E>,
+    mut consume: impl FnMut(T, &S) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let own = prepare(writer)?;
     let Some(reader) = reader.filter(|_| steps > 1) else {
-        let state = prepare(writer)?;
-        return (0..steps).try_for_each(|j| consume(step(&state, j)));
+        return (0..steps).try_for_each(|j| consume(step(&own, j), &own));
     };
     // The next step nobody has taken; set once the writer wants no more.
     let next = AtomicUsize::new(0);
@@ -467,9 +477,7 @@ pub(crate) fn shared_steps<S, T: Send, E: Send>(
                 }
             }
         });
-        let mut own: Option<S> = None;
         let mut kept: std::collections::BTreeMap<usize, T> = Default::default();
-        let mut reader_failed = false;
         let result = (|| {
             for j in 0..steps {
                 let t = loop {
@@ -477,45 +485,27 @@ pub(crate) fn shared_steps<S, T: Send, E: Send>(
                         break t;
                     }
                     // The reader's results come in the order it took them; one after `j`
-                    // means `j` was taken here (and is kept already).
-                    let got = if reader_failed {
-                        Err(std::sync::mpsc::TryRecvError::Disconnected)
-                    } else {
-                        rx.try_recv()
-                    };
-                    match got {
-                        Ok(Ok((k, t))) if k == j => break t,
-                        Ok(Ok((k, t))) => {
-                            kept.insert(k, t);
-                        }
-                        Ok(Err(_)) => reader_failed = true,
+                    // means `j` was taken here (and is kept already). Once it has stopped
+                    // (done, or unable to prepare) and its results are taken, every step
+                    // left is taken here.
+                    let got = match rx.try_recv() {
+                        Ok(got) => got,
                         Err(_) => {
                             let k = next.fetch_add(1, Ordering::Relaxed);
-                            if k >= steps {
-                                // Every step is taken: `j` is the reader's, still being read.
-                                match rx.recv() {
-                                    Ok(Ok((k, t))) if k == j => break t,
-                                    Ok(Ok((k, t))) => {
-                                        kept.insert(k, t);
-                                    }
-                                    _ => panic!(
-                                        "the reading thread stopped inside a step it took"
-                                    ),
-                                }
+                            if k < steps {
+                                kept.insert(k, step(&own, k));
                                 continue;
                             }
-                            if own.is_none() {
-                                own = Some(prepare(writer)?);
-                            }
-                            let t = step(own.as_ref().expect("prepared above"), k);
-                            if k == j {
-                                break t;
-                            }
-                            kept.insert(k, t);
+                            // Every step is taken: `j` is the reader's, still being read.
+                            rx.recv().expect("the reading thread stopped inside a step it took")
                         }
+                    };
+                    // An error: the reader could not prepare, and took no step.
+                    if let Ok((k, t)) = got {
+                        kept.insert(k, t);
                     }
                 };
-                consume(t)?;
+                consume(t, &own)?;
             }
             Ok(())
         })();
@@ -835,7 +825,7 @@ mod tests {
                 }
                 (j, db)
             },
-            |(j, db)| {
+            |(j, db), _| {
                 seen.push((j, db));
                 match fail_at {
                     Some(f) if f == j => Err(format!("step {j} refused")),
@@ -882,7 +872,7 @@ mod tests {
             7,
             |db| Ok::<_, ()>(db as usize),
             |&db, j| (j, db),
-            |s| {
+            |s, _| {
                 order.push(s);
                 Ok(())
             },
